@@ -1,0 +1,112 @@
+//! Command-line interface.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+const AFTER_HELP: &str = "\
+Error codes this server sends:
+  CONNECTION_CLOSE 0x178 (transport)   the client offered no ALPN we accept
+                                       (TLS alert no_application_protocol)
+  CONNECTION_CLOSE 0x0   (application) the echo and its FIN were acknowledged
+  STOP_SENDING + RESET_STREAM 0x10,    a stream sent more than --max-input bytes;
+  then CONNECTION_CLOSE 0x10 (app)     the reason names the limit (without
+                                       --keep-alive the connection is closed)
+  STOP_SENDING 0x11                    the client opened a unidirectional stream
+  CONNECTION_CLOSE 0x2   (transport)   CONNECTION_REFUSED: --max-connections reached
+  CONNECTION_CLOSE 0x0   (application) the server is shutting down (SIGINT/SIGTERM)
+
+Once the socket is bound the server prints `listening on ADDR:PORT` on stdout.
+Logs go to stderr; set RUST_LOG (e.g. RUST_LOG=debug) for more. SSLKEYLOGFILE is honoured.
+Exit status: 0 after SIGINT/SIGTERM, 1 on a startup error.";
+
+/// A QUIC echo server: reads each client stream until FIN, echoes the bytes
+/// back with FIN, then closes the connection.
+#[derive(Debug, Parser)]
+#[command(name = "quic-echo-server", version, after_help = AFTER_HELP)]
+pub struct Args {
+    /// Address to listen on (IPv4 or IPv6); port 0 picks a free port.
+    #[arg(long, default_value = "127.0.0.1:4443")]
+    pub listen: SocketAddr,
+
+    /// PEM certificate chain, leaf first.
+    #[arg(long, default_value = "certs/chain.pem")]
+    pub cert: PathBuf,
+
+    /// PEM private key (PKCS#8) matching the leaf certificate.
+    #[arg(long, default_value = "certs/key.pem")]
+    pub key: PathBuf,
+
+    /// ALPN protocols accepted, comma separated; replaces the default list.
+    #[arg(long, value_delimiter = ',', default_value = "http/1.0,hq-interop")]
+    pub alpn: Vec<String>,
+
+    /// Most bytes accepted on one stream before it is refused with 0x10.
+    #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u32).range(0..=16 * 1024 * 1024))]
+    pub max_input: u32,
+
+    /// Keep connections open after an echo, for more streams, until the
+    /// client closes or the idle timeout fires.
+    #[arg(long)]
+    pub keep_alive: bool,
+
+    /// Close a connection after this long without packets (e.g. 5s, 500ms).
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// Most connections held at once; beyond it clients get CONNECTION_REFUSED.
+    #[arg(long, default_value_t = 10_000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+
+    /// Do not validate client addresses with a stateless Retry.
+    #[arg(long)]
+    pub no_retry: bool,
+
+    /// How long a Retry token stays valid.
+    #[arg(long, default_value = "10s", value_parser = parse_duration)]
+    pub token_lifetime: Duration,
+
+    /// Write a qlog file per connection into this directory.
+    #[arg(long, value_name = "DIR")]
+    pub qlog_dir: Option<PathBuf>,
+}
+
+/// Parses `250ms`, `5s` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let (num, unit) = match s.find(|c: char| !c.is_ascii_digit()) {
+        Some(i) => s.split_at(i),
+        None => (s, "s"),
+    };
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("`{s}` is not a duration like 5s or 250ms"))?;
+    match unit {
+        "ms" => Ok(Duration::from_millis(n)),
+        "s" => Ok(Duration::from_secs(n)),
+        _ => Err(format!("`{s}`: unit must be ms or s")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units_and_reject_garbage() {
+        assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
+        assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
+        assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
+        assert!(parse_duration("5m").is_err());
+        assert!(parse_duration("fast").is_err());
+        assert!(parse_duration("").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        Args::command().debug_assert();
+    }
+}

@@ -1,0 +1,482 @@
+//! Connection management: quiche connections, IDs, Retry tokens and timers.
+//!
+//! The endpoint is sans-IO: it takes datagrams and the time, and hands back
+//! datagrams to send and the next instant it wants to be woken. The event
+//! loop (see `event_loop.rs`) owns the socket. Per datagram the cost is a
+//! hash lookup by connection ID; only connections that received something or
+//! whose timer expired are visited.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::fs::File;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant, SystemTime};
+
+use crate::cid::{CidGenerator, CID_LEN};
+use crate::echo::{ConnAction, EchoConn, Verdict, ERR_UNI_STREAM_REFUSED};
+use crate::token::TokenKey;
+
+/// Transport error code sent when `--max-connections` is reached.
+pub const CONNECTION_REFUSED: u64 = 0x2;
+
+/// Largest UDP payload the endpoint writes.
+pub const MAX_DATAGRAM: usize = 1350;
+
+/// Everything an endpoint needs besides the quiche configuration.
+pub struct Options {
+    pub max_input: usize,
+    pub keep_alive: bool,
+    pub retry: bool,
+    pub max_connections: usize,
+    pub token_lifetime: Duration,
+    pub qlog_dir: Option<PathBuf>,
+    pub keylog: Option<File>,
+}
+
+/// Counters for what the endpoint turned away, for logs and tests.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Counters {
+    pub accepted: u64,
+    pub closed: u64,
+    pub retries_sent: u64,
+    pub version_negotiations: u64,
+    pub bad_tokens: u64,
+    pub refused_full: u64,
+    pub dropped: u64,
+}
+
+struct Conn {
+    q: quiche::Connection,
+    app: EchoConn,
+    peer: SocketAddr,
+    started: Instant,
+    ids: Vec<quiche::ConnectionId<'static>>,
+    /// Echo bytes not yet accepted by quiche, per stream.
+    pending: HashMap<u64, (Vec<u8>, usize)>,
+    timer: Option<Instant>,
+    dirty: bool,
+    bytes_in: usize,
+    bytes_out: usize,
+}
+
+/// The server side of every connection on one socket.
+pub struct Endpoint {
+    config: quiche::Config,
+    opts: Options,
+    local: SocketAddr,
+    cids: CidGenerator,
+    tokens: TokenKey,
+    conns: HashMap<u64, Conn>,
+    next_key: u64,
+    ids: HashMap<quiche::ConnectionId<'static>, u64>,
+    timers: BinaryHeap<Reverse<(Instant, u64)>>,
+    dirty: VecDeque<u64>,
+    stateless: VecDeque<(Vec<u8>, SocketAddr)>,
+    scratch: Vec<u8>,
+    counters: Counters,
+}
+
+impl Endpoint {
+    pub fn new(config: quiche::Config, opts: Options, local: SocketAddr) -> Self {
+        let rng = ring::rand::SystemRandom::new();
+        Endpoint {
+            cids: CidGenerator::new(&rng),
+            tokens: TokenKey::new(&rng, opts.token_lifetime),
+            scratch: vec![0; opts.max_input + 1],
+            config,
+            opts,
+            local,
+            conns: HashMap::new(),
+            next_key: 0,
+            ids: HashMap::new(),
+            timers: BinaryHeap::new(),
+            dirty: VecDeque::new(),
+            stateless: VecDeque::new(),
+            counters: Counters::default(),
+        }
+    }
+
+    pub fn counters(&self) -> Counters {
+        self.counters
+    }
+
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Handles one received datagram.
+    pub fn recv(&mut self, buf: &mut [u8], from: SocketAddr, now: Instant) {
+        let hdr = match quiche::Header::from_slice(buf, CID_LEN) {
+            Ok(h) => h,
+            Err(e) => {
+                log::debug!("{from}: unparsable packet header: {e}");
+                self.counters.dropped += 1;
+                return;
+            }
+        };
+        let key = match self.ids.get(&hdr.dcid) {
+            Some(&k) => k,
+            None => match self.new_connection(&hdr, from, now) {
+                Some(k) => k,
+                None => return,
+            },
+        };
+        let local = self.local;
+        let conn = self.conns.get_mut(&key).expect("id table points at a live connection");
+        match conn.q.recv(buf, quiche::RecvInfo { from, to: local }) {
+            Ok(_) => {}
+            Err(quiche::Error::Done) => {}
+            Err(e) => log::debug!("{from}: {} recv failed: {e}", conn.q.trace_id()),
+        }
+        let scratch = &mut self.scratch;
+        serve(conn, scratch);
+        self.mark_dirty(key);
+    }
+
+    /// Decides what to do with a packet for an unknown connection ID:
+    /// version negotiation, Retry, refusal, or a new connection.
+    fn new_connection(
+        &mut self,
+        hdr: &quiche::Header<'_>,
+        from: SocketAddr,
+        now: Instant,
+    ) -> Option<u64> {
+        if hdr.ty != quiche::Type::Initial {
+            self.counters.dropped += 1;
+            return None;
+        }
+        if !quiche::version_is_supported(hdr.version) {
+            let mut out = vec![0; MAX_DATAGRAM];
+            if let Ok(n) = quiche::negotiate_version(&hdr.scid, &hdr.dcid, &mut out) {
+                out.truncate(n);
+                self.stateless.push_back((out, from));
+                self.counters.version_negotiations += 1;
+            }
+            return None;
+        }
+        let token = hdr.token.as_deref().unwrap_or_default();
+        let (scid, odcid) = if self.opts.retry {
+            if token.is_empty() {
+                self.send_retry(hdr, from);
+                return None;
+            }
+            let odcid = match self.tokens.validate(&from, token, SystemTime::now()) {
+                Ok(odcid) => quiche::ConnectionId::from_vec(odcid.to_vec()),
+                Err(e) => {
+                    log::info!("peer={from} outcome=rejected reason=\"{e}\"");
+                    self.counters.bad_tokens += 1;
+                    return None;
+                }
+            };
+            // The token must come back on the ID our Retry gave the client.
+            if hdr.dcid != self.cids.derive(&odcid) {
+                log::info!("peer={from} outcome=rejected reason=\"token for another connection ID\"");
+                self.counters.bad_tokens += 1;
+                return None;
+            }
+            (hdr.dcid.clone().into_owned(), Some(odcid))
+        } else {
+            let scid = self.cids.derive(&hdr.dcid);
+            // A repeated first Initial, still on the client's chosen ID.
+            if let Some(&k) = self.ids.get(&scid) {
+                return Some(k);
+            }
+            (scid, None)
+        };
+
+        let mut q = match quiche::accept(&scid, odcid.as_ref(), self.local, from, &mut self.config)
+        {
+            Ok(q) => q,
+            Err(e) => {
+                log::debug!("{from}: accept failed: {e}");
+                self.counters.dropped += 1;
+                return None;
+            }
+        };
+
+        if self.conns.len() >= self.opts.max_connections {
+            self.refuse_full(q, from);
+            return None;
+        }
+
+        if let Some(keylog) = &self.opts.keylog {
+            if let Ok(f) = keylog.try_clone() {
+                q.set_keylog(Box::new(f));
+            }
+        }
+        if let Some(dir) = &self.opts.qlog_dir {
+            let path = dir.join(format!("{}.sqlog", q.trace_id()));
+            match File::create(&path) {
+                Ok(f) => q.set_qlog(
+                    Box::new(std::io::BufWriter::new(f)),
+                    "quic-echo-server".into(),
+                    format!("connection from {from}"),
+                ),
+                Err(e) => log::warn!("cannot write qlog {}: {e}", path.display()),
+            }
+        }
+
+        let key = self.next_key;
+        self.next_key += 1;
+        let mut ids = vec![scid.clone()];
+        if !self.opts.retry {
+            ids.push(hdr.dcid.clone().into_owned());
+        }
+        for id in &ids {
+            self.ids.insert(id.clone(), key);
+        }
+        self.conns.insert(
+            key,
+            Conn {
+                q,
+                app: EchoConn::new(self.opts.max_input, self.opts.keep_alive),
+                peer: from,
+                started: now,
+                ids,
+                pending: HashMap::new(),
+                timer: None,
+                dirty: false,
+                bytes_in: 0,
+                bytes_out: 0,
+            },
+        );
+        self.counters.accepted += 1;
+        Some(key)
+    }
+
+    fn send_retry(&mut self, hdr: &quiche::Header<'_>, from: SocketAddr) {
+        let token = self.tokens.mint(&from, &hdr.dcid, SystemTime::now());
+        let new_scid = self.cids.derive(&hdr.dcid);
+        let mut out = vec![0; MAX_DATAGRAM];
+        match quiche::retry(&hdr.scid, &hdr.dcid, &new_scid, &token, hdr.version, &mut out) {
+            Ok(n) => {
+                out.truncate(n);
+                self.stateless.push_back((out, from));
+                self.counters.retries_sent += 1;
+            }
+            Err(e) => log::debug!("{from}: cannot build Retry: {e}"),
+        }
+    }
+
+    /// Answers a client beyond `--max-connections` with CONNECTION_REFUSED
+    /// and keeps no state for it.
+    fn refuse_full(&mut self, mut q: quiche::Connection, from: SocketAddr) {
+        let _ = q.close(false, CONNECTION_REFUSED, b"server is at --max-connections");
+        let mut out = vec![0; MAX_DATAGRAM];
+        while let Ok((n, info)) = q.send(&mut out) {
+            self.stateless.push_back((out[..n].to_vec(), info.to));
+        }
+        self.counters.refused_full += 1;
+        log::info!("peer={from} outcome=refused error=transport:0x2 reason=\"max connections\"");
+    }
+
+    fn mark_dirty(&mut self, key: u64) {
+        if let Some(c) = self.conns.get_mut(&key) {
+            if !c.dirty {
+                c.dirty = true;
+                self.dirty.push_back(key);
+            }
+        }
+    }
+
+    /// The next datagram to send, written into `buf`: its length and
+    /// destination. `None` once everything pending has been sent.
+    pub fn poll_transmit(&mut self, buf: &mut [u8]) -> Option<(usize, SocketAddr)> {
+        if let Some((pkt, to)) = self.stateless.pop_front() {
+            let n = pkt.len().min(buf.len());
+            buf[..n].copy_from_slice(&pkt[..n]);
+            return Some((n, to));
+        }
+        while let Some(&key) = self.dirty.front() {
+            let Some(conn) = self.conns.get_mut(&key) else {
+                self.dirty.pop_front();
+                continue;
+            };
+            match conn.q.send(buf) {
+                Ok((n, info)) => return Some((n, info.to)),
+                Err(quiche::Error::Done) => {}
+                Err(e) => {
+                    log::debug!("{} send failed: {e}", conn.q.trace_id());
+                    let _ = conn.q.close(false, 0x1, b"internal error");
+                }
+            }
+            conn.dirty = false;
+            self.dirty.pop_front();
+            self.settle(key);
+        }
+        None
+    }
+
+    /// After a connection has sent all it can: re-arm its timer, or reap it.
+    fn settle(&mut self, key: u64) {
+        let Some(conn) = self.conns.get_mut(&key) else {
+            return;
+        };
+        if conn.q.is_closed() {
+            let conn = self.conns.remove(&key).expect("present");
+            for id in &conn.ids {
+                self.ids.remove(id);
+            }
+            self.counters.closed += 1;
+            log_close(&conn);
+            return;
+        }
+        let t = conn.q.timeout_instant();
+        if t != conn.timer {
+            conn.timer = t;
+            if let Some(t) = t {
+                self.timers.push(Reverse((t, key)));
+            }
+        }
+    }
+
+    /// When the endpoint next needs [`Endpoint::on_timeout`].
+    pub fn next_timeout(&mut self) -> Option<Instant> {
+        while let Some(&Reverse((t, key))) = self.timers.peek() {
+            if self.conns.get(&key).is_some_and(|c| c.timer == Some(t)) {
+                return Some(t);
+            }
+            self.timers.pop(); // stale entry
+        }
+        None
+    }
+
+    /// Fires every connection timer that is due at `now`.
+    pub fn on_timeout(&mut self, now: Instant) {
+        while let Some(t) = self.next_timeout() {
+            if t > now {
+                break;
+            }
+            let Reverse((_, key)) = self.timers.pop().expect("peeked");
+            if let Some(conn) = self.conns.get_mut(&key) {
+                conn.timer = None;
+                conn.q.on_timeout();
+                serve(conn, &mut self.scratch);
+            }
+            self.mark_dirty(key);
+        }
+    }
+
+    /// Closes every connection (application NO_ERROR), for shutdown.
+    pub fn close_all(&mut self) {
+        let keys: Vec<u64> = self.conns.keys().copied().collect();
+        for key in keys {
+            if let Some(c) = self.conns.get_mut(&key) {
+                let _ = c.q.close(true, 0x0, b"server shutting down");
+            }
+            self.mark_dirty(key);
+        }
+    }
+}
+
+/// Runs the echo application over whatever quiche has for it.
+fn serve(conn: &mut Conn, scratch: &mut [u8]) {
+    if !(conn.q.is_established() || conn.q.is_in_early_data()) || conn.q.is_closed() {
+        return;
+    }
+    for stream in conn.q.readable() {
+        if stream & 0x2 != 0 {
+            // Client-initiated unidirectional stream: nothing to echo on.
+            let _ = conn
+                .q
+                .stream_shutdown(stream, quiche::Shutdown::Read, ERR_UNI_STREAM_REFUSED);
+            continue;
+        }
+        loop {
+            let want = conn.app.room(stream) + 1;
+            match conn.q.stream_recv(stream, &mut scratch[..want]) {
+                Ok((n, fin)) => {
+                    conn.bytes_in += n;
+                    match conn.app.on_data(stream, &scratch[..n], fin) {
+                        Verdict::Pending | Verdict::Ignored => {}
+                        Verdict::Echo(bytes) => {
+                            conn.pending.insert(stream, (bytes, 0));
+                        }
+                        Verdict::Refuse { code, reason } => {
+                            log::debug!("{} stream {stream}: {reason}", conn.q.trace_id());
+                            let _ = conn.q.stream_shutdown(stream, quiche::Shutdown::Read, code);
+                            let _ = conn.q.stream_shutdown(stream, quiche::Shutdown::Write, code);
+                            break;
+                        }
+                    }
+                    if fin {
+                        break;
+                    }
+                }
+                Err(quiche::Error::StreamReset(code)) => {
+                    log::debug!("{} stream {stream} reset by peer ({code:#x})", conn.q.trace_id());
+                    conn.app.on_stream_gone(stream);
+                    break;
+                }
+                Err(_) => break,
+            }
+        }
+    }
+    // Hand over echo bytes as flow control allows.
+    conn.pending.retain(|&stream, (bytes, off)| {
+        match conn.q.stream_send(stream, &bytes[*off..], true) {
+            Ok(n) => {
+                *off += n;
+                conn.bytes_out += n;
+                *off < bytes.len()
+            }
+            Err(quiche::Error::Done) => true,
+            Err(_) => false,
+        }
+    });
+    // An echo is done once quiche has collected its stream (all acked), or
+    // the peer stopped it.
+    let done: Vec<u64> = conn
+        .app
+        .unacked()
+        .iter()
+        .copied()
+        .filter(|&s| !conn.pending.contains_key(&s))
+        .filter(|&s| {
+            matches!(
+                conn.q.stream_capacity(s),
+                Err(quiche::Error::InvalidStreamState(_)) | Err(quiche::Error::StreamStopped(_))
+            )
+        })
+        .collect();
+    for s in done {
+        conn.app.on_echo_acked(s);
+    }
+    if let ConnAction::Close { code, reason } = conn.app.action() {
+        if conn.q.local_error().is_none() {
+            let _ = conn.q.close(true, code, reason.as_bytes());
+        }
+    }
+}
+
+fn describe(e: &quiche::ConnectionError) -> String {
+    format!(
+        "{}:{:#x} reason=\"{}\"",
+        if e.is_app { "app" } else { "transport" },
+        e.error_code,
+        String::from_utf8_lossy(&e.reason).escape_debug()
+    )
+}
+
+fn log_close(conn: &Conn) {
+    let alpn = String::from_utf8_lossy(conn.q.application_proto()).into_owned();
+    let outcome = if let Some(e) = conn.q.local_error() {
+        format!("closed-by-server error={}", describe(e))
+    } else if let Some(e) = conn.q.peer_error() {
+        format!("closed-by-client error={}", describe(e))
+    } else if conn.q.is_timed_out() {
+        "idle-timeout".to_string()
+    } else {
+        "closed".to_string()
+    };
+    log::info!(
+        "peer={} alpn={} in={}B out={}B outcome={} duration={:?}",
+        conn.peer,
+        if alpn.is_empty() { "-" } else { &alpn },
+        conn.bytes_in,
+        conn.bytes_out,
+        outcome,
+        conn.started.elapsed()
+    );
+}

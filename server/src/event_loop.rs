@@ -1,0 +1,111 @@
+//! The mio event loop: the socket, signals and the clock around an
+//! [`Endpoint`]. Sleeps until a datagram, a signal or the next quiche timer.
+
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+
+use crate::endpoint::Endpoint;
+
+const SOCKET: Token = Token(0);
+const SIGNALS: Token = Token(1);
+
+/// How long open connections get to close after SIGINT/SIGTERM.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// A bound socket with signal handlers installed, ready to serve.
+pub struct Listener {
+    poll: Poll,
+    socket: UdpSocket,
+    signals: Signals,
+    local: SocketAddr,
+}
+
+impl Listener {
+    pub fn bind(addr: SocketAddr) -> io::Result<Self> {
+        let poll = Poll::new()?;
+        let mut socket = UdpSocket::bind(addr)?;
+        let local = socket.local_addr()?;
+        poll.registry()
+            .register(&mut socket, SOCKET, Interest::READABLE)?;
+        let mut signals = Signals::new([SIGINT, SIGTERM])?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        Ok(Listener {
+            poll,
+            socket,
+            signals,
+            local,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Serves until SIGINT or SIGTERM, then closes connections and returns.
+    pub fn run(mut self, mut endpoint: Endpoint) -> io::Result<()> {
+        let mut events = Events::with_capacity(256);
+        let mut buf = vec![0u8; 65536];
+        let mut out = vec![0u8; crate::endpoint::MAX_DATAGRAM];
+        let mut shutdown_by: Option<Instant> = None;
+        loop {
+            let timeout = endpoint
+                .next_timeout()
+                .map(|t| t.saturating_duration_since(Instant::now()));
+            let timeout = match shutdown_by {
+                Some(d) => Some(timeout.map_or(SHUTDOWN_GRACE, |t| t.min(SHUTDOWN_GRACE))
+                    .min(d.saturating_duration_since(Instant::now()))),
+                None => timeout,
+            };
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            for event in events.iter() {
+                match event.token() {
+                    SOCKET => loop {
+                        match self.socket.recv_from(&mut buf) {
+                            Ok((n, from)) => endpoint.recv(&mut buf[..n], from, Instant::now()),
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(e) => {
+                                log::debug!("recv_from: {e}");
+                                break;
+                            }
+                        }
+                    },
+                    SIGNALS => {
+                        for sig in self.signals.pending() {
+                            log::info!("signal {sig}: closing {} connection(s)", endpoint.connection_count());
+                        }
+                        if shutdown_by.is_none() {
+                            shutdown_by = Some(Instant::now() + SHUTDOWN_GRACE);
+                            endpoint.close_all();
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            endpoint.on_timeout(Instant::now());
+            while let Some((n, to)) = endpoint.poll_transmit(&mut out) {
+                if let Err(e) = self.socket.send_to(&out[..n], to) {
+                    // UDP may drop; QUIC retransmits what mattered.
+                    log::debug!("send_to {to}: {e}");
+                }
+            }
+            if let Some(deadline) = shutdown_by {
+                if endpoint.connection_count() == 0 || Instant::now() >= deadline {
+                    io::stdout().flush().ok();
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
