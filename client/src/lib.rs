@@ -1,1 +1,175 @@
-pub fn x(){}
+//! A native QUIC echo client on quiche.
+//!
+//! [`run`] carries out a [`Plan`] (streams, chunks, pauses, when to send
+//! FIN) against one server and returns an [`Observation`] of everything the
+//! server did: handshake and ALPN, bytes and FIN per stream, resets and
+//! STOP_SENDING, the CONNECTION_CLOSE it sent, and timings. It never judges;
+//! the harness does. Every wait is bounded by [`Plan::deadline`].
+
+mod session;
+
+pub use session::{run, ClientError};
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// TLS and transport settings for one connection.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// ALPN protocols offered, in order. quiche (BoringSSL) cannot send a
+    /// QUIC ClientHello without ALPN, so this must not be empty.
+    pub alpn: Vec<String>,
+    /// Server name sent in SNI and checked when `ca` is set.
+    pub server_name: String,
+    /// Verify the server's chain against this CA file; `None` skips checks.
+    pub ca: Option<PathBuf>,
+    /// Our idle timeout.
+    pub idle_timeout: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        ClientConfig {
+            alpn: vec!["http/1.0".into()],
+            server_name: "localhost".into(),
+            ca: None,
+            idle_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Bytes to write, then how long to wait before the next step.
+#[derive(Debug, Clone, Default)]
+pub struct Chunk {
+    pub data: Vec<u8>,
+    pub pause_after: Duration,
+}
+
+/// When the client sends FIN on a stream.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Fin {
+    /// With the last chunk, in the same STREAM frame when it fits.
+    #[default]
+    WithLastChunk,
+    /// In a frame of its own, this long after the last chunk.
+    After(Duration),
+    /// Never.
+    Never,
+}
+
+/// What to do on one stream.
+#[derive(Debug, Clone, Default)]
+pub struct StreamPlan {
+    pub chunks: Vec<Chunk>,
+    pub fin: Fin,
+    /// Open a unidirectional stream instead of a bidirectional one.
+    pub uni: bool,
+}
+
+impl StreamPlan {
+    /// One chunk of `data` with FIN.
+    pub fn echo(data: impl Into<Vec<u8>>) -> Self {
+        StreamPlan {
+            chunks: vec![Chunk {
+                data: data.into(),
+                pause_after: Duration::ZERO,
+            }],
+            fin: Fin::WithLastChunk,
+            uni: false,
+        }
+    }
+}
+
+/// How the client leaves once its streams are done (or the plan ends).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Leave {
+    /// Close with NO_ERROR if the server has not closed first.
+    #[default]
+    Close,
+    /// Go silent without a CONNECTION_CLOSE, as a crashed client would.
+    Vanish,
+}
+
+/// A whole connection's script.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    pub streams: Vec<StreamPlan>,
+    /// After every stream got FIN or a reset, wait this long for the
+    /// server's CONNECTION_CLOSE before leaving.
+    pub linger: Duration,
+    /// Give up (and say so) after this long in all.
+    pub deadline: Duration,
+    /// Stop after this long even if streams are unfinished.
+    pub stop_after: Option<Duration>,
+    pub leave: Leave,
+    /// Told once the handshake completes, so a caller can order clients
+    /// without sleeping.
+    pub notify_established: Option<std::sync::mpsc::Sender<()>>,
+}
+
+impl Default for Plan {
+    fn default() -> Self {
+        Plan {
+            streams: Vec::new(),
+            linger: Duration::from_millis(1000),
+            deadline: Duration::from_secs(10),
+            stop_after: None,
+            leave: Leave::Close,
+            notify_established: None,
+        }
+    }
+}
+
+/// A CONNECTION_CLOSE as seen on the wire.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Close {
+    /// Application (true) or transport (false) error space.
+    pub app: bool,
+    pub code: u64,
+    pub reason: String,
+}
+
+/// What the server did on one stream.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StreamObservation {
+    pub id: u64,
+    /// Bytes the client wrote (accepted by its transport).
+    pub sent: usize,
+    /// Whether the client's FIN was written.
+    pub fin_sent: bool,
+    pub received: Vec<u8>,
+    /// The server's FIN arrived.
+    pub fin_received: bool,
+    /// Bytes that arrived before the client sent FIN.
+    pub received_before_fin: usize,
+    /// RESET_STREAM code from the server.
+    pub reset: Option<u64>,
+    /// STOP_SENDING code from the server.
+    pub stop_sending: Option<u64>,
+    /// From the client's FIN to the server's FIN.
+    pub echo_time: Option<Duration>,
+}
+
+/// How the handshake went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Handshake {
+    Completed { alpn: String, after: Duration },
+    NotCompleted,
+}
+
+/// Everything the client saw on one connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Observation {
+    pub handshake: Handshake,
+    pub streams: Vec<StreamObservation>,
+    /// The server's CONNECTION_CLOSE, if one arrived.
+    pub peer_close: Option<Close>,
+    /// Our own close, if the client's transport closed (including errors
+    /// such as a certificate that fails verification).
+    pub local_close: Option<Close>,
+    /// The connection hit its idle timeout.
+    pub idle_timed_out: bool,
+    /// The plan's deadline passed before the connection was done.
+    pub deadline_hit: bool,
+    pub elapsed: Duration,
+}

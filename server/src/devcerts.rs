@@ -51,7 +51,8 @@ pub fn generate() -> Result<DevPki, rcgen::Error> {
         "127.0.0.1".to_string(),
         "::1".to_string(),
     ])?;
-    leaf.distinguished_name.push(DnType::CommonName, "localhost");
+    leaf.distinguished_name
+        .push(DnType::CommonName, "localhost");
     leaf.key_usages = vec![KeyUsagePurpose::DigitalSignature];
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     leaf.use_authority_key_identifier_extension = true;
@@ -70,7 +71,11 @@ pub fn generate() -> Result<DevPki, rcgen::Error> {
 pub fn write(dir: &Path) -> Result<(), String> {
     let pki = generate().map_err(|e| format!("certificate generation failed: {e}"))?;
     std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    for (name, text) in [("ca.pem", &pki.ca), ("chain.pem", &pki.chain), ("key.pem", &pki.key)] {
+    for (name, text) in [
+        ("ca.pem", &pki.ca),
+        ("chain.pem", &pki.chain),
+        ("key.pem", &pki.key),
+    ] {
         let path = dir.join(name);
         std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
     }

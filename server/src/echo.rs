@@ -134,7 +134,9 @@ impl EchoConn {
 
     /// Room left on `stream_id` (a new stream has the whole limit).
     pub fn room(&self, stream_id: u64) -> usize {
-        self.streams.get(&stream_id).map_or(self.limit, EchoStream::room)
+        self.streams
+            .get(&stream_id)
+            .map_or(self.limit, EchoStream::room)
     }
 
     /// Feed bytes read from a client-initiated bidirectional stream.
@@ -214,7 +216,10 @@ mod tests {
     #[test]
     fn exactly_the_limit_echoes_and_one_more_byte_refuses() {
         let mut ok = EchoStream::new(8192);
-        assert_eq!(ok.push(&[0xff; 8192], true), Verdict::Echo(vec![0xff; 8192]));
+        assert_eq!(
+            ok.push(&[0xff; 8192], true),
+            Verdict::Echo(vec![0xff; 8192])
+        );
 
         let mut over = EchoStream::new(8192);
         assert_eq!(over.push(&[0; 8192], false), Verdict::Pending);
@@ -239,13 +244,19 @@ mod tests {
         c.on_echo_acked(0);
         assert_eq!(c.action(), ConnAction::None, "stream 4 still unacked");
         c.on_echo_acked(4);
-        assert!(matches!(c.action(), ConnAction::Close { code: NO_ERROR, .. }));
+        assert!(matches!(
+            c.action(),
+            ConnAction::Close { code: NO_ERROR, .. }
+        ));
     }
 
     #[test]
     fn overflow_closes_the_connection_with_the_limit_code() {
         let mut c = EchoConn::new(4, false);
-        assert!(matches!(c.on_data(0, b"12345", false), Verdict::Refuse { .. }));
+        assert!(matches!(
+            c.on_data(0, b"12345", false),
+            Verdict::Refuse { .. }
+        ));
         match c.action() {
             ConnAction::Close { code, reason } => {
                 assert_eq!(code, ERR_INPUT_TOO_LARGE);
@@ -260,7 +271,10 @@ mod tests {
         let mut c = EchoConn::new(4, true);
         assert_eq!(c.on_data(0, b"ab", true), Verdict::Echo(b"ab".to_vec()));
         c.on_echo_acked(0);
-        assert!(matches!(c.on_data(4, b"12345", true), Verdict::Refuse { .. }));
+        assert!(matches!(
+            c.on_data(4, b"12345", true),
+            Verdict::Refuse { .. }
+        ));
         assert_eq!(c.action(), ConnAction::None);
         assert_eq!(c.room(8), 4);
     }

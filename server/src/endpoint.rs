@@ -56,6 +56,8 @@ struct Conn {
     pending: HashMap<u64, (Vec<u8>, usize)>,
     timer: Option<Instant>,
     dirty: bool,
+    /// Counted in `Endpoint::draining` (closed, waiting out its timer).
+    draining: bool,
     bytes_in: usize,
     bytes_out: usize,
 }
@@ -68,6 +70,9 @@ pub struct Endpoint {
     cids: CidGenerator,
     tokens: TokenKey,
     conns: HashMap<u64, Conn>,
+    /// How many of `conns` are draining; they do not count against
+    /// `--max-connections`.
+    draining: usize,
     next_key: u64,
     ids: HashMap<quiche::ConnectionId<'static>, u64>,
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
@@ -88,6 +93,7 @@ impl Endpoint {
             opts,
             local,
             conns: HashMap::new(),
+            draining: 0,
             next_key: 0,
             ids: HashMap::new(),
             timers: BinaryHeap::new(),
@@ -115,20 +121,31 @@ impl Endpoint {
                 return;
             }
         };
-        let key = match self.ids.get(&hdr.dcid) {
-            Some(&k) => k,
+        let (key, fresh) = match self.ids.get(&hdr.dcid) {
+            Some(&k) => (k, false),
             None => match self.new_connection(&hdr, from, now) {
                 Some(k) => k,
                 None => return,
             },
         };
         let local = self.local;
-        let conn = self.conns.get_mut(&key).expect("id table points at a live connection");
+        let conn = self
+            .conns
+            .get_mut(&key)
+            .expect("id table points at a live connection");
         match conn.q.recv(buf, quiche::RecvInfo { from, to: local }) {
             Ok(_) => {}
             Err(quiche::Error::Done) => {}
             Err(e) => log::debug!("{from}: {} recv failed: {e}", conn.q.trace_id()),
         }
+        let over = fresh && self.conns.len() - self.draining > self.opts.max_connections;
+        if over {
+            // The close can only be addressed once quiche has read the
+            // client's first packet, so refusal comes after recv.
+            self.refuse_full(key, from);
+            return;
+        }
+        let conn = self.conns.get_mut(&key).expect("present");
         let scratch = &mut self.scratch;
         serve(conn, scratch);
         self.mark_dirty(key);
@@ -141,7 +158,7 @@ impl Endpoint {
         hdr: &quiche::Header<'_>,
         from: SocketAddr,
         now: Instant,
-    ) -> Option<u64> {
+    ) -> Option<(u64, bool)> {
         if hdr.ty != quiche::Type::Initial {
             self.counters.dropped += 1;
             return None;
@@ -171,7 +188,9 @@ impl Endpoint {
             };
             // The token must come back on the ID our Retry gave the client.
             if hdr.dcid != self.cids.derive(&odcid) {
-                log::info!("peer={from} outcome=rejected reason=\"token for another connection ID\"");
+                log::info!(
+                    "peer={from} outcome=rejected reason=\"token for another connection ID\""
+                );
                 self.counters.bad_tokens += 1;
                 return None;
             }
@@ -180,7 +199,7 @@ impl Endpoint {
             let scid = self.cids.derive(&hdr.dcid);
             // A repeated first Initial, still on the client's chosen ID.
             if let Some(&k) = self.ids.get(&scid) {
-                return Some(k);
+                return Some((k, false));
             }
             (scid, None)
         };
@@ -194,11 +213,6 @@ impl Endpoint {
                 return None;
             }
         };
-
-        if self.conns.len() >= self.opts.max_connections {
-            self.refuse_full(q, from);
-            return None;
-        }
 
         if let Some(keylog) = &self.opts.keylog {
             if let Ok(f) = keylog.try_clone() {
@@ -237,19 +251,27 @@ impl Endpoint {
                 pending: HashMap::new(),
                 timer: None,
                 dirty: false,
+                draining: false,
                 bytes_in: 0,
                 bytes_out: 0,
             },
         );
         self.counters.accepted += 1;
-        Some(key)
+        Some((key, true))
     }
 
     fn send_retry(&mut self, hdr: &quiche::Header<'_>, from: SocketAddr) {
         let token = self.tokens.mint(&from, &hdr.dcid, SystemTime::now());
         let new_scid = self.cids.derive(&hdr.dcid);
         let mut out = vec![0; MAX_DATAGRAM];
-        match quiche::retry(&hdr.scid, &hdr.dcid, &new_scid, &token, hdr.version, &mut out) {
+        match quiche::retry(
+            &hdr.scid,
+            &hdr.dcid,
+            &new_scid,
+            &token,
+            hdr.version,
+            &mut out,
+        ) {
             Ok(n) => {
                 out.truncate(n);
                 self.stateless.push_back((out, from));
@@ -261,12 +283,19 @@ impl Endpoint {
 
     /// Answers a client beyond `--max-connections` with CONNECTION_REFUSED
     /// and keeps no state for it.
-    fn refuse_full(&mut self, mut q: quiche::Connection, from: SocketAddr) {
-        let _ = q.close(false, CONNECTION_REFUSED, b"server is at --max-connections");
+    fn refuse_full(&mut self, key: u64, from: SocketAddr) {
+        let mut conn = self.conns.remove(&key).expect("just inserted");
+        for id in &conn.ids {
+            self.ids.remove(id);
+        }
+        let _ = conn
+            .q
+            .close(false, CONNECTION_REFUSED, b"server is at --max-connections");
         let mut out = vec![0; MAX_DATAGRAM];
-        while let Ok((n, info)) = q.send(&mut out) {
+        while let Ok((n, info)) = conn.q.send(&mut out) {
             self.stateless.push_back((out[..n].to_vec(), info.to));
         }
+        self.counters.accepted -= 1;
         self.counters.refused_full += 1;
         log::info!("peer={from} outcome=refused error=transport:0x2 reason=\"max connections\"");
     }
@@ -315,12 +344,19 @@ impl Endpoint {
         };
         if conn.q.is_closed() {
             let conn = self.conns.remove(&key).expect("present");
+            if conn.draining {
+                self.draining -= 1;
+            }
             for id in &conn.ids {
                 self.ids.remove(id);
             }
             self.counters.closed += 1;
             log_close(&conn);
             return;
+        }
+        if conn.q.is_draining() && !conn.draining {
+            conn.draining = true;
+            self.draining += 1;
         }
         let t = conn.q.timeout_instant();
         if t != conn.timer {
@@ -396,7 +432,9 @@ fn serve(conn: &mut Conn, scratch: &mut [u8]) {
                         Verdict::Refuse { code, reason } => {
                             log::debug!("{} stream {stream}: {reason}", conn.q.trace_id());
                             let _ = conn.q.stream_shutdown(stream, quiche::Shutdown::Read, code);
-                            let _ = conn.q.stream_shutdown(stream, quiche::Shutdown::Write, code);
+                            let _ = conn
+                                .q
+                                .stream_shutdown(stream, quiche::Shutdown::Write, code);
                             break;
                         }
                     }
@@ -405,7 +443,10 @@ fn serve(conn: &mut Conn, scratch: &mut [u8]) {
                     }
                 }
                 Err(quiche::Error::StreamReset(code)) => {
-                    log::debug!("{} stream {stream} reset by peer ({code:#x})", conn.q.trace_id());
+                    log::debug!(
+                        "{} stream {stream} reset by peer ({code:#x})",
+                        conn.q.trace_id()
+                    );
                     conn.app.on_stream_gone(stream);
                     break;
                 }

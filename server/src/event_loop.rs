@@ -59,8 +59,11 @@ impl Listener {
                 .next_timeout()
                 .map(|t| t.saturating_duration_since(Instant::now()));
             let timeout = match shutdown_by {
-                Some(d) => Some(timeout.map_or(SHUTDOWN_GRACE, |t| t.min(SHUTDOWN_GRACE))
-                    .min(d.saturating_duration_since(Instant::now()))),
+                Some(d) => Some(
+                    timeout
+                        .map_or(SHUTDOWN_GRACE, |t| t.min(SHUTDOWN_GRACE))
+                        .min(d.saturating_duration_since(Instant::now())),
+                ),
                 None => timeout,
             };
             if let Err(e) = self.poll.poll(&mut events, timeout) {
@@ -83,7 +86,10 @@ impl Listener {
                     },
                     SIGNALS => {
                         for sig in self.signals.pending() {
-                            log::info!("signal {sig}: closing {} connection(s)", endpoint.connection_count());
+                            log::info!(
+                                "signal {sig}: closing {} connection(s)",
+                                endpoint.connection_count()
+                            );
                         }
                         if shutdown_by.is_none() {
                             shutdown_by = Some(Instant::now() + SHUTDOWN_GRACE);

@@ -69,7 +69,9 @@ pub fn run(args: cli::Args) -> Result<(), String> {
                 .create(true)
                 .append(true)
                 .open(&path)
-                .map_err(|e| format!("{}: cannot open SSLKEYLOGFILE: {e}", path.to_string_lossy()))?,
+                .map_err(|e| {
+                    format!("{}: cannot open SSLKEYLOGFILE: {e}", path.to_string_lossy())
+                })?,
         ),
         None => None,
     };
@@ -101,5 +103,7 @@ pub fn run(args: cli::Args) -> Result<(), String> {
         !args.no_retry,
         args.keep_alive
     );
-    listener.run(endpoint).map_err(|e| format!("event loop: {e}"))
+    listener
+        .run(endpoint)
+        .map_err(|e| format!("event loop: {e}"))
 }

@@ -31,8 +31,7 @@ fn err(path: &Path, what: impl Into<String>) -> TlsFileError {
 }
 
 fn read_text(path: &Path, kind: &str) -> Result<String, TlsFileError> {
-    let bytes =
-        std::fs::read(path).map_err(|e| err(path, format!("cannot read {kind}: {e}")))?;
+    let bytes = std::fs::read(path).map_err(|e| err(path, format!("cannot read {kind}: {e}")))?;
     String::from_utf8(bytes).map_err(|_| err(path, format!("{kind} is not PEM text")))
 }
 
@@ -105,11 +104,19 @@ mod tests {
         let bad = write(&dir, "other.pem", &other_key);
         assert_eq!(check_files(&chain, &good).unwrap(), 1);
         let e = check_files(&chain, &bad).unwrap_err().to_string();
-        assert!(e.contains("other.pem") && e.contains("does not match"), "{e}");
+        assert!(
+            e.contains("other.pem") && e.contains("does not match"),
+            "{e}"
+        );
         let e = check_files(&good, &good).unwrap_err().to_string();
         assert!(e.contains("no CERTIFICATE"), "{e}");
-        let e = check_files(&dir.join("missing.pem"), &good).unwrap_err().to_string();
-        assert!(e.contains("missing.pem: cannot read certificate chain"), "{e}");
+        let e = check_files(&dir.join("missing.pem"), &good)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("missing.pem: cannot read certificate chain"),
+            "{e}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

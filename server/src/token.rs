@@ -162,6 +162,9 @@ mod tests {
         let forged = other_key.mint(&peer, b"odcid", now);
         assert_eq!(key.validate(&peer, &forged, now), Err(TokenError::BadTag));
         assert_eq!(key.validate(&peer, b"", now), Err(TokenError::Malformed));
-        assert_eq!(key.validate(&peer, &[0u8; 60], now), Err(TokenError::Malformed));
+        assert_eq!(
+            key.validate(&peer, &[0u8; 60], now),
+            Err(TokenError::Malformed)
+        );
     }
 }

@@ -1,0 +1,337 @@
+//! The blocking driver: one UDP socket, one quiche client connection.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use ring::rand::SecureRandom;
+
+use crate::{
+    Chunk, ClientConfig, Close, Fin, Handshake, Leave, Observation, Plan, StreamObservation,
+};
+
+const MAX_DATAGRAM: usize = 1350;
+
+/// A failure of the client itself (not of the server under test).
+#[derive(Debug)]
+pub enum ClientError {
+    Config(String),
+    Io(std::io::Error),
+}
+
+impl std::fmt::Display for ClientError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ClientError::Config(e) => write!(f, "client configuration: {e}"),
+            ClientError::Io(e) => write!(f, "client socket: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ClientError {}
+
+impl From<std::io::Error> for ClientError {
+    fn from(e: std::io::Error) -> Self {
+        ClientError::Io(e)
+    }
+}
+
+fn quiche_config(cfg: &ClientConfig) -> Result<quiche::Config, ClientError> {
+    let bad = |e: quiche::Error| ClientError::Config(e.to_string());
+    if cfg.alpn.is_empty() {
+        return Err(ClientError::Config(
+            "at least one ALPN is needed: quiche cannot send a QUIC ClientHello without ALPN"
+                .into(),
+        ));
+    }
+    let mut c = quiche::Config::new(quiche::PROTOCOL_VERSION).map_err(bad)?;
+    let protos: Vec<&[u8]> = cfg.alpn.iter().map(|a| a.as_bytes()).collect();
+    c.set_application_protos(&protos)
+        .map_err(|e| ClientError::Config(format!("ALPN list {:?} rejected: {e}", cfg.alpn)))?;
+    match &cfg.ca {
+        Some(ca) => {
+            c.verify_peer(true);
+            c.load_verify_locations_from_file(&ca.to_string_lossy())
+                .map_err(|e| ClientError::Config(format!("{}: {e}", ca.display())))?;
+        }
+        None => c.verify_peer(false),
+    }
+    c.set_max_idle_timeout(cfg.idle_timeout.as_millis() as u64);
+    c.set_max_recv_udp_payload_size(MAX_DATAGRAM);
+    c.set_max_send_udp_payload_size(MAX_DATAGRAM);
+    c.set_initial_max_data(16 * 1024 * 1024);
+    c.set_initial_max_stream_data_bidi_local(4 * 1024 * 1024);
+    c.set_initial_max_stream_data_bidi_remote(4 * 1024 * 1024);
+    c.set_initial_max_stream_data_uni(1024 * 1024);
+    c.set_initial_max_streams_bidi(100);
+    c.set_initial_max_streams_uni(100);
+    c.set_disable_active_migration(true);
+    Ok(c)
+}
+
+/// Per-stream progress through its plan.
+struct StreamRun<'p> {
+    chunks: &'p [Chunk],
+    fin: Fin,
+    next_chunk: usize,
+    offset: usize,
+    next_at: Instant,
+    obs: StreamObservation,
+    fin_sent_at: Option<Instant>,
+}
+
+impl StreamRun<'_> {
+    fn done(&self) -> bool {
+        self.obs.fin_received
+            || self.obs.reset.is_some()
+            || self.obs.stop_sending.is_some()
+            || (self.fin == Fin::Never && self.next_chunk == self.chunks.len())
+            || (self.obs.id & 0x2 != 0 && self.obs.fin_sent)
+    }
+
+    /// Writes what is due; returns when it next wants to run.
+    fn step(&mut self, conn: &mut quiche::Connection, now: Instant) -> Option<Instant> {
+        while now >= self.next_at && !self.obs.fin_sent {
+            let id = self.obs.id;
+            if self.next_chunk < self.chunks.len() {
+                let chunk = &self.chunks[self.next_chunk];
+                let last = self.next_chunk + 1 == self.chunks.len();
+                let fin = last && self.fin == Fin::WithLastChunk;
+                let rest = &chunk.data[self.offset..];
+                match conn.stream_send(id, rest, fin) {
+                    Ok(n) => {
+                        self.offset += n;
+                        self.obs.sent += n;
+                    }
+                    Err(quiche::Error::Done) => return None, // flow control: wait
+                    Err(quiche::Error::StreamStopped(c)) => {
+                        self.obs.stop_sending = Some(c);
+                        return None;
+                    }
+                    Err(_) => return None,
+                }
+                if self.offset < chunk.data.len() {
+                    return None;
+                }
+                if fin {
+                    self.mark_fin(now);
+                }
+                self.offset = 0;
+                self.next_chunk += 1;
+                self.next_at = now + chunk.pause_after;
+            } else {
+                let at = match self.fin {
+                    Fin::Never => return None,
+                    Fin::WithLastChunk => self.next_at,
+                    // Counts from the end of the last chunk's pause.
+                    Fin::After(d) => self.next_at + d,
+                };
+                if now < at {
+                    return Some(at);
+                }
+                match conn.stream_send(id, b"", true) {
+                    Ok(_) => self.mark_fin(now),
+                    Err(quiche::Error::StreamStopped(c)) => {
+                        self.obs.stop_sending = Some(c);
+                        return None;
+                    }
+                    Err(_) => return None,
+                }
+            }
+        }
+        let more = self.next_chunk < self.chunks.len() || self.fin != Fin::Never;
+        (!self.obs.fin_sent && more).then_some(self.next_at)
+    }
+
+    fn mark_fin(&mut self, now: Instant) {
+        self.obs.fin_sent = true;
+        self.fin_sent_at = Some(now);
+        self.obs.received_before_fin = self.obs.received.len();
+    }
+}
+
+fn close_of(e: &quiche::ConnectionError) -> Close {
+    Close {
+        app: e.is_app,
+        code: e.error_code,
+        reason: String::from_utf8_lossy(&e.reason).into_owned(),
+    }
+}
+
+/// Connects to `server`, carries out `plan` and reports what happened.
+///
+/// Errors are the client's own (bad configuration, socket failure); anything
+/// the server does, including not answering, is in the [`Observation`].
+pub fn run(
+    server: SocketAddr,
+    cfg: &ClientConfig,
+    plan: &Plan,
+) -> Result<Observation, ClientError> {
+    let start = Instant::now();
+    let deadline = start + plan.deadline;
+    let stop_at = plan.stop_after.map(|d| start + d);
+    let mut config = quiche_config(cfg)?;
+    let bind: SocketAddr = if server.is_ipv4() {
+        "0.0.0.0:0".parse().unwrap()
+    } else {
+        "[::]:0".parse().unwrap()
+    };
+    let socket = UdpSocket::bind(bind)?;
+    let local = socket.local_addr()?;
+    let mut scid = [0u8; quiche::MAX_CONN_ID_LEN];
+    ring::rand::SystemRandom::new()
+        .fill(&mut scid)
+        .map_err(|_| ClientError::Config("system RNG failed".into()))?;
+    let scid = quiche::ConnectionId::from_ref(&scid);
+    let mut conn = quiche::connect(Some(&cfg.server_name), &scid, local, server, &mut config)
+        .map_err(|e| ClientError::Config(format!("connect: {e}")))?;
+
+    let mut streams: Vec<StreamRun<'_>> = Vec::new();
+    let (mut next_bidi, mut next_uni) = (0u64, 2u64);
+    for s in &plan.streams {
+        let id = if s.uni { &mut next_uni } else { &mut next_bidi };
+        streams.push(StreamRun {
+            chunks: &s.chunks,
+            fin: s.fin,
+            next_chunk: 0,
+            offset: 0,
+            next_at: start,
+            obs: StreamObservation {
+                id: *id,
+                ..Default::default()
+            },
+            fin_sent_at: None,
+        });
+        *id += 4;
+    }
+
+    let mut out = [0u8; MAX_DATAGRAM];
+    let mut buf = [0u8; 65536];
+    let mut handshake = Handshake::NotCompleted;
+    let mut linger_until: Option<Instant> = None;
+    let mut deadline_hit = false;
+
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            deadline_hit = true;
+            break;
+        }
+        if stop_at.is_some_and(|t| now >= t) {
+            break;
+        }
+
+        // Our own writes.
+        let mut wake = deadline;
+        if conn.is_established() {
+            if handshake == Handshake::NotCompleted {
+                handshake = Handshake::Completed {
+                    alpn: String::from_utf8_lossy(conn.application_proto()).into_owned(),
+                    after: now - start,
+                };
+                for s in &mut streams {
+                    s.next_at = now;
+                }
+                if let Some(tx) = &plan.notify_established {
+                    let _ = tx.send(());
+                }
+            }
+            for s in &mut streams {
+                if let Some(t) = s.step(&mut conn, now) {
+                    wake = wake.min(t);
+                }
+            }
+        }
+        while let Ok((n, info)) = conn.send(&mut out) {
+            socket.send_to(&out[..n], info.to)?;
+        }
+
+        if conn.is_closed() || conn.peer_error().is_some() {
+            break;
+        }
+        if !streams.is_empty() && streams.iter().all(StreamRun::done) {
+            let until = *linger_until.get_or_insert(now + plan.linger);
+            if now >= until {
+                break;
+            }
+            wake = wake.min(until);
+        }
+        if let Some(t) = conn.timeout_instant() {
+            wake = wake.min(t);
+        }
+        if let Some(t) = stop_at {
+            wake = wake.min(t);
+        }
+
+        let wait = wake.saturating_duration_since(Instant::now());
+        socket.set_read_timeout(Some(wait.max(Duration::from_micros(100))))?;
+        match socket.recv_from(&mut buf) {
+            Ok((n, from)) => {
+                let _ = conn.recv(&mut buf[..n], quiche::RecvInfo { from, to: local });
+                // Drain whatever else is queued without sleeping.
+                socket.set_nonblocking(true)?;
+                while let Ok((n, from)) = socket.recv_from(&mut buf) {
+                    let _ = conn.recv(&mut buf[..n], quiche::RecvInfo { from, to: local });
+                }
+                socket.set_nonblocking(false)?;
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+            Err(e) => return Err(e.into()),
+        }
+        if conn.timeout_instant().is_some_and(|t| t <= Instant::now()) {
+            conn.on_timeout();
+        }
+
+        // What the server sent us.
+        let now = Instant::now();
+        for s in &mut streams {
+            let id = s.obs.id;
+            loop {
+                match conn.stream_recv(id, &mut buf) {
+                    Ok((n, fin)) => {
+                        s.obs.received.extend_from_slice(&buf[..n]);
+                        if fin {
+                            s.obs.fin_received = true;
+                            s.obs.echo_time = s.fin_sent_at.map(|t| now - t);
+                            break;
+                        }
+                    }
+                    Err(quiche::Error::StreamReset(c)) => {
+                        s.obs.reset = Some(c);
+                        break;
+                    }
+                    Err(_) => break,
+                }
+            }
+            if s.obs.stop_sending.is_none() {
+                if let Err(quiche::Error::StreamStopped(c)) = conn.stream_capacity(id) {
+                    s.obs.stop_sending = Some(c);
+                }
+            }
+        }
+    }
+
+    if plan.leave == Leave::Close && !conn.is_closed() && conn.peer_error().is_none() {
+        let _ = conn.close(true, 0, b"client done");
+        while let Ok((n, info)) = conn.send(&mut out) {
+            let _ = socket.send_to(&out[..n], info.to);
+        }
+    }
+
+    Ok(Observation {
+        handshake,
+        streams: streams.into_iter().map(|s| s.obs).collect(),
+        peer_close: conn.peer_error().map(close_of),
+        local_close: conn
+            .local_error()
+            .filter(|e| !(e.is_app && e.error_code == 0 && e.reason == b"client done"))
+            .map(close_of),
+        idle_timed_out: conn.is_timed_out(),
+        deadline_hit,
+        elapsed: start.elapsed(),
+    })
+}

@@ -1,0 +1,243 @@
+//! The server's numbered behaviours, checked over loopback with a quiche client.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use echo_client::{Chunk, Handshake};
+
+#[test]
+fn both_guide_alpns_echo_and_close_with_no_error() {
+    let server = Server::start(&[]);
+    for alpn in ["http/1.0", "hq-interop"] {
+        let obs = server.echo(alpn, b"GET / HTTP/1.0\r\n\r\n");
+        assert!(
+            matches!(&obs.handshake, Handshake::Completed { alpn: a, .. } if a == alpn),
+            "{obs:?}"
+        );
+        assert_echoed(&obs, b"GET / HTTP/1.0\r\n\r\n");
+    }
+}
+
+#[test]
+fn a_list_with_one_acceptable_alpn_negotiates_it() {
+    let server = Server::start(&[]);
+    let obs = server.client(
+        &["h3", "hq-interop"],
+        &plan(vec![StreamPlan::echo(b"x".to_vec())]),
+    );
+    assert!(matches!(&obs.handshake, Handshake::Completed { alpn, .. } if alpn == "hq-interop"));
+    assert_echoed(&obs, b"x");
+}
+
+#[test]
+fn wrong_alpn_fails_with_0x178_and_the_next_client_is_served() {
+    let mut server = Server::start(&[]);
+    let obs = server.echo("h3", b"hello");
+    assert_eq!(obs.handshake, Handshake::NotCompleted);
+    let close = obs.peer_close.expect("server sent CONNECTION_CLOSE");
+    assert!(!close.app && close.code == 0x178, "{close:?}");
+    assert!(server.alive());
+    assert_echoed(&server.echo("http/1.0", b"after"), b"after");
+}
+
+#[test]
+fn exactly_8192_bytes_echo_and_8193_are_refused_without_truncated_echo() {
+    let mut server = Server::start(&[]);
+    let full: Vec<u8> = (0..8192u32).map(|i| (i % 251) as u8).collect();
+    assert_echoed(&server.echo("http/1.0", &full), &full);
+
+    let over = vec![b'a'; 8193];
+    let obs = server.echo("http/1.0", &over);
+    let s = &obs.streams[0];
+    assert!(
+        s.received.is_empty(),
+        "server echoed {} bytes",
+        s.received.len()
+    );
+    assert!(!s.fin_received);
+    let close = obs.peer_close.as_ref().expect("server closed");
+    assert!(close.app && close.code == 0x10, "{close:?}");
+    assert!(
+        close.reason.contains("8192"),
+        "reason names the limit: {close:?}"
+    );
+    assert!(server.alive());
+    assert_echoed(&server.echo("http/1.0", b"next"), b"next");
+}
+
+#[test]
+fn max_input_flag_moves_the_limit() {
+    let server = Server::start(&["--max-input", "10"]);
+    assert_echoed(&server.echo("http/1.0", b"0123456789"), b"0123456789");
+    let obs = server.echo("http/1.0", b"0123456789A");
+    assert_eq!(obs.peer_close.map(|c| c.code), Some(0x10));
+}
+
+#[test]
+fn nothing_is_echoed_while_the_client_holds_fin_back() {
+    let server = Server::start(&[]);
+    let p = plan(vec![StreamPlan {
+        chunks: vec![Chunk {
+            data: b"held".to_vec(),
+            pause_after: Duration::ZERO,
+        }],
+        fin: Fin::After(Duration::from_millis(300)),
+        uni: false,
+    }]);
+    let obs = server.client(&["http/1.0"], &p);
+    assert_eq!(obs.streams[0].received_before_fin, 0, "{obs:?}");
+    assert_echoed(&obs, b"held");
+}
+
+#[test]
+fn zero_bytes_and_fin_give_zero_bytes_and_fin() {
+    let server = Server::start(&[]);
+    assert_echoed(&server.echo("http/1.0", b""), b"");
+}
+
+#[test]
+fn every_byte_value_in_many_small_chunks_echoes_exactly() {
+    let server = Server::start(&[]);
+    let data: Vec<u8> = (0..=255u8).cycle().take(4000).collect();
+    let p = plan(vec![StreamPlan {
+        chunks: data
+            .chunks(40)
+            .map(|c| Chunk {
+                data: c.to_vec(),
+                pause_after: Duration::from_millis(1),
+            })
+            .collect(),
+        fin: Fin::After(Duration::from_millis(20)),
+        uni: false,
+    }]);
+    let obs = server.client(&["hq-interop"], &p);
+    assert_eq!(obs.streams[0].received_before_fin, 0);
+    assert_echoed(&obs, &data);
+}
+
+#[test]
+fn a_unidirectional_stream_is_refused_with_stop_sending_0x11() {
+    let server = Server::start(&["--keep-alive"]);
+    let mut uni = StreamPlan::echo(b"one way".to_vec());
+    uni.uni = true;
+    let mut p = plan(vec![uni, StreamPlan::echo(b"two way".to_vec())]);
+    p.linger = Duration::from_millis(200);
+    let obs = server.client(&["http/1.0"], &p);
+    let uni = obs.streams.iter().find(|s| s.id & 0x2 != 0).unwrap();
+    // The STOP_SENDING may arrive after our FIN; the bidi echo shows the
+    // connection kept going either way.
+    assert!(
+        uni.stop_sending.is_none() || uni.stop_sending == Some(0x11),
+        "{uni:?}"
+    );
+    let bidi = obs.streams.iter().find(|s| s.id & 0x2 == 0).unwrap();
+    assert_eq!(bidi.received, b"two way");
+}
+
+#[test]
+fn keep_alive_serves_several_streams_and_does_not_close() {
+    let server = Server::start(&["--keep-alive"]);
+    let mut p = plan(vec![
+        StreamPlan::echo(b"first".to_vec()),
+        StreamPlan::echo(b"second".to_vec()),
+    ]);
+    p.linger = Duration::from_millis(300);
+    let obs = server.client(&["http/1.0"], &p);
+    assert_eq!(obs.streams[0].received, b"first");
+    assert_eq!(obs.streams[1].received, b"second");
+    assert!(obs.streams.iter().all(|s| s.fin_received));
+    assert_eq!(obs.peer_close, None, "keep-alive server closed on its own");
+}
+
+#[test]
+fn twenty_clients_in_a_row_each_get_their_own_bytes() {
+    let server = Server::start(&[]);
+    for i in 0..20 {
+        let data = format!("client {i} says hello").into_bytes();
+        assert_echoed(&server.echo("http/1.0", &data), &data);
+    }
+}
+
+#[test]
+fn twenty_clients_at_once_each_get_their_own_bytes() {
+    let server = Server::start(&[]);
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..20)
+            .map(|i| {
+                let server = &server;
+                scope.spawn(move || {
+                    let data = vec![i as u8; 1000 + i * 100];
+                    (server.echo("hq-interop", &data), data)
+                })
+            })
+            .collect();
+        for h in handles {
+            let (obs, data) = h.join().unwrap();
+            assert_echoed(&obs, &data);
+        }
+    });
+}
+
+#[test]
+fn a_stalled_client_does_not_block_the_next_one() {
+    let server = Server::start(&[]);
+    std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let stalled = scope.spawn(|| {
+            let mut p = plan(vec![StreamPlan {
+                chunks: vec![Chunk {
+                    data: b"never finished".to_vec(),
+                    pause_after: Duration::ZERO,
+                }],
+                fin: Fin::Never,
+                uni: false,
+            }]);
+            p.linger = Duration::from_secs(2);
+            p.stop_after = Some(Duration::from_secs(2));
+            p.notify_established = Some(tx);
+            server.client(&["http/1.0"], &p)
+        });
+        rx.recv_timeout(Duration::from_secs(10))
+            .expect("stalled client connected");
+        // Served while the stalled one still holds its stream open.
+        let obs = server.echo("http/1.0", b"me first");
+        assert_echoed(&obs, b"me first");
+        let stalled = stalled.join().unwrap();
+        assert!(stalled.streams[0].received.is_empty());
+    });
+}
+
+#[test]
+fn beyond_max_connections_clients_get_connection_refused() {
+    let server = Server::start(&["--max-connections", "1"]);
+    let mut hold = plan(vec![StreamPlan {
+        chunks: vec![Chunk::default()],
+        fin: Fin::Never,
+        uni: false,
+    }]);
+    hold.linger = Duration::from_secs(2);
+    hold.stop_after = Some(Duration::from_secs(2));
+    // Two clients that each hold a connection open: one gets the only slot,
+    // the other must be told CONNECTION_REFUSED (transport 0x2).
+    let (a, b) = std::thread::scope(|scope| {
+        let a = scope.spawn(|| server.client(&["http/1.0"], &hold));
+        let b = scope.spawn(|| server.client(&["http/1.0"], &hold));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let refused = |o: &Observation| {
+        o.peer_close
+            .as_ref()
+            .is_some_and(|c| !c.app && c.code == 0x2)
+    };
+    let (held, turned_away) = if refused(&a) { (b, a) } else { (a, b) };
+    assert!(refused(&turned_away), "nobody was refused: {turned_away:?}");
+    assert_eq!(turned_away.handshake, Handshake::NotCompleted);
+    assert!(
+        matches!(held.handshake, Handshake::Completed { .. }),
+        "{held:?}"
+    );
+    // Once the holder left, new clients are served again.
+    assert_echoed(&server.echo("http/1.0", b"room again"), b"room again");
+}
