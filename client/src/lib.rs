@@ -33,7 +33,7 @@ impl Default for ClientConfig {
             alpn: vec!["http/1.0".into()],
             server_name: "localhost".into(),
             ca: None,
-            idle_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(30),
         }
     }
 }

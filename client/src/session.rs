@@ -248,7 +248,8 @@ pub fn run(
         if conn.is_closed() || conn.peer_error().is_some() {
             break;
         }
-        if !streams.is_empty() && streams.iter().all(StreamRun::done) {
+        // With no streams planned, a completed handshake is all there is.
+        if handshake != Handshake::NotCompleted && streams.iter().all(StreamRun::done) {
             let until = *linger_until.get_or_insert(now + plan.linger);
             if now >= until {
                 break;

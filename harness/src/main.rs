@@ -1,1 +1,327 @@
-fn main() {}
+//! `harness`: runs JSON scenarios against QUIC echo servers.
+
+mod driver;
+mod expect;
+mod judge;
+mod report;
+mod runner;
+mod scenario;
+mod sut;
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+
+use driver::Driver;
+use scenario::DriverKind;
+
+const AFTER_HELP: &str = "\
+Exit status:
+  0  every result as expected (all pass, or as listed in --expect)
+  1  at least one unexpected result (a failure, an unexpected pass, a required driver skipped)
+  2  usage error or a bad scenario / --expect file
+  3  a server under test could not be started
+
+Server templates may use {host} {port} {chain} {key} {ca}; e.g.
+  --server 'demo=./quic-server-non-block {port} {chain} {key}'
+  --server reference   (this harness's built-in reference server; the default)";
+
+#[derive(Debug, Parser)]
+#[command(name = "harness", version, about = "Conformance harness for QUIC echo servers", after_help = AFTER_HELP, args_conflicts_with_subcommands = true)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    /// Scenario files or folders (recursive). Default: scenarios
+    paths: Vec<PathBuf>,
+
+    /// Server under test as [NAME=]TEMPLATE; repeat to compare servers.
+    #[arg(long = "server", value_name = "[NAME=]TEMPLATE")]
+    servers: Vec<String>,
+
+    /// Folder with chain.pem, key.pem and ca.pem. Default: ./certs, else the workspace's.
+    #[arg(long, value_name = "DIR")]
+    certs: Option<PathBuf>,
+
+    /// Output on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+
+    /// Also write the JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+
+    /// Also write a JUnit XML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+
+    /// Run only scenarios whose id matches GLOB (repeatable).
+    #[arg(long, value_name = "GLOB")]
+    filter: Vec<String>,
+
+    /// List the scenarios (after --filter) and exit.
+    #[arg(long)]
+    list: bool,
+
+    /// Run only these drivers (repeatable). Default: every driver a scenario names.
+    #[arg(long, value_enum)]
+    driver: Vec<DriverArg>,
+
+    /// Fail (exit 1) when this driver's scenarios are skipped (repeatable).
+    #[arg(long, value_enum)]
+    require_driver: Vec<DriverArg>,
+
+    /// Known results per server: only results that differ fail the run.
+    #[arg(long, value_name = "FILE")]
+    expect: Option<PathBuf>,
+
+    /// Time limit per scenario (e.g. 30s, 500ms).
+    #[arg(long, default_value = "30s", value_parser = server::cli::parse_duration)]
+    timeout: Duration,
+
+    /// How long a server may take to come up.
+    #[arg(long, default_value = "20s", value_parser = server::cli::parse_duration)]
+    ready_timeout: Duration,
+
+    /// Show every check, not only failures.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Print the JSON Schema of scenario files.
+    Schema,
+    /// Run the built-in reference server (arguments as quic-echo-server's).
+    #[command(hide = true)]
+    ServeReference {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum Format {
+    Human,
+    Json,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum DriverArg {
+    Native,
+    Openssl,
+}
+
+impl From<DriverArg> for DriverKind {
+    fn from(d: DriverArg) -> Self {
+        match d {
+            DriverArg::Native => DriverKind::Native,
+            DriverArg::Openssl => DriverKind::Openssl,
+        }
+    }
+}
+
+fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("harness: error: {msg}");
+    ExitCode::from(code)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Some(Command::Schema) => {
+            print!("{}", scenario::json_schema());
+            return ExitCode::SUCCESS;
+        }
+        Some(Command::ServeReference { args }) => return serve_reference(args),
+        None => {}
+    }
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
+    install_signal_cleanup();
+    run(cli)
+}
+
+fn serve_reference(args: Vec<String>) -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp_millis()
+        .init();
+    let args = <server::cli::Args as Parser>::parse_from(
+        std::iter::once("quic-echo-server".to_string()).chain(args),
+    );
+    match server::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(1, e),
+    }
+}
+
+/// Ctrl-C or SIGTERM: kill every server we started, then exit.
+fn install_signal_cleanup() {
+    use signal_hook::consts::{SIGINT, SIGTERM};
+    if let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGINT, SIGTERM]) {
+        std::thread::spawn(move || {
+            if let Some(sig) = signals.forever().next() {
+                sut::kill_all();
+                eprintln!("harness: interrupted; servers stopped");
+                std::process::exit(128 + sig);
+            }
+        });
+    }
+}
+
+fn default_certs() -> PathBuf {
+    let local = PathBuf::from("certs");
+    if local.join("chain.pem").exists() {
+        return local;
+    }
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../certs")
+}
+
+fn run(cli: Cli) -> ExitCode {
+    let paths = if cli.paths.is_empty() {
+        vec![PathBuf::from("scenarios")]
+    } else {
+        cli.paths.clone()
+    };
+    let mut loaded = match scenario::load(&paths) {
+        Ok(l) => l,
+        Err(e) => return fail(2, e),
+    };
+    if !cli.filter.is_empty() {
+        let mut set = globset::GlobSetBuilder::new();
+        for f in &cli.filter {
+            match globset::Glob::new(f) {
+                Ok(g) => {
+                    set.add(g);
+                }
+                Err(e) => return fail(2, format!("--filter {f:?}: {e}")),
+            }
+        }
+        let set = match set.build() {
+            Ok(s) => s,
+            Err(e) => return fail(2, format!("--filter: {e}")),
+        };
+        loaded.retain(|l| set.is_match(&l.scenario.id));
+    }
+    if loaded.is_empty() {
+        return fail(2, "no scenarios matched (check the paths and --filter)");
+    }
+    if cli.list {
+        let mut out = std::io::stdout().lock();
+        for l in &loaded {
+            let drivers: Vec<String> = l.scenario.drivers.iter().map(|d| d.to_string()).collect();
+            let _ = writeln!(
+                out,
+                "{}  {:?}  [{}]  {}  ({})",
+                l.scenario.id,
+                l.scenario.level,
+                drivers.join(","),
+                l.scenario.description,
+                l.path.display()
+            );
+        }
+        return ExitCode::SUCCESS;
+    }
+    let known = match &cli.expect {
+        Some(p) => match expect::ExpectFile::load(p) {
+            Ok(k) => k,
+            Err(e) => return fail(2, e),
+        },
+        None => expect::ExpectFile::default(),
+    };
+    let certs_dir = cli.certs.clone().unwrap_or_else(default_certs);
+    let certs = sut::Certs::in_dir(&certs_dir);
+    for f in [&certs.chain, &certs.key, &certs.ca] {
+        if !f.is_file() {
+            return fail(2, format!("{}: not found (set --certs DIR)", f.display()));
+        }
+    }
+    let cfg = runner::RunConfig {
+        timeout: cli.timeout,
+        ready_timeout: cli.ready_timeout,
+        certs,
+    };
+    let specs: Vec<sut::ServerSpec> = if cli.servers.is_empty() {
+        vec![sut::ServerSpec::reference()]
+    } else {
+        cli.servers
+            .iter()
+            .map(|s| sut::ServerSpec::parse(s))
+            .collect()
+    };
+    let mut names = std::collections::HashSet::new();
+    for s in &specs {
+        if !names.insert(s.name.clone()) {
+            return fail(
+                2,
+                format!(
+                    "two servers are named {:?}; use --server NAME=TEMPLATE",
+                    s.name
+                ),
+            );
+        }
+    }
+    let required: Vec<DriverKind> = cli.require_driver.iter().map(|&d| d.into()).collect();
+    let selected: Vec<DriverKind> = cli.driver.iter().map(|&d| d.into()).collect();
+
+    let native = driver::native::Native;
+    let openssl_missing = "the openssl driver is not available in this build".to_string();
+    let pick = |k: DriverKind| -> runner::DriverChoice<'_> {
+        match k {
+            DriverKind::Native => Ok(&native as &dyn Driver),
+            DriverKind::Openssl => Err(openssl_missing.clone()),
+        }
+    };
+
+    let human = report::Human {
+        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        verbose: cli.verbose,
+        show_server: specs.len() > 1,
+    };
+    let mut entries = Vec::new();
+    let mut stdout = std::io::stdout();
+    for spec in &specs {
+        let mut slot = runner::ServerSlot::new(spec.clone());
+        if let Err(e) = slot.ensure(&cfg) {
+            return fail(3, format!("server {:?} could not start: {e}", spec.name));
+        }
+        for l in &loaded {
+            for &d in &l.scenario.drivers {
+                if !selected.is_empty() && !selected.contains(&d) {
+                    continue;
+                }
+                let result = runner::run_case(&mut slot, pick(d), d, &l.scenario, &cfg);
+                let e = report::entry(result, &known, &required);
+                if cli.format == Format::Human {
+                    let _ = human.case(&mut stdout, &e);
+                    let _ = stdout.flush();
+                }
+                entries.push(e);
+            }
+        }
+    }
+    let report = report::Report::new(specs.iter().map(|s| s.name.clone()).collect(), entries);
+    match cli.format {
+        Format::Human => {
+            let _ = human.footer(&mut stdout, &report, cli.expect.is_some());
+        }
+        Format::Json => print!("{}", report.to_json()),
+    }
+    if let Some(p) = &cli.json {
+        if let Err(e) = std::fs::write(p, report.to_json()) {
+            return fail(2, format!("{}: {e}", p.display()));
+        }
+    }
+    if let Some(p) = &cli.junit {
+        if let Err(e) = std::fs::write(p, report.to_junit()) {
+            return fail(2, format!("{}: {e}", p.display()));
+        }
+    }
+    if report.summary.unexpected > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}

@@ -1,0 +1,46 @@
+//! Clients that carry scenarios. Each driver turns a [`ConnectionSpec`] into
+//! real traffic and reports an [`echo_client::Observation`]; what it cannot
+//! do or cannot see, it says, so the runner can SKIP instead of guessing.
+
+pub mod native;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use crate::scenario::{ConnectionSpec, Expect};
+
+/// Where and how to reach the server under test.
+#[derive(Debug, Clone)]
+pub struct Target {
+    pub addr: SocketAddr,
+    pub server_name: String,
+    /// CA that signed the server's chain; the driver verifies against it.
+    pub ca: PathBuf,
+}
+
+/// What one connection sent and saw.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// Bytes sent per stream, in stream order.
+    pub sent: Vec<Vec<u8>>,
+    pub obs: echo_client::Observation,
+}
+
+pub trait Driver: Sync {
+    /// Why this driver cannot carry `spec` (so the scenario is skipped).
+    fn cannot_run(&self, spec: &ConnectionSpec) -> Option<String>;
+    /// Why this driver cannot observe what `expect` asks about.
+    fn cannot_observe(&self, expect: &Expect) -> Option<String>;
+    /// Makes connection number `n` of `spec`, giving up after `deadline`.
+    /// `established` is told once the handshake completes.
+    fn run(
+        &self,
+        target: &Target,
+        spec: &ConnectionSpec,
+        n: u32,
+        deadline: Duration,
+        established: Option<Sender<()>>,
+    ) -> Result<Run, String>;
+}

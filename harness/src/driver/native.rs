@@ -1,0 +1,100 @@
+//! The in-process quiche client: it can express and observe everything.
+
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use echo_client::{Chunk, ClientConfig, Fin, Leave, Plan, StreamPlan};
+
+use super::{Driver, Run, Target};
+use crate::scenario::{ConnectionSpec, Expect, FinSpec, LeaveSpec};
+
+pub struct Native;
+
+/// The client plan for connection `n` of `spec`, and the bytes per stream.
+pub fn plan(spec: &ConnectionSpec, n: u32, deadline: Duration) -> (Plan, Vec<Vec<u8>>) {
+    let mut sent = Vec::new();
+    let streams = spec
+        .streams
+        .iter()
+        .map(|st| {
+            let data = st.send.bytes(n);
+            let size = st.chunk_size.unwrap_or(data.len().max(1));
+            let pause = Duration::from_millis(st.pause_ms);
+            let mut chunks: Vec<Chunk> = data
+                .chunks(size)
+                .map(|c| Chunk {
+                    data: c.to_vec(),
+                    pause_after: pause,
+                })
+                .collect();
+            if chunks.is_empty() {
+                chunks.push(Chunk::default());
+            }
+            sent.push(data);
+            StreamPlan {
+                chunks,
+                fin: match st.fin {
+                    FinSpec::WithData => Fin::WithLastChunk,
+                    FinSpec::AfterMs(ms) => Fin::After(Duration::from_millis(ms)),
+                    FinSpec::Never => Fin::Never,
+                },
+                uni: st.uni,
+            }
+        })
+        .collect();
+    let plan = Plan {
+        streams,
+        linger: Duration::from_millis(1000),
+        deadline,
+        stop_after: spec.hold_ms.map(Duration::from_millis),
+        leave: match spec.leave {
+            LeaveSpec::Close => Leave::Close,
+            LeaveSpec::Vanish => Leave::Vanish,
+        },
+        notify_established: None,
+    };
+    (plan, sent)
+}
+
+impl Native {
+    /// Runs with a caller-built plan (used for ordering concurrent clients).
+    pub fn run_plan(
+        &self,
+        target: &Target,
+        alpn: &[String],
+        plan: &Plan,
+        sent: Vec<Vec<u8>>,
+    ) -> Result<Run, String> {
+        let cfg = ClientConfig {
+            alpn: alpn.to_vec(),
+            server_name: target.server_name.clone(),
+            ca: Some(target.ca.clone()),
+            ..ClientConfig::default()
+        };
+        let obs = echo_client::run(target.addr, &cfg, plan).map_err(|e| e.to_string())?;
+        Ok(Run { sent, obs })
+    }
+}
+
+impl Driver for Native {
+    fn cannot_run(&self, _spec: &ConnectionSpec) -> Option<String> {
+        None
+    }
+
+    fn cannot_observe(&self, _expect: &Expect) -> Option<String> {
+        None
+    }
+
+    fn run(
+        &self,
+        target: &Target,
+        spec: &ConnectionSpec,
+        n: u32,
+        deadline: Duration,
+        established: Option<Sender<()>>,
+    ) -> Result<Run, String> {
+        let (mut plan, sent) = plan(spec, n, deadline);
+        plan.notify_established = established;
+        self.run_plan(target, &spec.alpn, &plan, sent)
+    }
+}

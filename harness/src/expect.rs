@@ -1,0 +1,86 @@
+//! Known results per server (`--expect FILE`), so CI fails only on the
+//! unexpected, and an unexpected pass is reported too.
+
+use std::path::Path;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::runner::{CaseResult, Status};
+use crate::scenario::DriverKind;
+
+/// The `--expect` file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectFile {
+    pub known: Vec<Known>,
+}
+
+/// One known result.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Known {
+    /// Server name as given by `--server NAME=...`.
+    pub server: String,
+    /// Scenario id.
+    pub scenario: String,
+    /// Only for this driver; all drivers when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub driver: Option<DriverKind>,
+    pub outcome: KnownOutcome,
+    /// Why: shown next to the result.
+    pub reason: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum KnownOutcome {
+    Pass,
+    Fail,
+    Skip,
+}
+
+impl ExpectFile {
+    pub fn load(path: &Path) -> Result<ExpectFile, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{}: cannot read: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{}:{}:{}: {}",
+                path.display(),
+                e.line(),
+                e.column(),
+                e.to_string().replace('`', "\"")
+            )
+        })
+    }
+
+    /// The entry that covers `r`, if any.
+    pub fn find(&self, r: &CaseResult) -> Option<&Known> {
+        self.known.iter().find(|k| {
+            k.server == r.server
+                && k.scenario == r.scenario
+                && k.driver.is_none_or(|d| d == r.driver)
+        })
+    }
+}
+
+/// Whether `r` is what was expected: the known outcome when listed,
+/// otherwise a pass, or a skip unless its driver is required.
+pub fn is_expected(r: &CaseResult, known: Option<&Known>, required: &[DriverKind]) -> bool {
+    match known {
+        Some(k) => {
+            matches!(
+                (k.outcome, r.status),
+                (KnownOutcome::Pass, Status::Pass)
+                    | (KnownOutcome::Fail, Status::Fail)
+                    | (KnownOutcome::Skip, Status::Skip)
+            )
+        }
+        None => match r.status {
+            Status::Pass => true,
+            Status::Fail => false,
+            Status::Skip => !required.contains(&r.driver),
+        },
+    }
+}

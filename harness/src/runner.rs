@@ -1,0 +1,331 @@
+//! Runs scenarios: for each server and driver, makes the connections,
+//! judges them, and keeps going when the server under test breaks.
+
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::driver::{Driver, Target};
+use crate::judge::{judge, Check};
+use crate::scenario::{ConnectionSpec, DriverKind, Expect, Level, Payload, Scenario, StreamSpec};
+use crate::sut::{probe, Certs, Running, ServerSpec};
+
+/// Settings shared by every case.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub timeout: Duration,
+    pub ready_timeout: Duration,
+    pub certs: Certs,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    Skip,
+}
+
+impl Status {
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Skip => "SKIP",
+        }
+    }
+}
+
+/// One scenario run by one driver against one server.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    pub scenario: String,
+    pub description: String,
+    pub driver: DriverKind,
+    pub server: String,
+    pub level: Level,
+    pub status: Status,
+    /// Why it was skipped, or the first failed check in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub checks: Vec<Check>,
+    pub duration_ms: u64,
+    /// The server's last stderr lines, kept for failures.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub server_stderr: Vec<String>,
+}
+
+/// A server under test and its current process, restarted on demand.
+pub struct ServerSlot {
+    pub spec: ServerSpec,
+    pub running: Option<Running>,
+}
+
+impl ServerSlot {
+    pub fn new(spec: ServerSpec) -> Self {
+        ServerSlot {
+            spec,
+            running: None,
+        }
+    }
+
+    /// A live process, starting (or restarting) one if needed.
+    pub fn ensure(&mut self, cfg: &RunConfig) -> Result<&mut Running, String> {
+        let dead = match &mut self.running {
+            Some(r) => r.exit_status().is_some(),
+            None => true,
+        };
+        if dead {
+            self.running = None;
+            self.running = Some(Running::start(&self.spec, &cfg.certs, cfg.ready_timeout)?);
+        }
+        Ok(self.running.as_mut().expect("just ensured"))
+    }
+}
+
+/// A driver, or why there is none.
+pub type DriverChoice<'a> = Result<&'a dyn Driver, String>;
+
+/// Runs one scenario with one driver against one server.
+pub fn run_case(
+    slot: &mut ServerSlot,
+    driver: DriverChoice<'_>,
+    driver_kind: DriverKind,
+    sc: &Scenario,
+    cfg: &RunConfig,
+) -> CaseResult {
+    let started = Instant::now();
+    let mut result = CaseResult {
+        scenario: sc.id.clone(),
+        description: sc.description.clone(),
+        driver: driver_kind,
+        server: slot.spec.name.clone(),
+        level: sc.level,
+        status: Status::Skip,
+        reason: None,
+        checks: Vec::new(),
+        duration_ms: 0,
+        server_stderr: Vec::new(),
+    };
+    let driver = match driver {
+        Ok(d) => d,
+        Err(why) => {
+            result.reason = Some(why);
+            return result;
+        }
+    };
+    for c in &sc.connections {
+        if let Some(why) = driver
+            .cannot_run(c)
+            .or_else(|| driver.cannot_observe(&c.expect))
+        {
+            result.reason = Some(why);
+            return result;
+        }
+    }
+    let target = match slot.ensure(cfg) {
+        Ok(r) => Target {
+            addr: r.addr,
+            server_name: "localhost".into(),
+            ca: cfg.certs.ca.clone(),
+        },
+        Err(why) => {
+            result.status = Status::Fail;
+            result.reason = Some(format!("server could not be (re)started: {why}"));
+            return result;
+        }
+    };
+    let timeout = sc.timeout_ms.map_or(cfg.timeout, Duration::from_millis);
+
+    let mut checks = if sc.concurrent {
+        run_concurrent(driver, &target, sc, timeout)
+    } else {
+        run_sequential(driver, &target, sc, timeout)
+    };
+    if sc.then_served {
+        let spec = served_probe();
+        checks.extend(run_one(
+            driver,
+            &target,
+            &spec,
+            0,
+            timeout,
+            None,
+            "then_served: ",
+        ));
+    }
+
+    // Did the server survive?
+    let running = slot.running.as_mut().expect("ensured above");
+    if let Some(status) = running.exit_status() {
+        checks.push(Check {
+            name: "server".into(),
+            passed: false,
+            expected: "still running".into(),
+            actual: format!("server exited with {status}"),
+        });
+        result.server_stderr = running.stderr_tail();
+        slot.running = None;
+    } else if checks.iter().any(|c| !c.passed) {
+        result.server_stderr = running.stderr_tail();
+        if !probe(&target, Duration::from_secs(2)) {
+            checks.push(Check {
+                name: "server".into(),
+                passed: false,
+                expected: "still answering handshakes".into(),
+                actual: "server stopped answering; restarting it".into(),
+            });
+            slot.running = None;
+        }
+    }
+
+    result.status = if checks.iter().all(|c| c.passed) {
+        Status::Pass
+    } else {
+        Status::Fail
+    };
+    result.reason = checks
+        .iter()
+        .find(|c| !c.passed)
+        .map(|c| format!("{}: expected {}, got {}", c.name, c.expected, c.actual));
+    result.checks = checks;
+    result.duration_ms = started.elapsed().as_millis() as u64;
+    result
+}
+
+/// A plain echo that a working server must serve.
+fn served_probe() -> ConnectionSpec {
+    ConnectionSpec {
+        alpn: vec!["http/1.0".into()],
+        repeat: 1,
+        streams: vec![StreamSpec {
+            send: Payload::Text("still serving?".into()),
+            chunk_size: None,
+            pause_ms: 0,
+            fin: Default::default(),
+            uni: false,
+        }],
+        leave: Default::default(),
+        hold_ms: None,
+        first: false,
+        expect: Expect {
+            echo: Some(true),
+            fin: Some(true),
+            ..Expect::default()
+        },
+    }
+}
+
+fn label(sc: &Scenario, i: usize, n: u32) -> String {
+    let c = &sc.connections[i];
+    match (sc.connections.len(), c.repeat) {
+        (1, 1) => String::new(),
+        (_, 1) => format!("conn {}: ", i + 1),
+        (1, _) => format!("conn {}/{}: ", n + 1, c.repeat),
+        _ => format!("conn {}.{}/{}: ", i + 1, n + 1, c.repeat),
+    }
+}
+
+fn run_one(
+    driver: &dyn Driver,
+    target: &Target,
+    spec: &ConnectionSpec,
+    n: u32,
+    timeout: Duration,
+    established: Option<mpsc::Sender<()>>,
+    label: &str,
+) -> Vec<Check> {
+    match driver.run(target, spec, n, timeout, established) {
+        Ok(run) => judge(label, &spec.expect, &run),
+        Err(e) => vec![driver_failure(label, e)],
+    }
+}
+
+fn driver_failure(label: &str, e: String) -> Check {
+    Check {
+        name: format!("{label}driver"),
+        passed: false,
+        expected: "the client to run".into(),
+        actual: e,
+    }
+}
+
+fn run_sequential(
+    driver: &dyn Driver,
+    target: &Target,
+    sc: &Scenario,
+    timeout: Duration,
+) -> Vec<Check> {
+    let mut checks = Vec::new();
+    for (i, c) in sc.connections.iter().enumerate() {
+        for n in 0..c.repeat {
+            checks.extend(run_one(
+                driver,
+                target,
+                c,
+                n,
+                timeout,
+                None,
+                &label(sc, i, n),
+            ));
+        }
+    }
+    checks
+}
+
+/// Starts the `first` connections, waits for their handshakes, then starts
+/// every other connection at once.
+fn run_concurrent(
+    driver: &dyn Driver,
+    target: &Target,
+    sc: &Scenario,
+    timeout: Duration,
+) -> Vec<Check> {
+    let deadline = Instant::now() + timeout;
+    std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        let mut waits = Vec::new();
+        for (i, c) in sc.connections.iter().enumerate().filter(|(_, c)| c.first) {
+            for n in 0..c.repeat {
+                let (tx, rx) = mpsc::channel();
+                waits.push(rx);
+                let l = label(sc, i, n);
+                handles.push(
+                    scope.spawn(move || run_one(driver, target, c, n, timeout, Some(tx), &l)),
+                );
+            }
+        }
+        let mut early = Vec::new();
+        for rx in waits {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if rx.recv_timeout(left).is_err() {
+                early.push(Check {
+                    name: "first".into(),
+                    passed: false,
+                    expected: "the `first` connection to complete its handshake".into(),
+                    actual: "it did not, so the others were not started".into(),
+                });
+            }
+        }
+        if early.is_empty() {
+            for (i, c) in sc.connections.iter().enumerate().filter(|(_, c)| !c.first) {
+                for n in 0..c.repeat {
+                    let l = label(sc, i, n);
+                    handles.push(
+                        scope.spawn(move || run_one(driver, target, c, n, timeout, None, &l)),
+                    );
+                }
+            }
+        }
+        let mut checks: Vec<Check> = handles
+            .into_iter()
+            .flat_map(|h| {
+                h.join()
+                    .unwrap_or_else(|_| vec![driver_failure("", "client thread panicked".into())])
+            })
+            .collect();
+        checks.extend(early);
+        checks
+    })
+}
