@@ -71,6 +71,47 @@ pub struct Args {
     /// Write a qlog file per connection into this directory.
     #[arg(long, value_name = "DIR")]
     pub qlog_dir: Option<PathBuf>,
+
+    /// Misbehave on purpose (test builds only), to prove checks can fail.
+    #[cfg(feature = "faults")]
+    #[arg(long, value_enum, hide = true)]
+    pub fault: Vec<FaultArg>,
+}
+
+/// Names for `--fault` (test builds only).
+#[cfg(feature = "faults")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FaultArg {
+    EchoBeforeFin,
+    Truncate,
+    NoFin,
+    Reverse,
+    CloseWithError,
+    ExitOnOversize,
+    AcceptAnyAlpn,
+    Serial,
+}
+
+impl Args {
+    /// The faults the flags ask for (always none without the `faults` feature).
+    pub fn faults(&self) -> crate::echo::Faults {
+        #[allow(unused_mut)]
+        let mut f = crate::echo::Faults::default();
+        #[cfg(feature = "faults")]
+        for a in &self.fault {
+            match a {
+                FaultArg::EchoBeforeFin => f.echo_before_fin = true,
+                FaultArg::Truncate => f.truncate = true,
+                FaultArg::NoFin => f.no_fin = true,
+                FaultArg::Reverse => f.reverse = true,
+                FaultArg::CloseWithError => f.close_with_error = true,
+                FaultArg::ExitOnOversize => f.exit_on_oversize = true,
+                FaultArg::AcceptAnyAlpn => f.accept_any_alpn = true,
+                FaultArg::Serial => f.serial = true,
+            }
+        }
+        f
+    }
 }
 
 /// Parses `250ms`, `5s` or a bare number of seconds.

@@ -37,12 +37,35 @@ pub enum StreamState {
 pub enum Verdict {
     /// Keep reading; nothing to send yet.
     Pending,
-    /// The peer finished the stream: send exactly these bytes, then FIN.
-    Echo(Vec<u8>),
+    /// Send these bytes, then FIN when `fin` (always, unless a fault is
+    /// injected: the reference behaviour echoes once, at the peer's FIN).
+    Echo { data: Vec<u8>, fin: bool },
     /// The stream went over the limit: refuse it with this code and reason.
     Refuse { code: u64, reason: String },
     /// The stream was already echoed or refused; the bytes are ignored.
     Ignored,
+}
+
+/// Deliberate misbehaviour, for showing that the harness's checks can fail.
+/// All off in the reference server; only test builds can turn them on.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Echo each read at once instead of waiting for FIN.
+    pub echo_before_fin: bool,
+    /// Echo the first `limit` bytes with FIN instead of refusing.
+    pub truncate: bool,
+    /// Never send FIN after the echo.
+    pub no_fin: bool,
+    /// Echo the bytes in reverse order.
+    pub reverse: bool,
+    /// Close with application error 0x1 instead of NO_ERROR.
+    pub close_with_error: bool,
+    /// Exit the process when a stream overflows.
+    pub exit_on_oversize: bool,
+    /// Accept h3 and other protocols besides the configured ALPNs.
+    pub accept_any_alpn: bool,
+    /// Serve one connection at a time; drop new clients meanwhile.
+    pub serial: bool,
 }
 
 /// Buffers one stream until FIN, never holding more than `limit` bytes.
@@ -50,13 +73,19 @@ pub enum Verdict {
 pub struct EchoStream {
     limit: usize,
     state: StreamState,
+    faults: Faults,
 }
 
 impl EchoStream {
     pub fn new(limit: usize) -> Self {
+        Self::with_faults(limit, Faults::default())
+    }
+
+    pub fn with_faults(limit: usize, faults: Faults) -> Self {
         EchoStream {
             limit,
             state: StreamState::Reading(Vec::new()),
+            faults,
         }
     }
 
@@ -80,6 +109,11 @@ impl EchoStream {
             return Verdict::Ignored;
         };
         if buf.len() + data.len() > self.limit {
+            if self.faults.truncate {
+                let room = self.limit - buf.len();
+                buf.extend_from_slice(&data[..room]);
+                return self.finish();
+            }
             self.state = StreamState::Refused;
             return Verdict::Refuse {
                 code: ERR_INPUT_TOO_LARGE,
@@ -87,14 +121,31 @@ impl EchoStream {
             };
         }
         buf.extend_from_slice(data);
+        if self.faults.echo_before_fin && !fin && !buf.is_empty() {
+            return Verdict::Echo {
+                data: std::mem::take(buf),
+                fin: false,
+            };
+        }
         if !fin {
             return Verdict::Pending;
         }
-        let StreamState::Reading(bytes) = std::mem::replace(&mut self.state, StreamState::Echoed)
+        self.finish()
+    }
+
+    fn finish(&mut self) -> Verdict {
+        let StreamState::Reading(mut data) =
+            std::mem::replace(&mut self.state, StreamState::Echoed)
         else {
-            unreachable!("state checked above")
+            unreachable!("only called while reading")
         };
-        Verdict::Echo(bytes)
+        if self.faults.reverse {
+            data.reverse();
+        }
+        Verdict::Echo {
+            data,
+            fin: !self.faults.no_fin,
+        }
     }
 }
 
@@ -111,6 +162,7 @@ pub enum ConnAction {
 #[derive(Debug)]
 pub struct EchoConn {
     limit: usize,
+    faults: Faults,
     keep_alive: bool,
     streams: HashMap<u64, EchoStream>,
     /// Streams whose echo was handed over and is not yet acknowledged.
@@ -122,8 +174,13 @@ pub struct EchoConn {
 
 impl EchoConn {
     pub fn new(limit: usize, keep_alive: bool) -> Self {
+        Self::with_faults(limit, keep_alive, Faults::default())
+    }
+
+    pub fn with_faults(limit: usize, keep_alive: bool, faults: Faults) -> Self {
         EchoConn {
             limit,
+            faults,
             keep_alive,
             streams: HashMap::new(),
             unacked: Vec::new(),
@@ -141,14 +198,15 @@ impl EchoConn {
 
     /// Feed bytes read from a client-initiated bidirectional stream.
     pub fn on_data(&mut self, stream_id: u64, data: &[u8], fin: bool) -> Verdict {
-        let limit = self.limit;
+        let (limit, faults) = (self.limit, self.faults);
         let verdict = self
             .streams
             .entry(stream_id)
-            .or_insert_with(|| EchoStream::new(limit))
+            .or_insert_with(|| EchoStream::with_faults(limit, faults))
             .push(data, fin);
         match &verdict {
-            Verdict::Echo(_) => {
+            Verdict::Echo { fin: false, .. } => {}
+            Verdict::Echo { .. } => {
                 self.unacked.push(stream_id);
                 self.echoed += 1;
             }
@@ -165,8 +223,13 @@ impl EchoConn {
     pub fn on_echo_acked(&mut self, stream_id: u64) {
         self.unacked.retain(|&id| id != stream_id);
         if !self.keep_alive && self.unacked.is_empty() && self.echoed > 0 {
+            let code = if self.faults.close_with_error {
+                0x1
+            } else {
+                NO_ERROR
+            };
             self.closing
-                .get_or_insert((NO_ERROR, "echo complete".to_string()));
+                .get_or_insert((code, "echo complete".to_string()));
         }
     }
 
@@ -196,13 +259,20 @@ impl EchoConn {
 mod tests {
     use super::*;
 
+    fn echo(data: &[u8]) -> Verdict {
+        Verdict::Echo {
+            data: data.to_vec(),
+            fin: true,
+        }
+    }
+
     #[test]
     fn nothing_is_echoed_before_fin_however_the_bytes_are_split() {
         let mut s = EchoStream::new(8192);
         for chunk in [&b"he"[..], b"l", b"", b"lo"] {
             assert_eq!(s.push(chunk, false), Verdict::Pending);
         }
-        assert_eq!(s.push(b"!", true), Verdict::Echo(b"hello!".to_vec()));
+        assert_eq!(s.push(b"!", true), echo(b"hello!"));
         assert_eq!(s.state(), &StreamState::Echoed);
         assert_eq!(s.push(b"late", true), Verdict::Ignored);
     }
@@ -210,16 +280,13 @@ mod tests {
     #[test]
     fn zero_bytes_then_fin_echoes_zero_bytes() {
         let mut s = EchoStream::new(8192);
-        assert_eq!(s.push(b"", true), Verdict::Echo(Vec::new()));
+        assert_eq!(s.push(b"", true), echo(b""));
     }
 
     #[test]
     fn exactly_the_limit_echoes_and_one_more_byte_refuses() {
         let mut ok = EchoStream::new(8192);
-        assert_eq!(
-            ok.push(&[0xff; 8192], true),
-            Verdict::Echo(vec![0xff; 8192])
-        );
+        assert_eq!(ok.push(&[0xff; 8192], true), echo(&[0xff; 8192]));
 
         let mut over = EchoStream::new(8192);
         assert_eq!(over.push(&[0; 8192], false), Verdict::Pending);
@@ -238,8 +305,8 @@ mod tests {
     #[test]
     fn connection_closes_with_no_error_once_every_echo_is_acked() {
         let mut c = EchoConn::new(8192, false);
-        assert_eq!(c.on_data(0, b"a", true), Verdict::Echo(b"a".to_vec()));
-        assert_eq!(c.on_data(4, b"b", true), Verdict::Echo(b"b".to_vec()));
+        assert_eq!(c.on_data(0, b"a", true), echo(b"a"));
+        assert_eq!(c.on_data(4, b"b", true), echo(b"b"));
         assert_eq!(c.action(), ConnAction::None);
         c.on_echo_acked(0);
         assert_eq!(c.action(), ConnAction::None, "stream 4 still unacked");
@@ -269,7 +336,7 @@ mod tests {
     #[test]
     fn keep_alive_never_closes_on_its_own() {
         let mut c = EchoConn::new(4, true);
-        assert_eq!(c.on_data(0, b"ab", true), Verdict::Echo(b"ab".to_vec()));
+        assert_eq!(c.on_data(0, b"ab", true), echo(b"ab"));
         c.on_echo_acked(0);
         assert!(matches!(
             c.on_data(4, b"12345", true),
@@ -277,5 +344,39 @@ mod tests {
         ));
         assert_eq!(c.action(), ConnAction::None);
         assert_eq!(c.room(8), 4);
+    }
+
+    #[test]
+    fn faults_change_the_verdicts_they_name() {
+        let f = |faults| EchoStream::with_faults(4, faults);
+        let mut early = f(Faults {
+            echo_before_fin: true,
+            ..Faults::default()
+        });
+        assert_eq!(
+            early.push(b"ab", false),
+            Verdict::Echo {
+                data: b"ab".to_vec(),
+                fin: false
+            }
+        );
+        assert_eq!(early.push(b"c", true), echo(b"c"));
+        let mut cut = f(Faults {
+            truncate: true,
+            ..Faults::default()
+        });
+        assert_eq!(cut.push(b"123456", false), echo(b"1234"));
+        let mut rev = f(Faults {
+            reverse: true,
+            no_fin: true,
+            ..Faults::default()
+        });
+        assert_eq!(
+            rev.push(b"abc", true),
+            Verdict::Echo {
+                data: b"cba".to_vec(),
+                fin: false
+            }
+        );
     }
 }

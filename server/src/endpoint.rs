@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cid::{CidGenerator, CID_LEN};
-use crate::echo::{ConnAction, EchoConn, Verdict, ERR_UNI_STREAM_REFUSED};
+use crate::echo::{ConnAction, EchoConn, Faults, Verdict, ERR_UNI_STREAM_REFUSED};
 use crate::token::TokenKey;
 
 /// Transport error code sent when `--max-connections` is reached.
@@ -32,6 +32,8 @@ pub struct Options {
     pub token_lifetime: Duration,
     pub qlog_dir: Option<PathBuf>,
     pub keylog: Option<File>,
+    /// Off except in test builds (see [`Faults`]).
+    pub faults: Faults,
 }
 
 /// Counters for what the endpoint turned away, for logs and tests.
@@ -46,6 +48,13 @@ pub struct Counters {
     pub dropped: u64,
 }
 
+#[derive(Default)]
+struct Pending {
+    data: Vec<u8>,
+    off: usize,
+    fin: bool,
+}
+
 struct Conn {
     q: quiche::Connection,
     app: EchoConn,
@@ -53,7 +62,7 @@ struct Conn {
     started: Instant,
     ids: Vec<quiche::ConnectionId<'static>>,
     /// Echo bytes not yet accepted by quiche, per stream.
-    pending: HashMap<u64, (Vec<u8>, usize)>,
+    pending: HashMap<u64, Pending>,
     timer: Option<Instant>,
     dirty: bool,
     /// Counted in `Endpoint::draining` (closed, waiting out its timer).
@@ -147,7 +156,7 @@ impl Endpoint {
         }
         let conn = self.conns.get_mut(&key).expect("present");
         let scratch = &mut self.scratch;
-        serve(conn, scratch);
+        serve(conn, scratch, self.opts.faults);
         self.mark_dirty(key);
     }
 
@@ -204,6 +213,10 @@ impl Endpoint {
             (scid, None)
         };
 
+        if self.opts.faults.serial && self.conns.len() > self.draining {
+            self.counters.dropped += 1;
+            return None;
+        }
         let mut q = match quiche::accept(&scid, odcid.as_ref(), self.local, from, &mut self.config)
         {
             Ok(q) => q,
@@ -244,7 +257,11 @@ impl Endpoint {
             key,
             Conn {
                 q,
-                app: EchoConn::new(self.opts.max_input, self.opts.keep_alive),
+                app: EchoConn::with_faults(
+                    self.opts.max_input,
+                    self.opts.keep_alive,
+                    self.opts.faults,
+                ),
                 peer: from,
                 started: now,
                 ids,
@@ -388,7 +405,7 @@ impl Endpoint {
             if let Some(conn) = self.conns.get_mut(&key) {
                 conn.timer = None;
                 conn.q.on_timeout();
-                serve(conn, &mut self.scratch);
+                serve(conn, &mut self.scratch, self.opts.faults);
             }
             self.mark_dirty(key);
         }
@@ -407,7 +424,7 @@ impl Endpoint {
 }
 
 /// Runs the echo application over whatever quiche has for it.
-fn serve(conn: &mut Conn, scratch: &mut [u8]) {
+fn serve(conn: &mut Conn, scratch: &mut [u8], faults: Faults) {
     if !(conn.q.is_established() || conn.q.is_in_early_data()) || conn.q.is_closed() {
         return;
     }
@@ -426,8 +443,14 @@ fn serve(conn: &mut Conn, scratch: &mut [u8]) {
                     conn.bytes_in += n;
                     match conn.app.on_data(stream, &scratch[..n], fin) {
                         Verdict::Pending | Verdict::Ignored => {}
-                        Verdict::Echo(bytes) => {
-                            conn.pending.insert(stream, (bytes, 0));
+                        Verdict::Echo { data, fin } => {
+                            let p = conn.pending.entry(stream).or_default();
+                            p.data.extend_from_slice(&data);
+                            p.fin = fin;
+                        }
+                        Verdict::Refuse { .. } if faults.exit_on_oversize => {
+                            log::error!("fault exit-on-oversize: exiting");
+                            std::process::exit(1);
                         }
                         Verdict::Refuse { code, reason } => {
                             log::debug!("{} stream {stream}: {reason}", conn.q.trace_id());
@@ -455,17 +478,17 @@ fn serve(conn: &mut Conn, scratch: &mut [u8]) {
         }
     }
     // Hand over echo bytes as flow control allows.
-    conn.pending.retain(|&stream, (bytes, off)| {
-        match conn.q.stream_send(stream, &bytes[*off..], true) {
+    conn.pending.retain(
+        |&stream, p| match conn.q.stream_send(stream, &p.data[p.off..], p.fin) {
             Ok(n) => {
-                *off += n;
+                p.off += n;
                 conn.bytes_out += n;
-                *off < bytes.len()
+                p.off < p.data.len()
             }
             Err(quiche::Error::Done) => true,
             Err(_) => false,
-        }
-    });
+        },
+    );
     // An echo is done once quiche has collected its stream (all acked), or
     // the peer stopped it.
     let done: Vec<u64> = conn

@@ -30,7 +30,10 @@ pub fn quiche_config(args: &cli::Args) -> Result<quiche::Config, String> {
     config
         .load_priv_key_from_pem_file(&key)
         .map_err(|e| format!("{key}: TLS library refused the private key: {e}"))?;
-    let protos: Vec<&[u8]> = args.alpn.iter().map(|p| p.as_bytes()).collect();
+    let mut protos: Vec<&[u8]> = args.alpn.iter().map(|p| p.as_bytes()).collect();
+    if args.faults().accept_any_alpn {
+        protos.extend([&b"h3"[..], b"h3-29", b"hq-29", b"h2", b"http/1.1"]);
+    }
     if protos.iter().any(|p| p.is_empty() || p.len() > 255) {
         return Err("--alpn: each protocol must be 1 to 255 bytes".into());
     }
@@ -88,6 +91,7 @@ pub fn run(args: cli::Args) -> Result<(), String> {
             token_lifetime: args.token_lifetime,
             qlog_dir: args.qlog_dir.clone(),
             keylog,
+            faults: args.faults(),
         },
         local,
     );

@@ -1,0 +1,168 @@
+//! Every scenario passes against the reference server and FAILS against a
+//! server that breaks the rule it checks, so no check can pass vacuously.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// Runs the native driver over `scenarios` against the built-in server
+/// started with `server_args`; returns (exit code, scenario id -> status).
+fn run(server_args: &str, scenarios: &[&str]) -> (i32, Vec<(String, String)>) {
+    let exe = assert_cmd::cargo::cargo_bin("harness");
+    let template = format!(
+        "broken={} serve-reference --listen {{host}}:{{port}} --cert {{chain}} --key {{key}} {server_args}",
+        exe.display()
+    );
+    let mut cmd = Command::cargo_bin("harness").unwrap();
+    cmd.current_dir(root())
+        .args(["--driver", "native", "--format", "json", "--timeout", "10s"])
+        .arg("--server")
+        .arg(&template)
+        .args(scenarios.iter().map(|s| format!("scenarios/{s}.json")))
+        .timeout(std::time::Duration::from_secs(180));
+    let out = cmd.output().unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    let statuses = report["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["scenario"].as_str().unwrap().to_string(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    (out.status.code().unwrap_or(-1), statuses)
+}
+
+/// Asserts each scenario in `scenarios` fails against `server_args`.
+fn fails(server_args: &str, scenarios: &[&str]) {
+    let (code, statuses) = run(server_args, scenarios);
+    assert_eq!(statuses.len(), scenarios.len(), "{statuses:?}");
+    for (id, status) in &statuses {
+        assert_eq!(status, "fail", "{id} did not fail against `{server_args}`");
+    }
+    assert_eq!(code, 1, "exit status with failures");
+}
+
+#[test]
+fn the_reference_server_passes_every_scenario() {
+    let mut cmd = Command::cargo_bin("harness").unwrap();
+    cmd.current_dir(root())
+        .args(["--driver", "native", "scenarios"])
+        .timeout(std::time::Duration::from_secs(300));
+    let out = cmd.output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout}");
+    let last = stdout.lines().last().unwrap();
+    assert!(last.ends_with(" 0 failed, 0 skipped"), "{last}");
+    assert!(!last.starts_with("0 passed"), "{last}");
+}
+
+#[test]
+fn alpn_rules_fail_against_a_server_that_accepts_any_alpn() {
+    fails(
+        "--fault accept-any-alpn",
+        &[
+            "alpn/h3-rejected",
+            "alpn/one-acceptable-in-list",
+            "alpn/rejected-then-served",
+            "sequential/mixed-alpns",
+        ],
+    );
+}
+
+#[test]
+fn each_guide_alpn_fails_against_a_server_without_it() {
+    fails("--alpn hq-interop", &["alpn/http10-accepted"]);
+    fails("--alpn http/1.0", &["alpn/hq-interop-accepted"]);
+}
+
+#[test]
+fn fin_rules_fail_against_a_server_that_echoes_before_fin() {
+    fails(
+        "--fault echo-before-fin",
+        &[
+            "fin/held-back",
+            "fin/separate-frame",
+            "fin/100-chunks",
+            "input/oversize-slow",
+        ],
+    );
+}
+
+#[test]
+fn echo_checks_fail_against_a_server_that_never_sends_fin() {
+    fails(
+        "--fault no-fin",
+        &[
+            "fin/zero-bytes",
+            "input/1-byte",
+            "sequential/vanished-client",
+        ],
+    );
+}
+
+#[test]
+fn exact_echo_checks_fail_against_a_server_that_mangles_bytes() {
+    fails(
+        "--fault reverse",
+        &["fin/binary", "sequential/ten-in-a-row"],
+    );
+}
+
+#[test]
+fn size_limits_fail_against_servers_with_smaller_buffers() {
+    fails("--max-input 8190", &["input/8191-bytes"]);
+    fails("--max-input 8191", &["input/8192-bytes"]);
+}
+
+#[test]
+fn oversize_rules_fail_against_a_truncating_server() {
+    fails(
+        "--fault truncate",
+        &[
+            "input/8193-refused",
+            "input/64k-refused",
+            "input/oversize-slow",
+        ],
+    );
+}
+
+#[test]
+fn oversize_rules_fail_against_a_server_that_exits_and_the_run_goes_on() {
+    let (code, statuses) = run(
+        "--fault exit-on-oversize",
+        &["input/8193-refused", "input/1-byte", "input/64k-refused"],
+    );
+    assert_eq!(code, 1);
+    let status = |id: &str| statuses.iter().find(|(s, _)| s == id).unwrap().1.clone();
+    assert_eq!(status("input/8193-refused"), "fail");
+    // The server was restarted and the next scenario ran normally.
+    assert_eq!(status("input/1-byte"), "pass");
+    assert_eq!(status("input/64k-refused"), "fail");
+}
+
+#[test]
+fn close_rule_fails_against_a_server_closing_with_an_error() {
+    fails("--fault close-with-error", &["fin/close-no-error"]);
+}
+
+#[test]
+fn concurrency_fails_against_a_one_at_a_time_server() {
+    fails(
+        "--fault serial",
+        &["concurrency/ten-at-once", "concurrency/stalled-client"],
+    );
+}
