@@ -170,7 +170,7 @@ impl Payload {
 
 fn decode_hex(h: &str) -> Result<Vec<u8>, String> {
     let h: String = h.chars().filter(|c| !c.is_whitespace()).collect();
-    if h.len() % 2 != 0 {
+    if !h.len().is_multiple_of(2) {
         return Err("hex payload has an odd number of digits".into());
     }
     (0..h.len())
