@@ -445,3 +445,97 @@ pub fn json_schema() -> String {
     let schema = schemars::schema_for!(Scenario);
     serde_json::to_string_pretty(&schema).expect("schema serialises") + "\n"
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(text: &str) -> Result<Scenario, LoadError> {
+        parse(Path::new("s/x.json"), text)
+    }
+
+    const GOOD: &str = r#"{
+  "id": "a/b",
+  "description": "d",
+  "level": "must",
+  "connections": [{"streams": [{"send": {"hex": "00ff"}, "fin": {"after_ms": 5}}],
+                   "expect": {"close": {"transport": "0x178"}, "echo": true}}]
+}"#;
+
+    #[test]
+    fn a_valid_file_parses_with_defaults() {
+        let s = p(GOOD).unwrap();
+        assert_eq!(s.drivers, vec![DriverKind::Native]);
+        let c = &s.connections[0];
+        assert_eq!(c.alpn, vec!["http/1.0"]);
+        assert_eq!(c.repeat, 1);
+        assert_eq!(c.streams[0].send.bytes(0), vec![0x00, 0xff]);
+        assert_eq!(c.streams[0].fin, FinSpec::AfterMs(5));
+        assert_eq!(
+            c.expect.close,
+            Some(CloseExpect::Transport(Code::Hex(HexCode(0x178))))
+        );
+    }
+
+    #[test]
+    fn an_unknown_field_names_file_line_column_and_the_choices() {
+        let text = GOOD.replace("\"echo\"", "\"expct\"");
+        let e = p(&text).unwrap_err().0;
+        assert!(e.starts_with("s/x.json:6:70: "), "{e}");
+        assert!(
+            e.contains("unknown field \"expct\", expected one of"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn wrong_types_and_bad_values_are_reported() {
+        let e = p(&GOOD.replace("\"must\"", "\"maybe\"")).unwrap_err().0;
+        assert!(
+            e.starts_with("s/x.json:4:") && e.contains("unknown variant \"maybe\""),
+            "{e}"
+        );
+        let e = p(&GOOD.replace("\"0x178\"", "\"376\"")).unwrap_err().0;
+        assert!(e.contains("s/x.json:"), "{e}");
+        let e = p(&GOOD.replace("00ff", "0g")).unwrap_err().0;
+        assert!(e.contains("connections[0].streams[0].send"), "{e}");
+        let e = p(&GOOD.replace("\"id\": \"a/b\"", "\"id\": \"a b\""))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("no spaces"), "{e}");
+        let e = p(&GOOD.replace("\"streams\"", "\"repeat\": 0, \"streams\""))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("repeat must be 1 to 10000"), "{e}");
+        let e = p("{").unwrap_err().0;
+        assert!(e.starts_with("s/x.json:1:1: EOF"), "{e}");
+    }
+
+    #[test]
+    fn payload_patterns_and_connection_numbers() {
+        assert_eq!(Payload::Text("c{n}".into()).bytes(7), b"c7");
+        let g = Payload::Generate {
+            len: 300,
+            pattern: Pattern::Counter,
+        }
+        .bytes(0);
+        assert_eq!((g[0], g[255], g[256]), (0, 255, 0));
+        let a = Payload::Generate {
+            len: 27,
+            pattern: Pattern::Ascii,
+        }
+        .bytes(0);
+        assert_eq!(&a[..3], b"abc");
+        assert_eq!(a[26], b'a');
+    }
+
+    #[test]
+    fn the_checked_in_schema_matches_the_types() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/scenario.schema.json");
+        let on_disk = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            on_disk == json_schema(),
+            "scenarios/scenario.schema.json is stale: run `cargo run -p harness -- schema > scenarios/scenario.schema.json`"
+        );
+    }
+}

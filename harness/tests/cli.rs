@@ -1,0 +1,254 @@
+//! The harness command line: exit codes, listing, filtering, report formats.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn harness() -> Command {
+    let mut c = Command::cargo_bin("harness").unwrap();
+    c.current_dir(root())
+        .timeout(std::time::Duration::from_secs(120));
+    c
+}
+
+#[test]
+fn list_names_every_scenario_and_filter_narrows_it() {
+    harness()
+        .args(["scenarios", "--list"])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("alpn/h3-rejected"))
+        .stdout(predicate::str::contains("concurrency/ten-at-once  Should"));
+    let out = harness()
+        .args([
+            "scenarios",
+            "--list",
+            "--filter",
+            "input/*",
+            "--filter",
+            "fin/zero*",
+        ])
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let ids: Vec<&str> = text
+        .lines()
+        .map(|l| l.split_whitespace().next().unwrap())
+        .collect();
+    assert!(
+        ids.iter()
+            .all(|i| i.starts_with("input/") || *i == "fin/zero-bytes"),
+        "{ids:?}"
+    );
+    assert_eq!(ids.len(), 7, "{ids:?}");
+}
+
+#[test]
+fn a_bad_scenario_file_is_exit_2_with_its_position() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("early.json");
+    std::fs::write(
+        &f,
+        "{\n  \"id\": \"x\",\n  \"description\": \"d\",\n  \"level\": \"must\",\n  \"expct\": 1\n}\n",
+    )
+    .unwrap();
+    harness()
+        .arg(&f)
+        .assert()
+        .code(2)
+        .stdout(predicate::str::is_empty())
+        .stderr(predicate::str::contains(format!(
+            "{}:5:9: unknown field \"expct\", expected one of",
+            f.display()
+        )));
+}
+
+#[test]
+fn duplicate_ids_missing_paths_and_bad_globs_are_exit_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("scenarios/fin/zero-bytes.json")).unwrap();
+    std::fs::write(dir.path().join("a.json"), &text).unwrap();
+    std::fs::write(dir.path().join("b.json"), &text).unwrap();
+    harness()
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "duplicate scenario id \"fin/zero-bytes\"",
+        ));
+    harness()
+        .arg("no/such/dir")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no/such/dir"));
+    harness()
+        .args(["scenarios", "--filter", "[oops"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--filter"));
+    harness()
+        .args(["scenarios", "--filter", "nothing/*"])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no scenarios matched"));
+}
+
+#[test]
+fn a_server_that_cannot_start_is_exit_3_with_its_stderr() {
+    harness()
+        .args(["scenarios", "--ready-timeout", "5s", "--server"])
+        .arg("sh -c 'echo cannot bind port {port} >&2; exit 7'")
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("could not start"))
+        .stderr(predicate::str::contains("exit status: 7"))
+        .stderr(predicate::str::contains("cannot bind port"));
+    harness()
+        .args(["scenarios", "--server", "/no/such/server {port}"])
+        .assert()
+        .code(3)
+        .stderr(predicate::str::contains("cannot run"));
+}
+
+#[test]
+fn json_and_junit_reports_are_well_formed() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let junit = dir.path().join("r.xml");
+    harness()
+        .args([
+            "scenarios",
+            "--filter",
+            "alpn/*",
+            "--driver",
+            "native",
+            "--json",
+        ])
+        .arg(&json)
+        .arg("--junit")
+        .arg(&junit)
+        .assert()
+        .success()
+        .stdout(predicate::str::is_match("(?m)^5 passed, 0 failed, 0 skipped$").unwrap());
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    assert_eq!(report["summary"]["all"]["passed"], 5);
+    assert_eq!(report["results"][0]["driver"], "native");
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.starts_with("<?xml"), "{xml}");
+    assert!(
+        xml.contains("<testsuite name=\"reference\" tests=\"5\""),
+        "{xml}"
+    );
+    assert_eq!(xml.matches("<testcase ").count(), 5);
+
+    let out = harness()
+        .args([
+            "scenarios",
+            "--filter",
+            "fin/zero-bytes",
+            "--format",
+            "json",
+        ])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["results"][0]["status"], "pass");
+}
+
+#[test]
+fn skipped_drivers_fail_only_when_required() {
+    let lacks = |p: &mut Command| {
+        p.args([
+            "scenarios",
+            "--filter",
+            "input/1-byte",
+            "--driver",
+            "openssl",
+        ])
+        .env("HARNESS_OPENSSL", "/no/such/openssl")
+        .env("PATH", "/nonexistent");
+    };
+    let mut c = harness();
+    lacks(&mut c);
+    c.assert()
+        .success()
+        .stdout(predicate::str::contains("SKIP  input/1-byte  [openssl]"))
+        .stdout(predicate::str::contains("0 passed, 0 failed, 1 skipped"));
+    let mut c = harness();
+    lacks(&mut c);
+    c.args(["--require-driver", "openssl"]).assert().code(1);
+}
+
+#[test]
+fn expect_file_turns_known_failures_green_and_reports_unexpected_passes() {
+    let dir = tempfile::tempdir().unwrap();
+    let known = dir.path().join("known.json");
+    std::fs::write(
+        &known,
+        r#"{"known": [{"server": "reference", "scenario": "fin/zero-bytes", "outcome": "fail", "reason": "pretend it is broken"}]}"#,
+    )
+    .unwrap();
+    harness()
+        .args([
+            "scenarios",
+            "--filter",
+            "fin/zero-bytes",
+            "--driver",
+            "native",
+            "--expect",
+        ])
+        .arg(&known)
+        .assert()
+        .code(1)
+        .stdout(predicate::str::contains("UNEXPECTED PASS"))
+        .stdout(predicate::str::contains("unexpected results: 1"));
+    std::fs::write(&known, r#"{"known": [{"server": 1}]}"#).unwrap();
+    harness()
+        .args(["scenarios", "--expect"])
+        .arg(&known)
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("known.json:1:"));
+}
+
+#[test]
+fn several_servers_give_a_matrix() {
+    let exe = assert_cmd::cargo::cargo_bin("harness");
+    let other = format!(
+        "alt={} serve-reference --listen {{host}}:{{port}} --cert {{chain}} --key {{key}} --alpn http/1.0",
+        exe.display()
+    );
+    harness()
+        .args([
+            "scenarios",
+            "--filter",
+            "alpn/hq-interop-accepted",
+            "--driver",
+            "native",
+        ])
+        .args(["--server", "reference", "--server"])
+        .arg(&other)
+        .assert()
+        .code(1)
+        .stdout(
+            predicate::str::is_match(r"alpn/hq-interop-accepted \[native\]\s+PASS\s+FAIL").unwrap(),
+        );
+}
+
+#[test]
+fn help_documents_exit_codes() {
+    harness()
+        .arg("--help")
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "3  a server under test could not be started",
+        ))
+        .stdout(predicate::str::contains("{port}"));
+}
