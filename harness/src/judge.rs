@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::driver::Run;
+use crate::driver::{Blind, Run};
 use crate::scenario::{CloseExpect, Expect, HandshakeExpect};
 use echo_client::{Close, Handshake};
 
@@ -11,9 +11,13 @@ use echo_client::{Close, Handshake};
 pub struct Check {
     /// Which connection and expectation, e.g. `conn 2/10: close`.
     pub name: String,
+    /// True also for a skipped check.
     pub passed: bool,
     pub expected: String,
     pub actual: String,
+    /// Why the driver could not observe this (the check was not made).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 fn show_close(c: &Option<Close>) -> String {
@@ -47,7 +51,7 @@ fn preview(b: &[u8]) -> String {
 }
 
 /// Checks one connection's run. `label` prefixes every check name.
-pub fn judge(label: &str, expect: &Expect, run: &Run) -> Vec<Check> {
+pub fn judge(label: &str, expect: &Expect, run: &Run, blind: &Blind) -> Vec<Check> {
     let obs = &run.obs;
     let mut checks = Vec::new();
     let mut check = |what: &str, passed: bool, expected: String, actual: String| {
@@ -56,7 +60,22 @@ pub fn judge(label: &str, expect: &Expect, run: &Run) -> Vec<Check> {
             passed,
             expected,
             actual,
+            skipped: None,
         })
+    };
+    let mut skipped = Vec::new();
+    let mut blind_to = |what: &str, why: &Option<String>| match why {
+        Some(why) => {
+            skipped.push(Check {
+                name: format!("{label}{what}"),
+                passed: true,
+                expected: String::new(),
+                actual: String::new(),
+                skipped: Some(why.clone()),
+            });
+            true
+        }
+        None => false,
     };
     let bidi: Vec<(usize, &echo_client::StreamObservation)> = obs
         .streams
@@ -81,7 +100,8 @@ pub fn judge(label: &str, expect: &Expect, run: &Run) -> Vec<Check> {
             ),
         }
     }
-    if let Some(want) = &expect.alpn {
+    if expect.alpn.is_some() && blind_to("alpn", &blind.alpn) {
+    } else if let Some(want) = &expect.alpn {
         let got = match &obs.handshake {
             Handshake::Completed { alpn, .. } => alpn.clone(),
             Handshake::NotCompleted => "(no handshake)".into(),
@@ -108,7 +128,8 @@ pub fn judge(label: &str, expect: &Expect, run: &Run) -> Vec<Check> {
             );
         }
     }
-    if let Some(want) = expect.fin {
+    if expect.fin.is_some() && blind_to("fin", &blind.fin) {
+    } else if let Some(want) = expect.fin {
         for (_, s) in &bidi {
             check(
                 &format!("fin[stream {}]", s.id),
@@ -127,7 +148,10 @@ pub fn judge(label: &str, expect: &Expect, run: &Run) -> Vec<Check> {
             );
         }
     }
-    if expect.nothing_before_fin == Some(true) {
+    if expect.nothing_before_fin == Some(true)
+        && blind_to("nothing_before_fin", &blind.nothing_before_fin)
+    {
+    } else if expect.nothing_before_fin == Some(true) {
         for (_, s) in &bidi {
             check(
                 &format!("nothing_before_fin[stream {}]", s.id),
@@ -151,7 +175,8 @@ pub fn judge(label: &str, expect: &Expect, run: &Run) -> Vec<Check> {
             );
         }
     }
-    if let Some(want) = &expect.close {
+    if expect.close.is_some() && blind_to("close", &blind.close) {
+    } else if let Some(want) = &expect.close {
         let got = &obs.peer_close;
         let (passed, expected) = match want {
             CloseExpect::App(c) => (
@@ -171,7 +196,8 @@ pub fn judge(label: &str, expect: &Expect, run: &Run) -> Vec<Check> {
         };
         check("close", passed, expected, show_close(got));
     }
-    if let Some(code) = &expect.stop_sending {
+    if expect.stop_sending.is_some() && blind_to("stop_sending", &blind.stop_sending) {
+    } else if let Some(code) = &expect.stop_sending {
         for s in obs.streams.iter().filter(|s| s.id & 0x2 != 0) {
             check(
                 &format!("stop_sending[stream {}]", s.id),
@@ -191,12 +217,14 @@ pub fn judge(label: &str, expect: &Expect, run: &Run) -> Vec<Check> {
             format!("{took} ms"),
         );
     }
+    checks.extend(skipped);
     if obs.deadline_hit && checks.iter().any(|c| !c.passed) {
         checks.push(Check {
             name: format!("{label}deadline"),
             passed: false,
             expected: "connection finished before the scenario timeout".into(),
             actual: format!("still running after {} ms", obs.elapsed.as_millis()),
+            skipped: None,
         });
     }
     checks

@@ -74,6 +74,11 @@ struct Cli {
     #[arg(long, value_enum)]
     require_driver: Vec<DriverArg>,
 
+    /// The openssl binary for the openssl driver (else HARNESS_OPENSSL, the
+    /// one ci/build-openssl.sh builds, then PATH).
+    #[arg(long, value_name = "PATH")]
+    openssl: Option<PathBuf>,
+
     /// Known results per server: only results that differ fail the run.
     #[arg(long, value_name = "FILE")]
     expect: Option<PathBuf>,
@@ -267,11 +272,25 @@ fn run(cli: Cli) -> ExitCode {
     let selected: Vec<DriverKind> = cli.driver.iter().map(|&d| d.into()).collect();
 
     let native = driver::native::Native;
-    let openssl_missing = "the openssl driver is not available in this build".to_string();
+    let wants_openssl = loaded
+        .iter()
+        .any(|l| l.scenario.drivers.contains(&DriverKind::Openssl))
+        && (selected.is_empty() || selected.contains(&DriverKind::Openssl));
+    let openssl = if wants_openssl {
+        driver::openssl::find(cli.openssl.as_deref())
+    } else {
+        Err("not needed".into())
+    };
+    match &openssl {
+        Ok(o) => log::info!("openssl driver: {}", o.binary.display()),
+        Err(why) if wants_openssl => eprintln!("harness: openssl scenarios will be skipped: {why}"),
+        Err(_) => {}
+    }
     let pick = |k: DriverKind| -> runner::DriverChoice<'_> {
-        match k {
-            DriverKind::Native => Ok(&native as &dyn Driver),
-            DriverKind::Openssl => Err(openssl_missing.clone()),
+        match (k, &openssl) {
+            (DriverKind::Native, _) => Ok(&native as &dyn Driver),
+            (DriverKind::Openssl, Ok(o)) => Ok(o as &dyn Driver),
+            (DriverKind::Openssl, Err(why)) => Err(why.clone()),
         }
     };
 

@@ -116,10 +116,7 @@ pub fn run_case(
         }
     };
     for c in &sc.connections {
-        if let Some(why) = driver
-            .cannot_run(c)
-            .or_else(|| driver.cannot_observe(&c.expect))
-        {
+        if let Some(why) = driver.cannot_run(c) {
             result.reason = Some(why);
             return result;
         }
@@ -164,6 +161,7 @@ pub fn run_case(
             passed: false,
             expected: "still running".into(),
             actual: format!("server exited with {status}"),
+            skipped: None,
         });
         result.server_stderr = running.stderr_tail();
         slot.running = None;
@@ -175,6 +173,7 @@ pub fn run_case(
                 passed: false,
                 expected: "still answering handshakes".into(),
                 actual: "server stopped answering; restarting it".into(),
+                skipped: None,
             });
             slot.running = None;
         }
@@ -237,7 +236,7 @@ fn run_one(
     label: &str,
 ) -> Vec<Check> {
     match driver.run(target, spec, n, timeout, established) {
-        Ok(run) => judge(label, &spec.expect, &run),
+        Ok(run) => judge(label, &spec.expect, &run, &driver.blind(spec)),
         Err(e) => vec![driver_failure(label, e)],
     }
 }
@@ -248,6 +247,7 @@ fn driver_failure(label: &str, e: String) -> Check {
         passed: false,
         expected: "the client to run".into(),
         actual: e,
+        skipped: None,
     }
 }
 
@@ -305,6 +305,7 @@ fn run_concurrent(
                     passed: false,
                     expected: "the `first` connection to complete its handshake".into(),
                     actual: "it did not, so the others were not started".into(),
+                    skipped: None,
                 });
             }
         }

@@ -166,3 +166,63 @@ fn concurrency_fails_against_a_one_at_a_time_server() {
         &["concurrency/ten-at-once", "concurrency/stalled-client"],
     );
 }
+
+/// The openssl driver, too, catches a broken server. Without a QUIC-capable
+/// openssl this test says so and passes, unless HARNESS_REQUIRE_OPENSSL is
+/// set (CI sets it), in which case a missing openssl fails it.
+#[test]
+fn the_openssl_driver_fails_a_server_that_mangles_bytes() {
+    let found = std::env::var_os("HARNESS_OPENSSL")
+        .map(PathBuf::from)
+        .or_else(|| {
+            let built = root().join("target/openssl-quic/bin/openssl");
+            built.is_file().then_some(built)
+        });
+    let Some(openssl) = found else {
+        assert!(
+            std::env::var_os("HARNESS_REQUIRE_OPENSSL").is_none(),
+            "HARNESS_REQUIRE_OPENSSL is set but no openssl was found; run ci/build-openssl.sh"
+        );
+        eprintln!("no QUIC-capable openssl: openssl driver not exercised");
+        return;
+    };
+    let exe = assert_cmd::cargo::cargo_bin("harness");
+    let template = format!(
+        "broken={} serve-reference --listen {{host}}:{{port}} --cert {{chain}} --key {{key}} --fault reverse",
+        exe.display()
+    );
+    let out = Command::cargo_bin("harness")
+        .unwrap()
+        .current_dir(root())
+        .args([
+            "--driver",
+            "openssl",
+            "--require-driver",
+            "openssl",
+            "--format",
+            "json",
+            "--openssl",
+        ])
+        .arg(&openssl)
+        .arg("--server")
+        .arg(&template)
+        .args([
+            "scenarios/sequential/ten-in-a-row.json",
+            "scenarios/alpn/h3-rejected.json",
+        ])
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let results = report["results"].as_array().unwrap();
+    let status = |id: &str| {
+        results
+            .iter()
+            .find(|r| r["scenario"] == id)
+            .map(|r| r["status"].as_str().unwrap().to_string())
+    };
+    assert_eq!(status("sequential/ten-in-a-row").as_deref(), Some("fail"));
+    // A rule the fault does not break still passes through s_client.
+    assert_eq!(status("alpn/h3-rejected").as_deref(), Some("pass"));
+    assert_eq!(out.status.code(), Some(1));
+}

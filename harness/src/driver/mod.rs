@@ -3,13 +3,14 @@
 //! do or cannot see, it says, so the runner can SKIP instead of guessing.
 
 pub mod native;
+pub mod openssl;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
-use crate::scenario::{ConnectionSpec, Expect};
+use crate::scenario::ConnectionSpec;
 
 /// Where and how to reach the server under test.
 #[derive(Debug, Clone)]
@@ -28,11 +29,22 @@ pub struct Run {
     pub obs: echo_client::Observation,
 }
 
+/// Observations a driver cannot make, each with the reason.
+#[derive(Debug, Clone, Default)]
+pub struct Blind {
+    pub fin: Option<String>,
+    pub nothing_before_fin: Option<String>,
+    pub stop_sending: Option<String>,
+    pub close: Option<String>,
+    pub alpn: Option<String>,
+}
+
 pub trait Driver: Sync {
     /// Why this driver cannot carry `spec` (so the scenario is skipped).
     fn cannot_run(&self, spec: &ConnectionSpec) -> Option<String>;
-    /// Why this driver cannot observe what `expect` asks about.
-    fn cannot_observe(&self, expect: &Expect) -> Option<String>;
+    /// What this driver cannot see on `spec`'s connections; those checks
+    /// are reported as skipped, never as passed or failed.
+    fn blind(&self, spec: &ConnectionSpec) -> Blind;
     /// Makes connection number `n` of `spec`, giving up after `deadline`.
     /// `established` is told once the handshake completes.
     fn run(

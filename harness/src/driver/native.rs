@@ -5,8 +5,8 @@ use std::time::Duration;
 
 use echo_client::{Chunk, ClientConfig, Fin, Leave, Plan, StreamPlan};
 
-use super::{Driver, Run, Target};
-use crate::scenario::{ConnectionSpec, Expect, FinSpec, LeaveSpec};
+use super::{Blind, Driver, Run, Target};
+use crate::scenario::{ConnectionSpec, FinSpec, LeaveSpec};
 
 pub struct Native;
 
@@ -81,8 +81,8 @@ impl Driver for Native {
         None
     }
 
-    fn cannot_observe(&self, _expect: &Expect) -> Option<String> {
-        None
+    fn blind(&self, _spec: &ConnectionSpec) -> Blind {
+        Blind::default()
     }
 
     fn run(

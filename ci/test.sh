@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Everything CI checks: formatting, lints, every test, and the full suite
+# against the reference server with the openssl driver required.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bash "$root/ci/setup.sh"
+cd "$root"
+step() { printf '\n==> %s\n' "$*" >&2; }
+step "cargo fmt --check"
+cargo fmt --all -- --check
+step "cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+step "cargo test"
+HARNESS_OPENSSL="$root/target/openssl-quic/bin/openssl" HARNESS_REQUIRE_OPENSSL=1 \
+    cargo test --workspace
+step "conformance suite (reference server, native + openssl drivers)"
+mkdir -p target/reports
+cargo run --quiet -p harness -- scenarios/ --require-driver openssl \
+    --junit target/reports/conformance.xml --json target/reports/conformance.json

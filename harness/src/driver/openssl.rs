@@ -1,0 +1,384 @@
+//! `openssl s_client -quic`: a client nobody here wrote.
+//!
+//! s_client sends stdin on one bidirectional stream; in `-adv` mode the
+//! command `{fin}` concludes the stream (a literal `{` is written `{{`).
+//! With `-brief` its stdout carries only what the server sent, and stderr
+//! says `CONNECTION ESTABLISHED` once the handshake is done. It exits by
+//! itself when the server closes the connection, and exits 1 when the
+//! handshake is refused. It never shows the server's close code or FIN,
+//! and cannot time what arrives; those checks are skipped for it.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::mpsc::Sender;
+use std::time::{Duration, Instant};
+
+use echo_client::{Close, Handshake, Observation, StreamObservation};
+
+use super::{Blind, Driver, Run, Target};
+use crate::scenario::{CloseExpect, ConnectionSpec, FinSpec};
+
+/// How long to wait after `{fin}` for the server to close before giving up.
+const LINGER: Duration = Duration::from_secs(3);
+
+pub struct Openssl {
+    pub binary: PathBuf,
+}
+
+/// Where a QUIC-capable openssl was looked for, in order.
+pub fn candidates(flag: Option<&Path>) -> Vec<PathBuf> {
+    let mut c = Vec::new();
+    if let Some(p) = flag {
+        c.push(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os("HARNESS_OPENSSL") {
+        c.push(PathBuf::from(p));
+    }
+    c.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/openssl-quic/bin/openssl"));
+    if let Some(path) = std::env::var_os("PATH") {
+        for dir in std::env::split_paths(&path) {
+            c.push(dir.join("openssl"));
+        }
+    }
+    c
+}
+
+/// Whether `bin` runs and its s_client knows `-quic`.
+pub fn supports_quic(bin: &Path) -> bool {
+    Command::new(bin)
+        .args(["s_client", "-help"])
+        .stdin(Stdio::null())
+        .output()
+        .map(|o| {
+            let text = String::from_utf8_lossy(&o.stderr).into_owned()
+                + &String::from_utf8_lossy(&o.stdout);
+            text.lines().any(|l| l.trim_start().starts_with("-quic "))
+        })
+        .unwrap_or(false)
+}
+
+/// The openssl to use, or a one-line hint. An explicit choice (`--openssl`,
+/// then `HARNESS_OPENSSL`) is used or reported, never silently passed over;
+/// otherwise the built one, then the first on PATH that supports QUIC.
+pub fn find(flag: Option<&Path>) -> Result<Openssl, String> {
+    let hint = "build one with `bash ci/build-openssl.sh` or pass --openssl PATH";
+    let explicit = flag.map(|p| (p.to_path_buf(), "--openssl")).or_else(|| {
+        std::env::var_os("HARNESS_OPENSSL").map(|p| (PathBuf::from(p), "HARNESS_OPENSSL"))
+    });
+    if let Some((p, from)) = explicit {
+        return if supports_quic(&p) {
+            Ok(Openssl { binary: p })
+        } else {
+            Err(format!(
+                "{from} {}: not an openssl whose s_client supports -quic (OpenSSL >= 3.2); {hint}",
+                p.display()
+            ))
+        };
+    }
+    candidates(None)
+        .into_iter()
+        .find(|p| p.is_file() && supports_quic(p))
+        .map(|binary| Openssl { binary })
+        .ok_or_else(|| format!("no openssl with `s_client -quic` (OpenSSL >= 3.2) found; {hint}"))
+}
+
+/// Escapes data for `-adv` mode: every `{` is doubled.
+pub fn escape(data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(data.len() + 8);
+    for &b in data {
+        if b == b'{' {
+            out.push(b'{');
+        }
+        out.push(b);
+    }
+    out
+}
+
+/// What s_client's exit and output mean, as an observation.
+pub fn observe(
+    offered: &[String],
+    sent: usize,
+    fin_sent: bool,
+    stdout: Vec<u8>,
+    stderr: &str,
+    exited_by_itself: Option<i32>,
+    elapsed: Duration,
+    deadline_hit: bool,
+) -> Observation {
+    let established = stderr.contains("CONNECTION ESTABLISHED");
+    let handshake = if established {
+        Handshake::Completed {
+            // Only a single offer tells us what was negotiated.
+            alpn: if offered.len() == 1 {
+                offered[0].clone()
+            } else {
+                "?".into()
+            },
+            after: Duration::ZERO,
+        }
+    } else {
+        Handshake::NotCompleted
+    };
+    // s_client exits on its own only when the connection ended: the server
+    // closed it (status 0), or refused the handshake (status 1).
+    let peer_close = exited_by_itself.map(|status| Close {
+        app: established,
+        code: if status == 0 { 0 } else { u64::MAX },
+        reason: "(s_client does not show the close code)".into(),
+    });
+    Observation {
+        handshake,
+        streams: vec![StreamObservation {
+            id: 0,
+            sent,
+            fin_sent,
+            received: stdout,
+            fin_received: exited_by_itself == Some(0) && established,
+            received_before_fin: 0,
+            reset: None,
+            stop_sending: None,
+            echo_time: None,
+        }],
+        peer_close,
+        local_close: None,
+        idle_timed_out: false,
+        deadline_hit,
+        elapsed,
+    }
+}
+
+impl Driver for Openssl {
+    fn cannot_run(&self, spec: &ConnectionSpec) -> Option<String> {
+        if spec.streams.len() != 1 || spec.streams[0].uni {
+            return Some("s_client sends on exactly one bidirectional stream".into());
+        }
+        if spec.streams[0].send.bytes(0).contains(&0) {
+            return Some("s_client's -adv mode cannot carry 0x00 bytes".into());
+        }
+        None
+    }
+
+    fn blind(&self, spec: &ConnectionSpec) -> Blind {
+        Blind {
+            fin: Some("s_client does not report the server's FIN".into()),
+            nothing_before_fin: Some("s_client cannot time when bytes arrive".into()),
+            stop_sending: Some("s_client does not report STOP_SENDING".into()),
+            close: match spec.expect.close {
+                Some(CloseExpect::Any) | Some(CloseExpect::None) | None => None,
+                Some(_) => Some("s_client does not show the server's close code".into()),
+            },
+            alpn: (spec.alpn.len() > 1)
+                .then(|| "s_client does not show which of several offered ALPNs was chosen".into()),
+        }
+    }
+
+    fn run(
+        &self,
+        target: &Target,
+        spec: &ConnectionSpec,
+        n: u32,
+        deadline: Duration,
+        established: Option<Sender<()>>,
+    ) -> Result<Run, String> {
+        let start = Instant::now();
+        let until = start + deadline;
+        let stream = &spec.streams[0];
+        let data = stream.send.bytes(n);
+        let mut child = Command::new(&self.binary)
+            .arg("s_client")
+            .arg("-connect")
+            .arg(target.addr.to_string())
+            .args(["-quic", "-alpn", &spec.alpn.join(",")])
+            .args(["-servername", &target.server_name, "-CAfile"])
+            .arg(&target.ca)
+            .args(["-verify_return_error", "-brief", "-adv"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", self.binary.display()))?;
+        let mut stdout_pipe = child.stdout.take().expect("piped");
+        let mut stderr_pipe = child.stderr.take().expect("piped");
+        let out = std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = stdout_pipe.read_to_end(&mut v);
+            v
+        });
+        let err = std::thread::spawn(move || {
+            let mut text = String::new();
+            for line in BufReader::new(&mut stderr_pipe)
+                .lines()
+                .map_while(Result::ok)
+            {
+                if line.contains("CONNECTION ESTABLISHED") {
+                    if let Some(tx) = &established {
+                        let _ = tx.send(());
+                    }
+                }
+                text.push_str(&line);
+                text.push('\n');
+            }
+            text
+        });
+        let mut stdin = child.stdin.take().expect("piped");
+        let size = stream.chunk_size.unwrap_or(data.len().max(1));
+        let pause = Duration::from_millis(stream.pause_ms);
+        let mut sent = 0;
+        for chunk in data.chunks(size) {
+            if stdin
+                .write_all(&escape(chunk))
+                .and_then(|_| stdin.flush())
+                .is_err()
+            {
+                break;
+            }
+            sent += chunk.len();
+            std::thread::sleep(pause); // the scenario's pacing, not synchronisation
+        }
+        let fin_at = match stream.fin {
+            FinSpec::WithData => Some(Instant::now()),
+            FinSpec::AfterMs(ms) => Some(Instant::now() + Duration::from_millis(ms)),
+            FinSpec::Never => None,
+        };
+        let stop_at = spec.hold_ms.map(|ms| start + Duration::from_millis(ms));
+        let mut fin_sent = false;
+        let mut exited: Option<i32> = None;
+        let mut linger_until: Option<Instant> = None;
+        loop {
+            let now = Instant::now();
+            if let Ok(Some(status)) = child.try_wait() {
+                exited = Some(status.code().unwrap_or(-1));
+                break;
+            }
+            if let Some(t) = fin_at {
+                if !fin_sent && now >= t {
+                    fin_sent = stdin
+                        .write_all(b"{fin}")
+                        .and_then(|_| stdin.flush())
+                        .is_ok();
+                    linger_until = Some(now + LINGER);
+                }
+            }
+            if now >= until
+                || stop_at.is_some_and(|t| now >= t)
+                || linger_until.is_some_and(|t| now >= t)
+            {
+                break;
+            }
+            // Bounded polling of the child's exit (no pipe to select on).
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let deadline_hit = exited.is_none() && Instant::now() >= until;
+        if exited.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        drop(stdin);
+        let stdout = out.join().unwrap_or_default();
+        let stderr = err.join().unwrap_or_default();
+        let obs = observe(
+            &spec.alpn,
+            sent,
+            fin_sent,
+            stdout,
+            &stderr,
+            exited,
+            start.elapsed(),
+            deadline_hit,
+        );
+        Ok(Run {
+            sent: vec![data],
+            obs,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn braces_are_doubled() {
+        assert_eq!(escape(b"{a}{"), b"{{a}{{".to_vec());
+        assert_eq!(escape(b"plain"), b"plain".to_vec());
+    }
+
+    const ESTABLISHED: &str = "Connecting to 127.0.0.1\nCONNECTION ESTABLISHED\nProtocol version: QUICv1\nVerification: OK\n";
+    const REFUSED: &str = "Connecting to 127.0.0.1\n40277E19F17F0000:error:0A0000CF:SSL routines:quic_do_handshake:protocol is shutdown:ssl/quic/quic_impl.c:2037:\n";
+
+    #[test]
+    fn an_echo_then_server_close_maps_to_a_completed_echo() {
+        let o = observe(
+            &["http/1.0".into()],
+            5,
+            true,
+            b"hello".to_vec(),
+            ESTABLISHED,
+            Some(0),
+            Duration::ZERO,
+            false,
+        );
+        assert!(matches!(&o.handshake, Handshake::Completed { alpn, .. } if alpn == "http/1.0"));
+        assert_eq!(o.streams[0].received, b"hello");
+        assert!(o.peer_close.is_some());
+    }
+
+    #[test]
+    fn a_refused_handshake_maps_to_not_completed_with_a_close() {
+        let o = observe(
+            &["h3".into()],
+            1,
+            true,
+            Vec::new(),
+            REFUSED,
+            Some(1),
+            Duration::ZERO,
+            false,
+        );
+        assert_eq!(o.handshake, Handshake::NotCompleted);
+        assert!(o.peer_close.is_some());
+    }
+
+    #[test]
+    fn still_running_when_killed_means_no_close_seen() {
+        let o = observe(
+            &["h3".into(), "hq-interop".into()],
+            1,
+            true,
+            b"x".to_vec(),
+            ESTABLISHED,
+            None,
+            Duration::ZERO,
+            false,
+        );
+        assert!(matches!(&o.handshake, Handshake::Completed { alpn, .. } if alpn == "?"));
+        assert_eq!(o.peer_close, None);
+        assert!(!o.streams[0].fin_received);
+    }
+}
+
+#[cfg(test)]
+mod lookup_tests {
+    use super::*;
+
+    #[test]
+    fn the_flag_comes_first_then_the_environment_then_the_build_then_path() {
+        std::env::set_var("HARNESS_OPENSSL", "/from/env/openssl");
+        let c = candidates(Some(Path::new("/from/flag/openssl")));
+        std::env::remove_var("HARNESS_OPENSSL");
+        assert_eq!(c[0], Path::new("/from/flag/openssl"));
+        assert_eq!(c[1], Path::new("/from/env/openssl"));
+        assert!(c[2].ends_with("target/openssl-quic/bin/openssl"));
+        assert!(c[3..].iter().all(|p| p.ends_with("openssl")));
+    }
+
+    #[test]
+    fn an_explicit_binary_without_quic_is_reported_not_skipped() {
+        assert!(!supports_quic(Path::new("/bin/true")));
+        assert!(!supports_quic(Path::new("/no/such/openssl")));
+        let e = find(Some(Path::new("/bin/true"))).err().expect("refused");
+        assert!(e.starts_with("--openssl /bin/true: not an openssl"), "{e}");
+        assert!(e.contains("ci/build-openssl.sh"), "{e}");
+    }
+}
