@@ -95,17 +95,26 @@ pub fn escape(data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// How an s_client run ended.
+#[derive(Debug, Clone, Default)]
+pub struct Ended {
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+    /// Exit status if s_client exited by itself (we did not kill it).
+    pub exited_by_itself: Option<i32>,
+    pub elapsed: Duration,
+    pub deadline_hit: bool,
+}
+
 /// What s_client's exit and output mean, as an observation.
-pub fn observe(
-    offered: &[String],
-    sent: usize,
-    fin_sent: bool,
-    stdout: Vec<u8>,
-    stderr: &str,
-    exited_by_itself: Option<i32>,
-    elapsed: Duration,
-    deadline_hit: bool,
-) -> Observation {
+pub fn observe(offered: &[String], sent: usize, fin_sent: bool, end: Ended) -> Observation {
+    let Ended {
+        stdout,
+        stderr,
+        exited_by_itself,
+        elapsed,
+        deadline_hit,
+    } = end;
     let established = stderr.contains("CONNECTION ESTABLISHED");
     let handshake = if established {
         Handshake::Completed {
@@ -277,16 +286,14 @@ impl Driver for Openssl {
         drop(stdin);
         let stdout = out.join().unwrap_or_default();
         let stderr = err.join().unwrap_or_default();
-        let obs = observe(
-            &spec.alpn,
-            sent,
-            fin_sent,
+        let end = Ended {
             stdout,
-            &stderr,
-            exited,
-            start.elapsed(),
+            stderr,
+            exited_by_itself: exited,
+            elapsed: start.elapsed(),
             deadline_hit,
-        );
+        };
+        let obs = observe(&spec.alpn, sent, fin_sent, end);
         Ok(Run {
             sent: vec![data],
             obs,
@@ -304,6 +311,15 @@ mod tests {
         assert_eq!(escape(b"plain"), b"plain".to_vec());
     }
 
+    fn ended(stdout: Vec<u8>, stderr: &str, exited_by_itself: Option<i32>) -> Ended {
+        Ended {
+            stdout,
+            stderr: stderr.into(),
+            exited_by_itself,
+            ..Ended::default()
+        }
+    }
+
     const ESTABLISHED: &str = "Connecting to 127.0.0.1\nCONNECTION ESTABLISHED\nProtocol version: QUICv1\nVerification: OK\n";
     const REFUSED: &str = "Connecting to 127.0.0.1\n40277E19F17F0000:error:0A0000CF:SSL routines:quic_do_handshake:protocol is shutdown:ssl/quic/quic_impl.c:2037:\n";
 
@@ -313,11 +329,7 @@ mod tests {
             &["http/1.0".into()],
             5,
             true,
-            b"hello".to_vec(),
-            ESTABLISHED,
-            Some(0),
-            Duration::ZERO,
-            false,
+            ended(b"hello".to_vec(), ESTABLISHED, Some(0)),
         );
         assert!(matches!(&o.handshake, Handshake::Completed { alpn, .. } if alpn == "http/1.0"));
         assert_eq!(o.streams[0].received, b"hello");
@@ -326,16 +338,7 @@ mod tests {
 
     #[test]
     fn a_refused_handshake_maps_to_not_completed_with_a_close() {
-        let o = observe(
-            &["h3".into()],
-            1,
-            true,
-            Vec::new(),
-            REFUSED,
-            Some(1),
-            Duration::ZERO,
-            false,
-        );
+        let o = observe(&["h3".into()], 1, true, ended(Vec::new(), REFUSED, Some(1)));
         assert_eq!(o.handshake, Handshake::NotCompleted);
         assert!(o.peer_close.is_some());
     }
@@ -346,11 +349,7 @@ mod tests {
             &["h3".into(), "hq-interop".into()],
             1,
             true,
-            b"x".to_vec(),
-            ESTABLISHED,
-            None,
-            Duration::ZERO,
-            false,
+            ended(b"x".to_vec(), ESTABLISHED, None),
         );
         assert!(matches!(&o.handshake, Handshake::Completed { alpn, .. } if alpn == "?"));
         assert_eq!(o.peer_close, None);
