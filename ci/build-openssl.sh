@@ -23,6 +23,7 @@ src="$(dirname "$manifest")/openssl"
 
 work="$root/target/openssl-build"
 rm -rf "$work"
+mkdir -p "$root/target"
 cp -r "$src" "$work"
 cd "$work"
 echo "build-openssl: configuring OpenSSL from $src (log: $work/build.log)" >&2

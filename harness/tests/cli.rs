@@ -252,3 +252,57 @@ fn help_documents_exit_codes() {
         ))
         .stdout(predicate::str::contains("{port}"));
 }
+
+/// Polls `cond` every 20 ms for at most `limit`.
+fn eventually(limit: std::time::Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let until = std::time::Instant::now() + limit;
+    while std::time::Instant::now() < until {
+        if cond() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    cond()
+}
+
+#[test]
+fn ctrl_c_leaves_no_server_process_behind() {
+    let marker = format!("sleep {}", 3000 + std::process::id() % 1000);
+    let running = |m: &str| {
+        std::process::Command::new("pgrep")
+            // Anchored, so the harness's own command line does not match.
+            .args(["-f", &format!("^{m}$")])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    let mut h = std::process::Command::new(assert_cmd::cargo::cargo_bin("harness"))
+        .current_dir(root())
+        .args(["scenarios", "--ready-timeout", "60s", "--server"])
+        .arg(format!("sh -c '{marker}; true'"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        eventually(std::time::Duration::from_secs(20), || running(&marker)),
+        "server never started"
+    );
+    // SAFETY: signalling our own child.
+    unsafe {
+        libc_kill(h.id() as i32, 2);
+    }
+    assert!(eventually(std::time::Duration::from_secs(10), || h
+        .try_wait()
+        .unwrap()
+        .is_some()));
+    assert!(
+        eventually(std::time::Duration::from_secs(5), || !running(&marker)),
+        "the server outlived the harness"
+    );
+}
+
+extern "C" {
+    #[link_name = "kill"]
+    fn libc_kill(pid: i32, sig: i32) -> i32;
+}
