@@ -7,8 +7,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 
 missing=()
 command -v cmake >/dev/null || missing+=(cmake)
-if ! ls /usr/lib/llvm-*/lib/libclang*.so* >/dev/null 2>&1 \
-    && ! ls /usr/lib/*/libclang*.so* >/dev/null 2>&1; then
+# libclang itself, not libclang-cpp (which some images carry without it).
+if ! ls /usr/lib/llvm-*/lib/libclang.so* >/dev/null 2>&1 \
+    && ! ls /usr/lib/*/libclang-[0-9]*.so* >/dev/null 2>&1; then
     missing+=(libclang-dev)
 fi
 command -v perl >/dev/null || missing+=(perl)
