@@ -5,19 +5,27 @@
 //! server did: handshake and ALPN, bytes and FIN per stream, resets and
 //! STOP_SENDING, the CONNECTION_CLOSE it sent, and timings. It never judges;
 //! the harness does. Every wait is bounded by [`Plan::deadline`].
+//!
+//! With an empty ALPN list, [`run`] cannot use quiche (BoringSSL refuses to
+//! start a QUIC handshake without ALPN); it sends a ClientHello built by
+//! hand instead ([`initial`]) and observes only how the server answers it.
 
+pub mod initial;
+mod raw;
 mod session;
 
-pub use session::{run, ClientError};
+pub use raw::offer_hello;
+pub use session::ClientError;
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
 /// TLS and transport settings for one connection.
 #[derive(Debug, Clone)]
 pub struct ClientConfig {
-    /// ALPN protocols offered, in order. quiche (BoringSSL) cannot send a
-    /// QUIC ClientHello without ALPN, so this must not be empty.
+    /// ALPN protocols offered, in order. Empty: no ALPN extension at all,
+    /// which only the hand-built ClientHello can send (see [`run`]).
     pub alpn: Vec<String>,
     /// Server name sent in SNI and checked when `ca` is set.
     pub server_name: String,
@@ -172,4 +180,29 @@ pub struct Observation {
     /// The plan's deadline passed before the connection was done.
     pub deadline_hit: bool,
     pub elapsed: Duration,
+}
+
+/// Connects to `server`, carries out `plan` and reports what happened.
+///
+/// Errors are the client's own (bad configuration, socket failure); anything
+/// the server does, including not answering, is in the [`Observation`].
+///
+/// When `cfg.alpn` is empty the client offers a ClientHello without the
+/// ALPN extension and stops at the server's first answer: the handshake
+/// cannot complete, so `plan` must not have streams.
+pub fn run(
+    server: SocketAddr,
+    cfg: &ClientConfig,
+    plan: &Plan,
+) -> Result<Observation, ClientError> {
+    if !cfg.alpn.is_empty() {
+        return session::run(server, cfg, plan);
+    }
+    if !plan.streams.is_empty() {
+        return Err(ClientError::Config(
+            "a client offering no ALPN cannot complete a QUIC handshake, so it cannot open streams"
+                .into(),
+        ));
+    }
+    raw::offer_hello(server, cfg, plan.deadline)
 }

@@ -37,12 +37,6 @@ impl From<std::io::Error> for ClientError {
 
 fn quiche_config(cfg: &ClientConfig) -> Result<quiche::Config, ClientError> {
     let bad = |e: quiche::Error| ClientError::Config(e.to_string());
-    if cfg.alpn.is_empty() {
-        return Err(ClientError::Config(
-            "at least one ALPN is needed: quiche cannot send a QUIC ClientHello without ALPN"
-                .into(),
-        ));
-    }
     let mut c = quiche::Config::new(quiche::PROTOCOL_VERSION).map_err(bad)?;
     let protos: Vec<&[u8]> = cfg.alpn.iter().map(|a| a.as_bytes()).collect();
     c.set_application_protos(&protos)
@@ -157,10 +151,7 @@ fn close_of(e: &quiche::ConnectionError) -> Close {
     }
 }
 
-/// Connects to `server`, carries out `plan` and reports what happened.
-///
-/// Errors are the client's own (bad configuration, socket failure); anything
-/// the server does, including not answering, is in the [`Observation`].
+/// [`crate::run`] on quiche, for a client that offers ALPN.
 pub fn run(
     server: SocketAddr,
     cfg: &ClientConfig,

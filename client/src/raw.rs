@@ -1,0 +1,212 @@
+//! A client that offers a hand-built ClientHello (see [`crate::initial`]),
+//! so it can leave ALPN out entirely, which quiche cannot, and reports how
+//! the server answers. It goes no further than the server's first reply:
+//! a CONNECTION_CLOSE (the expected answer to a missing ALPN), a
+//! ServerHello (the server went on without ALPN), or silence.
+
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use ring::agreement::{EphemeralPrivateKey, X25519};
+use ring::rand::{SecureRandom, SystemRandom};
+
+use crate::initial::{self, Frame, Hello, Keys, Packet};
+use crate::{ClientConfig, ClientError, Close, Handshake, Observation};
+
+/// First wait before the ClientHello is sent again; doubles up to a second.
+const FIRST_RESEND: Duration = Duration::from_millis(200);
+
+/// Where the exchange stands.
+struct Attempt {
+    /// The DCID of our very first Initial (what a Retry is checked against).
+    odcid: Vec<u8>,
+    dcid: Vec<u8>,
+    scid: Vec<u8>,
+    token: Vec<u8>,
+    client: Keys,
+    server: Keys,
+    next_pn: u32,
+    retried: bool,
+}
+
+impl Attempt {
+    fn initial(&mut self, frames: &[u8]) -> Vec<u8> {
+        let pn = self.next_pn;
+        self.next_pn += 1;
+        initial::seal_initial(
+            &self.client,
+            &self.dcid,
+            &self.scid,
+            &self.token,
+            pn,
+            frames,
+        )
+    }
+
+    /// Takes a Retry: new DCID, its token, keys derived from the new DCID.
+    fn retry(&mut self, scid: Vec<u8>, token: Vec<u8>) {
+        self.client = Keys::initial(&scid, true);
+        self.server = Keys::initial(&scid, false);
+        self.dcid = scid;
+        self.token = token;
+        self.retried = true;
+    }
+}
+
+/// How the server answered our ClientHello.
+enum Answer {
+    Closed(Close),
+    ServerHello,
+    VersionNegotiation(Vec<u32>),
+}
+
+fn random(rng: &SystemRandom, n: usize) -> Result<Vec<u8>, ClientError> {
+    let mut v = vec![0u8; n];
+    rng.fill(&mut v)
+        .map_err(|_| ClientError::Config("system RNG failed".into()))?;
+    Ok(v)
+}
+
+/// Sends a ClientHello offering `cfg.alpn` (none at all when it is empty)
+/// to `server` and waits up to `deadline` for the answer. The Observation
+/// holds the server's CONNECTION_CLOSE if it sent one; a ServerHello shows
+/// as a completed handshake with an empty ALPN (the server went ahead), and
+/// this client then closes with NO_ERROR so the server can free its state.
+pub fn offer_hello(
+    server: SocketAddr,
+    cfg: &ClientConfig,
+    deadline: Duration,
+) -> Result<Observation, ClientError> {
+    let start = Instant::now();
+    let end = start + deadline;
+    let rng = SystemRandom::new();
+    let key = EphemeralPrivateKey::generate(&X25519, &rng)
+        .map_err(|_| ClientError::Config("cannot make an X25519 key".into()))?;
+    let public = key
+        .compute_public_key()
+        .map_err(|_| ClientError::Config("cannot make an X25519 key".into()))?;
+    let scid = random(&rng, 8)?;
+    let dcid = random(&rng, 16)?;
+    let alpn: Vec<&[u8]> = cfg.alpn.iter().map(|a| a.as_bytes()).collect();
+    let hello = initial::client_hello(&Hello {
+        server_name: &cfg.server_name,
+        alpn: &alpn,
+        scid: &scid,
+        x25519: public.as_ref(),
+        random: random(&rng, 32)?.try_into().expect("32 bytes"),
+    });
+    let crypto = initial::crypto_frame(0, &hello);
+    let mut at = Attempt {
+        odcid: dcid.clone(),
+        client: Keys::initial(&dcid, true),
+        server: Keys::initial(&dcid, false),
+        dcid,
+        scid,
+        token: Vec::new(),
+        next_pn: 0,
+        retried: false,
+    };
+
+    let bind: SocketAddr = if server.is_ipv4() {
+        "0.0.0.0:0".parse().expect("literal")
+    } else {
+        "[::]:0".parse().expect("literal")
+    };
+    let socket = UdpSocket::bind(bind)?;
+    socket.connect(server)?;
+    socket.send(&at.initial(&crypto))?;
+    let mut resend = FIRST_RESEND;
+    let mut resend_at = Instant::now() + resend;
+    let mut buf = [0u8; 65536];
+
+    let answer = loop {
+        let now = Instant::now();
+        if now >= end {
+            break None;
+        }
+        if now >= resend_at {
+            socket.send(&at.initial(&crypto))?;
+            resend = (resend * 2).min(Duration::from_secs(1));
+            resend_at = now + resend;
+        }
+        socket.set_read_timeout(Some(resend_at.min(end) - now + Duration::from_millis(1)))?;
+        let n = match socket.recv(&mut buf) {
+            Ok(n) => n,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+            // An ICMP port unreachable from an earlier send: nobody listens
+            // yet, or any more. Keep trying until the deadline.
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
+            Err(e) => return Err(e.into()),
+        };
+        let packets = match initial::open_datagram(&buf[..n], &at.server, &at.odcid) {
+            Ok(p) => p,
+            Err(e) => {
+                log::debug!("raw client: ignoring a datagram from {server}: {e}");
+                continue;
+            }
+        };
+        let mut got = None;
+        for p in packets {
+            match p {
+                Packet::Retry { scid, token } if !at.retried => {
+                    at.retry(scid, token);
+                    socket.send(&at.initial(&crypto))?;
+                    resend = FIRST_RESEND;
+                    resend_at = Instant::now() + resend;
+                }
+                Packet::Initial { dcid, frames, .. } if dcid == at.scid => {
+                    for f in frames {
+                        match f {
+                            Frame::Close { app, code, reason } => {
+                                got = Some(Answer::Closed(Close { app, code, reason }))
+                            }
+                            Frame::Crypto { offset: 0, data } if data.first() == Some(&2) => {
+                                got = got.or(Some(Answer::ServerHello))
+                            }
+                            _ => {}
+                        }
+                    }
+                }
+                Packet::VersionNegotiation { versions } => {
+                    got = Some(Answer::VersionNegotiation(versions))
+                }
+                other => log::debug!("raw client: ignoring {other:?}"),
+            }
+        }
+        if got.is_some() {
+            break got;
+        }
+    };
+
+    let mut obs = Observation {
+        handshake: Handshake::NotCompleted,
+        streams: Vec::new(),
+        peer_close: None,
+        local_close: None,
+        idle_timed_out: false,
+        deadline_hit: false,
+        elapsed: start.elapsed(),
+    };
+    match answer {
+        None => obs.deadline_hit = true,
+        Some(Answer::Closed(c)) => obs.peer_close = Some(c),
+        Some(Answer::ServerHello) => {
+            obs.handshake = Handshake::Completed {
+                alpn: String::new(),
+                after: obs.elapsed,
+            };
+            let reason = "raw client stops after the ServerHello";
+            socket.send(&at.initial(&initial::close_frame(0, reason)))?;
+            obs.local_close = Some(Close {
+                app: false,
+                code: 0,
+                reason: reason.into(),
+            });
+        }
+        Some(Answer::VersionNegotiation(v)) => {
+            log::debug!("raw client: server offered only versions {v:x?}");
+        }
+    }
+    Ok(obs)
+}
