@@ -90,6 +90,7 @@ pub enum FaultArg {
     ExitOnOversize,
     AcceptAnyAlpn,
     Serial,
+    SilentReject,
 }
 
 impl Args {
@@ -108,6 +109,7 @@ impl Args {
                 FaultArg::ExitOnOversize => f.exit_on_oversize = true,
                 FaultArg::AcceptAnyAlpn => f.accept_any_alpn = true,
                 FaultArg::Serial => f.serial = true,
+                FaultArg::SilentReject => f.silent_reject = true,
             }
         }
         f

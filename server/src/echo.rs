@@ -66,6 +66,9 @@ pub struct Faults {
     pub accept_any_alpn: bool,
     /// Serve one connection at a time; drop new clients meanwhile.
     pub serial: bool,
+    /// Forget a client whose handshake failed without telling it why
+    /// (no CONNECTION_CLOSE).
+    pub silent_reject: bool,
 }
 
 /// Buffers one stream until FIN, never holding more than `limit` bytes.

@@ -147,6 +147,14 @@ impl Endpoint {
             Err(quiche::Error::Done) => {}
             Err(e) => log::debug!("{from}: {} recv failed: {e}", conn.q.trace_id()),
         }
+        if self.opts.faults.silent_reject
+            && !conn.q.is_established()
+            && conn.q.local_error().is_some()
+        {
+            log::debug!("{from}: fault silent-reject: dropping without a close");
+            self.forget(key);
+            return;
+        }
         let over = fresh && self.conns.len() - self.draining > self.opts.max_connections;
         if over {
             // The close can only be addressed once quiche has read the
@@ -360,15 +368,7 @@ impl Endpoint {
             return;
         };
         if conn.q.is_closed() {
-            let conn = self.conns.remove(&key).expect("present");
-            if conn.draining {
-                self.draining -= 1;
-            }
-            for id in &conn.ids {
-                self.ids.remove(id);
-            }
-            self.counters.closed += 1;
-            log_close(&conn);
+            self.forget(key);
             return;
         }
         if conn.q.is_draining() && !conn.draining {
@@ -382,6 +382,21 @@ impl Endpoint {
                 self.timers.push(Reverse((t, key)));
             }
         }
+    }
+
+    /// Removes a connection and its IDs; its timer entries go stale.
+    fn forget(&mut self, key: u64) {
+        let Some(conn) = self.conns.remove(&key) else {
+            return;
+        };
+        if conn.draining {
+            self.draining -= 1;
+        }
+        for id in &conn.ids {
+            self.ids.remove(id);
+        }
+        self.counters.closed += 1;
+        log_close(&conn);
     }
 
     /// When the endpoint next needs [`Endpoint::on_timeout`].

@@ -43,6 +43,42 @@ fn wrong_alpn_fails_with_0x178_and_the_next_client_is_served() {
 }
 
 #[test]
+fn no_alpn_fails_with_0x178_and_the_next_client_is_served() {
+    for flags in [&[][..], &["--no-retry"][..]] {
+        let mut server = Server::start(flags);
+        let obs = server.client(&[], &plan(vec![]));
+        assert_eq!(obs.handshake, Handshake::NotCompleted, "{flags:?}");
+        let close = obs.peer_close.expect("server sent CONNECTION_CLOSE");
+        assert!(!close.app && close.code == 0x178, "{flags:?}: {close:?}");
+        assert!(server.alive());
+        assert_echoed(&server.echo("http/1.0", b"after"), b"after");
+    }
+}
+
+/// The hand-built ClientHello behind the no-ALPN test is otherwise sound:
+/// with a good ALPN the server answers it with a ServerHello, with a bad
+/// one it refuses it with 0x178, so the no-ALPN refusal is about ALPN.
+#[test]
+fn the_hand_built_client_hello_differs_only_in_alpn() {
+    let server = Server::start(&[]);
+    let offer = |alpn: &str| {
+        let cfg = echo_client::ClientConfig {
+            alpn: vec![alpn.to_string()],
+            ..echo_client::ClientConfig::default()
+        };
+        echo_client::offer_hello(server.addr, &cfg, Duration::from_secs(10)).expect("client ran")
+    };
+    let good = offer("hq-interop");
+    assert!(
+        matches!(&good.handshake, Handshake::Completed { .. }) && good.peer_close.is_none(),
+        "{good:?}"
+    );
+    let bad = offer("h3");
+    assert_eq!(bad.handshake, Handshake::NotCompleted);
+    assert_eq!(bad.peer_close.map(|c| c.code), Some(0x178));
+}
+
+#[test]
 fn exactly_8192_bytes_echo_and_8193_are_refused_without_truncated_echo() {
     let mut server = Server::start(&[]);
     let full: Vec<u8> = (0..8192u32).map(|i| (i % 251) as u8).collect();
