@@ -85,7 +85,9 @@ fn one() -> u32 {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionSpec {
-    /// ALPN protocols offered, in order.
+    /// ALPN protocols offered, in order. `[]` offers no ALPN extension at
+    /// all: the handshake cannot complete, so such a connection has no
+    /// streams and only its handshake and close are checked.
     #[serde(default = "default_alpn")]
     pub alpn: Vec<String>,
     /// Make this many such connections; `{n}` in text payloads becomes the
@@ -362,9 +364,10 @@ fn validate(s: &Scenario) -> Result<(), String> {
         if c.repeat == 0 || c.repeat > 10_000 {
             return Err(format!("{at}.repeat must be 1 to 10000"));
         }
-        if c.alpn.is_empty() {
+        if c.alpn.is_empty() && !c.streams.is_empty() {
             return Err(format!(
-                "{at}.alpn must offer at least one protocol (QUIC requires ALPN)"
+                "{at}: a client offering no ALPN (\"alpn\": []) cannot complete a QUIC \
+                 handshake, so it cannot have streams"
             ));
         }
         if let Some(a) = c.alpn.iter().find(|a| a.is_empty() || a.len() > 255) {
@@ -509,6 +512,24 @@ mod tests {
         assert!(e.contains("repeat must be 1 to 10000"), "{e}");
         let e = p("{").unwrap_err().0;
         assert!(e.starts_with("s/x.json:1:1: EOF"), "{e}");
+        let e = p(&GOOD.replace("\"streams\"", "\"alpn\": [], \"streams\""))
+            .unwrap_err()
+            .0;
+        assert!(
+            e.contains("no ALPN") && e.contains("cannot have streams"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn an_empty_alpn_list_means_no_alpn_extension() {
+        let text = GOOD.replace(
+            "\"streams\": [{\"send\": {\"hex\": \"00ff\"}, \"fin\": {\"after_ms\": 5}}]",
+            "\"alpn\": []",
+        );
+        let s = p(&text).unwrap();
+        assert!(s.connections[0].alpn.is_empty());
+        assert!(s.connections[0].streams.is_empty());
     }
 
     #[test]

@@ -134,18 +134,18 @@ fn json_and_junit_reports_are_well_formed() {
         .arg(&junit)
         .assert()
         .success()
-        .stdout(predicate::str::is_match("(?m)^5 passed, 0 failed, 0 skipped$").unwrap());
+        .stdout(predicate::str::is_match("(?m)^6 passed, 0 failed, 0 skipped$").unwrap());
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
-    assert_eq!(report["summary"]["all"]["passed"], 5);
+    assert_eq!(report["summary"]["all"]["passed"], 6);
     assert_eq!(report["results"][0]["driver"], "native");
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert!(xml.starts_with("<?xml"), "{xml}");
     assert!(
-        xml.contains("<testsuite name=\"reference\" tests=\"5\""),
+        xml.contains("<testsuite name=\"reference\" tests=\"6\""),
         "{xml}"
     );
-    assert_eq!(xml.matches("<testcase ").count(), 5);
+    assert_eq!(xml.matches("<testcase ").count(), 6);
 
     let out = harness()
         .args([

@@ -84,6 +84,14 @@ fn alpn_rules_fail_against_a_server_that_accepts_any_alpn() {
 }
 
 #[test]
+fn alpn_refusals_fail_against_a_server_that_drops_them_silently() {
+    fails(
+        "--fault silent-reject",
+        &["alpn/none-rejected", "alpn/h3-rejected"],
+    );
+}
+
+#[test]
 fn each_guide_alpn_fails_against_a_server_without_it() {
     fails("--alpn hq-interop", &["alpn/http10-accepted"]);
     fails("--alpn http/1.0", &["alpn/hq-interop-accepted"]);

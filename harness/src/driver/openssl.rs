@@ -159,6 +159,9 @@ pub fn observe(offered: &[String], sent: usize, fin_sent: bool, end: Ended) -> O
 
 impl Driver for Openssl {
     fn cannot_run(&self, spec: &ConnectionSpec) -> Option<String> {
+        if spec.alpn.is_empty() {
+            return Some("s_client cannot leave ALPN out: -alpn is mandatory with -quic".into());
+        }
         if spec.streams.len() != 1 || spec.streams[0].uni {
             return Some("s_client sends on exactly one bidirectional stream".into());
         }
