@@ -11,9 +11,11 @@
 //! hand instead ([`initial`]) and observes only how the server answers it.
 
 pub mod initial;
+mod load;
 mod raw;
 mod session;
 
+pub use load::{run_load, LoadPlan, LoadReport};
 pub use raw::offer_hello;
 pub use session::ClientError;
 
@@ -205,4 +207,15 @@ pub fn run(
         ));
     }
     raw::offer_hello(server, cfg, plan.deadline)
+}
+
+/// The wildcard address, any port, of `server`'s family: where a client
+/// socket binds.
+pub(crate) fn any_port_for(server: SocketAddr) -> SocketAddr {
+    let ip: std::net::IpAddr = if server.is_ipv4() {
+        std::net::Ipv4Addr::UNSPECIFIED.into()
+    } else {
+        std::net::Ipv6Addr::UNSPECIFIED.into()
+    };
+    SocketAddr::new(ip, 0)
 }

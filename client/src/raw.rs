@@ -108,12 +108,7 @@ pub fn offer_hello(
         retried: false,
     };
 
-    let bind: SocketAddr = if server.is_ipv4() {
-        "0.0.0.0:0".parse().expect("literal")
-    } else {
-        "[::]:0".parse().expect("literal")
-    };
-    let socket = UdpSocket::bind(bind)?;
+    let socket = UdpSocket::bind(crate::any_port_for(server))?;
     socket.connect(server)?;
     socket.send(&at.initial(&crypto))?;
     let mut resend = FIRST_RESEND;

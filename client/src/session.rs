@@ -9,7 +9,7 @@ use crate::{
     Chunk, ClientConfig, Close, Fin, Handshake, Leave, Observation, Plan, StreamObservation,
 };
 
-const MAX_DATAGRAM: usize = 1350;
+pub(crate) const MAX_DATAGRAM: usize = 1350;
 
 /// A failure of the client itself (not of the server under test).
 #[derive(Debug)]
@@ -35,7 +35,7 @@ impl From<std::io::Error> for ClientError {
     }
 }
 
-fn quiche_config(cfg: &ClientConfig) -> Result<quiche::Config, ClientError> {
+pub(crate) fn quiche_config(cfg: &ClientConfig) -> Result<quiche::Config, ClientError> {
     let bad = |e: quiche::Error| ClientError::Config(e.to_string());
     let mut c = quiche::Config::new(quiche::PROTOCOL_VERSION).map_err(bad)?;
     let protos: Vec<&[u8]> = cfg.alpn.iter().map(|a| a.as_bytes()).collect();
@@ -161,12 +161,7 @@ pub fn run(
     let deadline = start + plan.deadline;
     let stop_at = plan.stop_after.map(|d| start + d);
     let mut config = quiche_config(cfg)?;
-    let bind: SocketAddr = if server.is_ipv4() {
-        "0.0.0.0:0".parse().unwrap()
-    } else {
-        "[::]:0".parse().unwrap()
-    };
-    let socket = UdpSocket::bind(bind)?;
+    let socket = UdpSocket::bind(crate::any_port_for(server))?;
     let local = socket.local_addr()?;
     let mut scid = [0u8; quiche::MAX_CONN_ID_LEN];
     ring::rand::SystemRandom::new()
