@@ -15,6 +15,9 @@ use crate::endpoint::Endpoint;
 const SOCKET: Token = Token(0);
 const SIGNALS: Token = Token(1);
 
+/// Requested socket receive and send buffer size.
+const SOCKET_BUFFER: usize = 4 << 20;
+
 /// How long open connections get to close after SIGINT/SIGTERM.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -30,6 +33,12 @@ impl Listener {
     pub fn bind(addr: SocketAddr) -> io::Result<Self> {
         let poll = Poll::new()?;
         let mut socket = UdpSocket::bind(addr)?;
+        // Bursts of handshakes from many clients overflow the default
+        // buffers (about 200 KiB) and turn into retransmission timeouts.
+        // The kernel caps these at net.core.rmem_max / wmem_max.
+        let s = socket2::SockRef::from(&socket);
+        let _ = s.set_recv_buffer_size(SOCKET_BUFFER);
+        let _ = s.set_send_buffer_size(SOCKET_BUFFER);
         let local = socket.local_addr()?;
         poll.registry()
             .register(&mut socket, SOCKET, Interest::READABLE)?;
