@@ -1,5 +1,6 @@
 //! `harness`: runs JSON scenarios against QUIC echo servers.
 
+mod bench;
 mod driver;
 mod expect;
 mod judge;
@@ -100,6 +101,9 @@ struct Cli {
 enum Command {
     /// Print the JSON Schema of scenario files.
     Schema,
+    /// Measure echo servers side by side (use a release build:
+    /// `cargo run --release -p harness -- bench`).
+    Bench(Box<bench::BenchArgs>),
     /// Run the built-in reference server (arguments as quic-echo-server's).
     #[command(hide = true)]
     ServeReference {
@@ -142,6 +146,12 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some(Command::ServeReference { args }) => return serve_reference(args),
+        Some(Command::Bench(args)) => {
+            env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
+                .init();
+            install_signal_cleanup();
+            return run_bench(*args);
+        }
         None => {}
     }
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
@@ -174,6 +184,40 @@ fn install_signal_cleanup() {
             }
         });
     }
+}
+
+fn run_bench(args: bench::BenchArgs) -> ExitCode {
+    let json = args.json.clone();
+    let certs = args.certs.clone().unwrap_or_else(default_certs);
+    if cfg!(debug_assertions) {
+        eprintln!("bench: this is a debug build; for real figures use `cargo run --release -p harness -- bench`");
+    }
+    let report = match bench::run(args, certs) {
+        Ok(r) => r,
+        Err((code, msg)) => {
+            bench::cleanup();
+            return fail(code, msg);
+        }
+    };
+    let mut stdout = std::io::stdout();
+    match json.as_deref() {
+        Some(p) if p == std::path::Path::new("-") => print!("{}", report.to_json()),
+        Some(p) => {
+            let _ = report.human(&mut stdout);
+            if let Err(e) = std::fs::write(p, report.to_json()) {
+                return fail(2, format!("{}: {e}", p.display()));
+            }
+        }
+        None => {
+            let _ = report.human(&mut stdout);
+        }
+    }
+    let errors: u64 = report.rows.iter().map(|r| r.errors).sum();
+    if errors > 0 {
+        eprintln!("bench: {errors} connection(s) failed; see the table");
+        return ExitCode::from(1);
+    }
+    ExitCode::SUCCESS
 }
 
 fn default_certs() -> PathBuf {

@@ -26,6 +26,8 @@ pub enum Launch {
 pub struct ServerSpec {
     pub name: String,
     pub launch: Launch,
+    /// Extra flags for the reference server (ignored for templates).
+    pub reference_args: Vec<String>,
 }
 
 impl ServerSpec {
@@ -45,6 +47,7 @@ impl ServerSpec {
                 return ServerSpec {
                     name: name.to_string(),
                     launch,
+                    reference_args: Vec::new(),
                 };
             }
         }
@@ -54,6 +57,7 @@ impl ServerSpec {
         ServerSpec {
             name: "server".into(),
             launch: Launch::Template(value.to_string()),
+            reference_args: Vec::new(),
         }
     }
 
@@ -61,6 +65,7 @@ impl ServerSpec {
         ServerSpec {
             name: "reference".into(),
             launch: Launch::Reference,
+            reference_args: Vec::new(),
         }
     }
 }
@@ -124,7 +129,8 @@ impl Running {
                     .args(["--listen", "127.0.0.1:0", "--cert"])
                     .arg(&certs.chain)
                     .arg("--key")
-                    .arg(&certs.key);
+                    .arg(&certs.key)
+                    .args(&spec.reference_args);
                 (cmd, None)
             }
             Launch::Template(t) => {
@@ -263,6 +269,11 @@ impl Running {
     }
 
     /// `Some(status)` once the process has exited.
+    /// The server's process id (of the command itself, for templates).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn exit_status(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().ok().flatten()
     }

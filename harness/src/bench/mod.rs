@@ -1,0 +1,411 @@
+//! `harness bench`: how fast echo servers are, side by side.
+//!
+//! Each workload runs the load generator ([`echo_client::run_load`]) against
+//! a server under test after a warm-up, several times, and reports the
+//! median and spread of the repetitions, latency percentiles over all
+//! samples, the server's CPU time and memory from /proc, and the client's
+//! own CPU so a saturated client is never mistaken for a slow server.
+
+mod report;
+pub mod stats;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use clap::{Args, ValueEnum};
+use echo_client::{ClientConfig, LoadPlan, LoadReport};
+
+use crate::sut::{self, Certs, Running, ServerSpec};
+pub use report::{BenchReport, Row};
+use stats::{process_cpu, process_rss, quantile, tail, thread_cpu, Spread};
+
+/// Flags the reference server gets for benchmarks: warm latency needs
+/// `--keep-alive`, the scale workload needs room and patience.
+const REFERENCE_BENCH_ARGS: &[&str] = &[
+    "--keep-alive",
+    "--idle-timeout",
+    "60s",
+    "--max-connections",
+    "20000",
+];
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Workload {
+    /// Connect, handshake, echo 64 bytes, close; closed loop per client count.
+    Churn,
+    /// One connection, one stream at a time (needs a --keep-alive server).
+    Warm,
+    /// Many clients echoing 8 KiB streams back to back.
+    Goodput,
+    /// Many connections open at once, then one 1 KiB echo on each.
+    Scale,
+    /// Server CPU with no clients at all.
+    Idle,
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Server under test as [NAME=]TEMPLATE; repeat to compare (ratios are
+    /// to the first). Default: the reference server with --keep-alive.
+    #[arg(long = "server", value_name = "[NAME=]TEMPLATE")]
+    servers: Vec<String>,
+
+    /// Workloads to run (repeatable). Default: all.
+    #[arg(long, value_enum)]
+    workload: Vec<Workload>,
+
+    /// Length of one measured repetition.
+    #[arg(long, default_value = "3s", value_parser = server::cli::parse_duration)]
+    duration: Duration,
+
+    /// Measured repetitions per workload (median and spread are over these).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    reps: u32,
+
+    /// Unmeasured warm-up before each workload.
+    #[arg(long, default_value = "1s", value_parser = server::cli::parse_duration)]
+    warmup: Duration,
+
+    /// Client counts for the churn workload.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64")]
+    clients: Vec<usize>,
+
+    /// Stream sizes for the warm workload (bytes).
+    #[arg(long, value_delimiter = ',', default_value = "64,1024,8000")]
+    sizes: Vec<usize>,
+
+    /// Clients for the goodput workload.
+    #[arg(long, default_value_t = 64)]
+    goodput_clients: usize,
+
+    /// Connection counts for the scale workload.
+    #[arg(long, value_delimiter = ',', default_value = "1000,10000")]
+    scale: Vec<usize>,
+
+    /// How long the idle workload watches the server.
+    #[arg(long, default_value = "5s", value_parser = server::cli::parse_duration)]
+    idle: Duration,
+
+    /// Tiny sizes and short runs: checks that every workload works, not
+    /// how fast anything is.
+    #[arg(long)]
+    quick: bool,
+
+    /// Write the results as JSON to FILE ("-" for stdout instead of the table).
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+
+    /// Folder with chain.pem, key.pem and ca.pem.
+    #[arg(long, value_name = "DIR")]
+    pub certs: Option<PathBuf>,
+
+    /// How long a server may take to come up.
+    #[arg(long, default_value = "20s", value_parser = server::cli::parse_duration)]
+    ready_timeout: Duration,
+}
+
+impl BenchArgs {
+    fn quick(&mut self) {
+        self.duration = Duration::from_millis(300);
+        self.reps = 1;
+        self.warmup = Duration::ZERO;
+        self.clients = vec![1, 4];
+        self.sizes = vec![64, 1024];
+        self.goodput_clients = 4;
+        self.scale = vec![50];
+        self.idle = Duration::from_millis(300);
+    }
+}
+
+/// What `main` needs back: the report, or an error and its exit status.
+pub fn run(mut args: BenchArgs, certs_dir: PathBuf) -> Result<BenchReport, (u8, String)> {
+    if args.quick {
+        args.quick();
+    }
+    if args.clients.contains(&0) || args.scale.contains(&0) || args.goodput_clients == 0 {
+        return Err((2, "client and connection counts must be at least 1".into()));
+    }
+    let certs = Certs::in_dir(&certs_dir);
+    for f in [&certs.chain, &certs.key, &certs.ca] {
+        if !f.is_file() {
+            return Err((2, format!("{}: not found (set --certs DIR)", f.display())));
+        }
+    }
+    let workloads = if args.workload.is_empty() {
+        Workload::value_variants().to_vec()
+    } else {
+        args.workload.clone()
+    };
+    let specs: Vec<ServerSpec> = if args.servers.is_empty() {
+        let mut r = ServerSpec::reference();
+        r.reference_args = REFERENCE_BENCH_ARGS.iter().map(|s| s.to_string()).collect();
+        vec![r]
+    } else {
+        args.servers.iter().map(|s| ServerSpec::parse(s)).collect()
+    };
+    let mut report = BenchReport::new(specs.iter().map(|s| s.name.clone()).collect());
+    for spec in &specs {
+        for w in &workloads {
+            // A fresh server per workload: one's leftovers (memory, timers)
+            // must not weigh on the next.
+            let mut server = Running::start(spec, &certs, args.ready_timeout)
+                .map_err(|e| (3, format!("server {:?} could not start: {e}", spec.name)))?;
+            let bench = Bench {
+                args: &args,
+                server: &server,
+                // The load generator does not verify the chain: that is the
+                // client's cost, not the server's, and it would halve the
+                // load one client thread can offer.
+                cfg: ClientConfig {
+                    alpn: vec!["http/1.0".into()],
+                    ca: None,
+                    idle_timeout: Duration::from_secs(60),
+                    ..ClientConfig::default()
+                },
+                name: &spec.name,
+            };
+            for row in bench.workload(*w)? {
+                eprintln!("bench: {}", row.one_line());
+                report.rows.push(row);
+            }
+            server.stop();
+        }
+    }
+    Ok(report)
+}
+
+struct Bench<'a> {
+    args: &'a BenchArgs,
+    server: &'a Running,
+    cfg: ClientConfig,
+    name: &'a str,
+}
+
+/// One measured run: what the load generator saw and what it cost.
+struct Sample {
+    load: LoadReport,
+    wall: Duration,
+    server_cpu: f64,
+    client_cpu: f64,
+    rss_at_barrier: Option<u64>,
+}
+
+impl Bench<'_> {
+    fn addr(&self) -> SocketAddr {
+        self.server.addr
+    }
+
+    fn measure(&self, plan: &LoadPlan) -> Result<Sample, (u8, String)> {
+        let pid = self.server.pid();
+        let cpu0 = process_cpu(pid);
+        let client0 = thread_cpu();
+        let start = Instant::now();
+        let mut rss = None;
+        let load = echo_client::run_load(self.addr(), &self.cfg, plan, &mut || {
+            rss = process_rss(pid);
+        })
+        .map_err(|e| (1, format!("load generator: {e}")))?;
+        let wall = start.elapsed();
+        let server_cpu = match (cpu0, process_cpu(pid)) {
+            (Some(a), Some(b)) => b - a,
+            _ => f64::NAN,
+        };
+        Ok(Sample {
+            load,
+            wall,
+            server_cpu,
+            client_cpu: thread_cpu() - client0,
+            rss_at_barrier: rss,
+        })
+    }
+
+    /// Warm-up, then `reps` measured runs of `plan`.
+    fn repeat(&self, plan: &LoadPlan) -> Result<Vec<Sample>, (u8, String)> {
+        if !self.args.warmup.is_zero() {
+            let warm = LoadPlan {
+                duration: self.args.warmup,
+                deadline: self.args.warmup + Duration::from_secs(30),
+                ..plan.clone()
+            };
+            self.measure(&warm)?;
+        }
+        (0..self.args.reps).map(|_| self.measure(plan)).collect()
+    }
+
+    fn timed(&self, concurrency: usize, payload: usize, streams: Option<u64>) -> LoadPlan {
+        LoadPlan {
+            concurrency,
+            payload,
+            streams_per_conn: streams,
+            duration: self.args.duration,
+            max_connections: None,
+            max_handshakes: concurrency,
+            barrier: false,
+            deadline: self.args.duration + Duration::from_secs(30),
+        }
+    }
+
+    fn workload(&self, w: Workload) -> Result<Vec<Row>, (u8, String)> {
+        match w {
+            Workload::Churn => self.args.clients.iter().map(|&n| self.churn(n)).collect(),
+            Workload::Warm => self.args.sizes.iter().map(|&s| self.warm(s)).collect(),
+            Workload::Goodput => Ok(vec![self.goodput()?]),
+            Workload::Scale => self.args.scale.iter().map(|&n| self.scale(n)).collect(),
+            Workload::Idle => Ok(vec![self.idle()]),
+        }
+    }
+
+    fn row(&self, workload: &str, params: String, samples: &[Sample]) -> Row {
+        let mut row = Row::new(self.name, workload, params);
+        let wall: f64 = samples.iter().map(|s| s.wall.as_secs_f64()).sum();
+        let client: f64 = samples.iter().map(|s| s.client_cpu).sum();
+        row.client_cpu_share = client / wall.max(1e-9);
+        if row.client_cpu_share > 0.9 {
+            row.notes.push(format!(
+                "the client used {:.0}% of a core: it may be the bottleneck, so these figures are a floor for the server",
+                row.client_cpu_share * 100.0
+            ));
+        }
+        for s in samples {
+            row.ok += s.load.ok;
+            row.errors += s.load.failed;
+            for f in &s.load.failures {
+                if row.failures.len() < 5 && !row.failures.contains(f) {
+                    row.failures.push(f.clone());
+                }
+            }
+        }
+        row
+    }
+
+    fn latencies(
+        row: &mut Row,
+        what: &str,
+        samples: &[Sample],
+        pick: fn(&LoadReport) -> &[Duration],
+    ) {
+        let mut all: Vec<Duration> = samples
+            .iter()
+            .flat_map(|s| pick(&s.load).to_vec())
+            .collect();
+        all.sort_unstable();
+        row.samples.push((what.to_string(), all.len()));
+        let us = |d: Option<Duration>| d.map(|d| d.as_secs_f64() * 1e6);
+        row.point(&format!("{what} p50"), "us", us(quantile(&all, 0.5)));
+        row.point(&format!("{what} p99"), "us", us(tail(&all, 0.99)));
+        row.point(&format!("{what} p99.9"), "us", us(tail(&all, 0.999)));
+    }
+
+    fn churn(&self, clients: usize) -> Result<Row, (u8, String)> {
+        let samples = self.repeat(&self.timed(clients, 64, Some(1)))?;
+        let mut row = self.row("churn", format!("clients={clients}"), &samples);
+        let rates: Vec<f64> = samples
+            .iter()
+            .map(|s| s.load.ok as f64 / s.wall.as_secs_f64())
+            .collect();
+        row.spread("connections/s", "1/s", Spread::of(&rates));
+        Self::latencies(&mut row, "handshake", &samples, |l| &l.handshakes);
+        Self::latencies(&mut row, "echo", &samples, |l| &l.echoes);
+        let conns: u64 = samples.iter().map(|s| s.load.ok + s.load.failed).sum();
+        let cpu: f64 = samples.iter().map(|s| s.server_cpu).sum();
+        row.point(
+            "server CPU per 1,000 connections",
+            "s",
+            (conns > 0 && cpu.is_finite()).then(|| cpu / conns as f64 * 1000.0),
+        );
+        Ok(row)
+    }
+
+    fn warm(&self, size: usize) -> Result<Row, (u8, String)> {
+        let samples = self.repeat(&self.timed(1, size, None))?;
+        let mut row = self.row("warm", format!("size={size}"), &samples);
+        let closed: u64 = samples.iter().map(|s| s.load.closed_by_server).sum();
+        if closed > 0 {
+            row.notes.push(format!(
+                "the server closed the connection after an echo {closed} time(s): warm latency needs a --keep-alive server; these figures include new handshakes"
+            ));
+        }
+        Self::latencies(&mut row, "round trip", &samples, |l| &l.echoes);
+        Ok(row)
+    }
+
+    fn goodput(&self) -> Result<Row, (u8, String)> {
+        let n = self.args.goodput_clients;
+        let samples = self.repeat(&self.timed(n, 8192, None))?;
+        let mut row = self.row("goodput", format!("clients={n} size=8192"), &samples);
+        let rates: Vec<f64> = samples
+            .iter()
+            .map(|s| s.load.bytes_echoed as f64 / s.wall.as_secs_f64() / 1e6)
+            .collect();
+        row.spread("MB/s each way", "MB/s", Spread::of(&rates));
+        let bytes: u64 = samples.iter().map(|s| s.load.bytes_echoed).sum();
+        let cpu: f64 = samples.iter().map(|s| s.server_cpu).sum();
+        row.point(
+            "server CPU per GB echoed",
+            "s",
+            (bytes > 0 && cpu.is_finite()).then(|| cpu / bytes as f64 * 1e9),
+        );
+        Ok(row)
+    }
+
+    fn scale(&self, n: usize) -> Result<Row, (u8, String)> {
+        let pid = self.server.pid();
+        let base = process_rss(pid);
+        // Generous: opening 10,000 connections from one client thread takes
+        // a while on 2 cores.
+        let plan = LoadPlan {
+            concurrency: n,
+            payload: 1024,
+            streams_per_conn: Some(1),
+            duration: Duration::from_secs(600),
+            max_connections: Some(n as u64),
+            max_handshakes: 64,
+            barrier: true,
+            deadline: Duration::from_secs(60) + Duration::from_millis(20 * n as u64),
+        };
+        let sample = self.measure(&plan)?;
+        let samples = [sample];
+        let s = &samples[0];
+        let mut row = self.row("scale", format!("connections={n}"), &samples);
+        row.point("time", "s", Some(s.wall.as_secs_f64()));
+        row.point(
+            "established at once",
+            "",
+            Some(s.load.established_at_barrier as f64),
+        );
+        let per_conn = match (base, s.rss_at_barrier) {
+            (Some(b), Some(at)) if s.load.established_at_barrier > 0 => {
+                Some(at.saturating_sub(b) as f64 / s.load.established_at_barrier as f64 / 1024.0)
+            }
+            _ => None,
+        };
+        row.point("server RSS per connection", "KiB", per_conn);
+        Self::latencies(&mut row, "handshake", &samples, |l| &l.handshakes);
+        Ok(row)
+    }
+
+    fn idle(&self) -> Row {
+        let pid = self.server.pid();
+        let before = process_cpu(pid);
+        // Not a synchronisation sleep: watching an idle server is the
+        // measurement itself.
+        std::thread::sleep(self.args.idle);
+        let cpu = match (before, process_cpu(pid)) {
+            (Some(a), Some(b)) => Some(b - a),
+            _ => None,
+        };
+        let mut row = Row::new(
+            self.name,
+            "idle",
+            format!("seconds={}", self.args.idle.as_secs_f64()),
+        );
+        row.point("server CPU", "s", cpu);
+        row
+    }
+}
+
+/// Ensures no server outlives a failed bench (used by `main` on errors).
+pub fn cleanup() {
+    sut::kill_all();
+}

@@ -1,0 +1,91 @@
+//! `harness bench --quick`: every workload runs and the report is well
+//! formed; a server that mangles echoes shows up as errors, not as speed.
+//! (How fast things are is measured by running the bench, not by tests.)
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn bench(extra: &[&str]) -> (i32, Value, String) {
+    let out = Command::cargo_bin("harness")
+        .unwrap()
+        .current_dir(root())
+        .args(["bench", "--quick", "--json", "-"])
+        .args(extra)
+        .timeout(std::time::Duration::from_secs(240))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    let report = serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON report ({e}); stderr: {stderr}"));
+    (out.status.code().unwrap_or(-1), report, stderr)
+}
+
+fn metric(row: &Value, name: &str) -> Value {
+    row["metrics"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["name"] == name)
+        .unwrap_or_else(|| panic!("no metric {name:?} in {row}"))["value"]
+        .clone()
+}
+
+#[test]
+fn every_workload_runs_against_the_reference_server() {
+    let (code, report, stderr) = bench(&[]);
+    assert_eq!(code, 0, "{stderr}");
+    assert_eq!(report["servers"], serde_json::json!(["reference"]));
+    let rows = report["rows"].as_array().unwrap();
+    let workloads: Vec<&str> = rows
+        .iter()
+        .map(|r| r["workload"].as_str().unwrap())
+        .collect();
+    for w in ["churn", "warm", "goodput", "scale", "idle"] {
+        assert!(workloads.contains(&w), "{w} missing: {workloads:?}");
+    }
+    for r in rows {
+        assert_eq!(r["errors"], 0, "{r}");
+        let share = r["client_cpu_share"].as_f64().unwrap();
+        assert!((0.0..=1.5).contains(&share), "{r}");
+    }
+    let churn = rows.iter().find(|r| r["workload"] == "churn").unwrap();
+    assert!(metric(churn, "connections/s").as_f64().unwrap() > 0.0);
+    assert!(churn["ok"].as_u64().unwrap() > 0);
+    let scale = rows.iter().find(|r| r["workload"] == "scale").unwrap();
+    assert_eq!(metric(scale, "established at once"), 50.0);
+    assert!(metric(scale, "server RSS per connection")
+        .as_f64()
+        .is_some());
+    let warm = rows.iter().find(|r| r["workload"] == "warm").unwrap();
+    assert!(metric(warm, "round trip p50").as_f64().unwrap() > 0.0);
+    assert!(warm["notes"].as_array().unwrap().is_empty(), "{warm}");
+    let idle = rows.iter().find(|r| r["workload"] == "idle").unwrap();
+    assert!(metric(idle, "server CPU").as_f64().is_some());
+}
+
+#[test]
+fn a_server_that_mangles_echoes_gives_errors_and_exit_1() {
+    let exe = assert_cmd::cargo::cargo_bin("harness");
+    let template = format!(
+        "broken={} serve-reference --listen {{host}}:{{port}} --cert {{chain}} --key {{key}} --fault reverse",
+        exe.display()
+    );
+    let (code, report, _) = bench(&["--server", &template, "--workload", "churn"]);
+    assert_eq!(code, 1);
+    let row = &report["rows"][0];
+    assert!(row["errors"].as_u64().unwrap() > 0, "{row}");
+    assert_eq!(row["ok"], 0, "{row}");
+    assert!(
+        row["failures"][0]
+            .as_str()
+            .unwrap()
+            .contains("echo differs"),
+        "{row}"
+    );
+}
