@@ -70,6 +70,26 @@ pub struct LoadReport {
     pub elapsed: Duration,
 }
 
+impl LoadReport {
+    /// Adds another generator's report (run at the same time) to this one.
+    pub fn merge(&mut self, o: LoadReport) {
+        self.ok += o.ok;
+        self.failed += o.failed;
+        for f in o.failures {
+            if self.failures.len() < 5 {
+                self.failures.push(f);
+            }
+        }
+        self.unused += o.unused;
+        self.closed_by_server += o.closed_by_server;
+        self.handshakes.extend(o.handshakes);
+        self.echoes.extend(o.echoes);
+        self.bytes_echoed += o.bytes_echoed;
+        self.established_at_barrier += o.established_at_barrier;
+        self.elapsed = self.elapsed.max(o.elapsed);
+    }
+}
+
 struct Echo {
     id: u64,
     written: usize,

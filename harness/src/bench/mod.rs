@@ -75,6 +75,14 @@ pub struct BenchArgs {
     #[arg(long, value_delimiter = ',', default_value = "64,1024,8000")]
     sizes: Vec<usize>,
 
+    /// Load-generator threads for churn, each running its share of the
+    /// clients: a client's handshake costs more CPU than the server's, so
+    /// one thread cannot offer enough load. (Goodput uses one: there the
+    /// server is the bottleneck, and on 2 cores a second client thread only
+    /// takes CPU from it.)
+    #[arg(long, default_value_t = 2)]
+    client_threads: usize,
+
     /// Clients for the goodput workload.
     #[arg(long, default_value_t = 64)]
     goodput_clients: usize,
@@ -123,7 +131,11 @@ pub fn run(mut args: BenchArgs, certs_dir: PathBuf) -> Result<BenchReport, (u8, 
     if args.quick {
         args.quick();
     }
-    if args.clients.contains(&0) || args.scale.contains(&0) || args.goodput_clients == 0 {
+    if args.clients.contains(&0)
+        || args.scale.contains(&0)
+        || args.goodput_clients == 0
+        || args.client_threads == 0
+    {
         return Err((2, "client and connection counts must be at least 1".into()));
     }
     let certs = Certs::in_dir(&certs_dir);
@@ -187,7 +199,9 @@ struct Sample {
     load: LoadReport,
     wall: Duration,
     server_cpu: f64,
+    /// Load generator CPU seconds, all its threads.
     client_cpu: f64,
+    client_threads: usize,
     rss_at_barrier: Option<u64>,
 }
 
@@ -196,41 +210,84 @@ impl Bench<'_> {
         self.server.addr
     }
 
-    fn measure(&self, plan: &LoadPlan) -> Result<Sample, (u8, String)> {
+    /// One run of `plan`, on `threads` load generators at once, each with
+    /// its share of the clients (one for barrier plans, whose moment of
+    /// measure must be single).
+    fn measure(&self, plan: &LoadPlan, threads: usize) -> Result<Sample, (u8, String)> {
         let pid = self.server.pid();
+        let threads = if plan.barrier {
+            1
+        } else {
+            threads.min(plan.concurrency).max(1)
+        };
         let cpu0 = process_cpu(pid);
-        let client0 = thread_cpu();
         let start = Instant::now();
-        let mut rss = None;
-        let load = echo_client::run_load(self.addr(), &self.cfg, plan, &mut || {
-            rss = process_rss(pid);
-        })
-        .map_err(|e| (1, format!("load generator: {e}")))?;
+        let rss = std::sync::Mutex::new(None);
+        let parts: Vec<Result<(LoadReport, f64), String>> = std::thread::scope(|scope| {
+            let mut handles = Vec::new();
+            for t in 0..threads {
+                // Split the clients as evenly as the counts allow.
+                let share =
+                    plan.concurrency / threads + usize::from(t < plan.concurrency % threads);
+                let part = LoadPlan {
+                    concurrency: share,
+                    max_handshakes: plan.max_handshakes.div_ceil(threads),
+                    max_connections: plan.max_connections.map(|m| m.div_ceil(threads as u64)),
+                    ..plan.clone()
+                };
+                let (addr, cfg) = (self.addr(), &self.cfg);
+                let rss = &rss;
+                handles.push(scope.spawn(move || {
+                    let cpu0 = thread_cpu();
+                    let mut at_barrier = || *rss.lock().unwrap() = process_rss(pid);
+                    let load = echo_client::run_load(addr, cfg, &part, &mut at_barrier)
+                        .map_err(|e| format!("load generator: {e}"))?;
+                    Ok((load, thread_cpu() - cpu0))
+                }));
+            }
+            handles
+                .into_iter()
+                .map(|h| {
+                    h.join()
+                        .unwrap_or_else(|_| Err("load generator panicked".into()))
+                })
+                .collect()
+        });
         let wall = start.elapsed();
         let server_cpu = match (cpu0, process_cpu(pid)) {
             (Some(a), Some(b)) => b - a,
             _ => f64::NAN,
         };
+        let mut load = LoadReport::default();
+        let mut client_cpu = 0.0;
+        for p in parts {
+            let (l, cpu) = p.map_err(|e| (1, e))?;
+            load.merge(l);
+            client_cpu += cpu;
+        }
         Ok(Sample {
             load,
             wall,
             server_cpu,
-            client_cpu: thread_cpu() - client0,
-            rss_at_barrier: rss,
+            client_cpu,
+            client_threads: threads,
+            rss_at_barrier: rss.into_inner().unwrap_or(None),
         })
     }
 
     /// Warm-up, then `reps` measured runs of `plan`.
-    fn repeat(&self, plan: &LoadPlan) -> Result<Vec<Sample>, (u8, String)> {
+    fn repeat(&self, plan: &LoadPlan, threads: usize) -> Result<Vec<Sample>, (u8, String)> {
         if !self.args.warmup.is_zero() {
             let warm = LoadPlan {
                 duration: self.args.warmup,
                 deadline: self.args.warmup + Duration::from_secs(30),
                 ..plan.clone()
             };
-            self.measure(&warm)?;
+            self.measure(&warm, threads)?;
         }
-        (0..self.args.reps).map(|_| self.measure(plan)).collect()
+        (0..self.args.reps)
+            .map(|_| self.measure(plan, threads))
+            .collect()
     }
 
     fn timed(&self, concurrency: usize, payload: usize, streams: Option<u64>) -> LoadPlan {
@@ -260,11 +317,13 @@ impl Bench<'_> {
         let mut row = Row::new(self.name, workload, params);
         let wall: f64 = samples.iter().map(|s| s.wall.as_secs_f64()).sum();
         let client: f64 = samples.iter().map(|s| s.client_cpu).sum();
+        let threads = samples.iter().map(|s| s.client_threads).max().unwrap_or(1);
+        row.client_threads = threads;
         row.client_cpu_share = client / wall.max(1e-9);
-        if row.client_cpu_share > 0.9 {
+        if row.client_cpu_share > 0.9 * threads as f64 {
             row.notes.push(format!(
-                "the client used {:.0}% of a core: it may be the bottleneck, so these figures are a floor for the server",
-                row.client_cpu_share * 100.0
+                "the client's {threads} thread(s) used {:.0}% of a core each: the client may be the bottleneck, so these figures are a floor for the server",
+                row.client_cpu_share / threads as f64 * 100.0
             ));
         }
         for s in samples {
@@ -298,7 +357,7 @@ impl Bench<'_> {
     }
 
     fn churn(&self, clients: usize) -> Result<Row, (u8, String)> {
-        let samples = self.repeat(&self.timed(clients, 64, Some(1)))?;
+        let samples = self.repeat(&self.timed(clients, 64, Some(1)), self.args.client_threads)?;
         let mut row = self.row("churn", format!("clients={clients}"), &samples);
         let rates: Vec<f64> = samples
             .iter()
@@ -318,7 +377,7 @@ impl Bench<'_> {
     }
 
     fn warm(&self, size: usize) -> Result<Row, (u8, String)> {
-        let samples = self.repeat(&self.timed(1, size, None))?;
+        let samples = self.repeat(&self.timed(1, size, None), 1)?;
         let mut row = self.row("warm", format!("size={size}"), &samples);
         let closed: u64 = samples.iter().map(|s| s.load.closed_by_server).sum();
         if closed > 0 {
@@ -332,7 +391,7 @@ impl Bench<'_> {
 
     fn goodput(&self) -> Result<Row, (u8, String)> {
         let n = self.args.goodput_clients;
-        let samples = self.repeat(&self.timed(n, 8192, None))?;
+        let samples = self.repeat(&self.timed(n, 8192, None), 1)?;
         let mut row = self.row("goodput", format!("clients={n} size=8192"), &samples);
         let rates: Vec<f64> = samples
             .iter()
@@ -364,7 +423,7 @@ impl Bench<'_> {
             barrier: true,
             deadline: Duration::from_secs(60) + Duration::from_millis(20 * n as u64),
         };
-        let sample = self.measure(&plan)?;
+        let sample = self.measure(&plan, 1)?;
         let samples = [sample];
         let s = &samples[0];
         let mut row = self.row("scale", format!("connections={n}"), &samples);

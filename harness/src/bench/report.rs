@@ -37,6 +37,8 @@ pub struct Row {
     pub failures: Vec<String>,
     /// The load generator's CPU time over wall time (1.0 = one full core).
     pub client_cpu_share: f64,
+    /// Load-generator threads (the share can reach this many cores).
+    pub client_threads: usize,
     pub notes: Vec<String>,
 }
 
@@ -52,6 +54,7 @@ impl Row {
             errors: 0,
             failures: Vec::new(),
             client_cpu_share: 0.0,
+            client_threads: 1,
             notes: Vec::new(),
         }
     }
@@ -188,7 +191,11 @@ impl BenchReport {
                 format!("{} of {}", r.errors, r.ok + r.errors)
             })?;
             line(out, "client CPU", &|r| {
-                format!("{:.0}% of a core", r.client_cpu_share * 100.0)
+                format!(
+                    "{:.0}% of a core, {} thread(s)",
+                    r.client_cpu_share * 100.0,
+                    r.client_threads
+                )
             })?;
             for r in rows.iter().flatten() {
                 for f in &r.failures {
