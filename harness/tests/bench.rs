@@ -89,3 +89,32 @@ fn a_server_that_mangles_echoes_gives_errors_and_exit_1() {
         "{row}"
     );
 }
+
+#[test]
+fn several_servers_are_measured_side_by_side_with_ratios() {
+    let exe = assert_cmd::cargo::cargo_bin("harness");
+    let template = format!(
+        "other={} serve-reference --listen {{host}}:{{port}} --cert {{chain}} --key {{key}} --keep-alive",
+        exe.display()
+    );
+    let out = Command::cargo_bin("harness")
+        .unwrap()
+        .current_dir(root())
+        .args(["bench", "--quick", "--workload", "warm", "--sizes", "64"])
+        .args(["--server", "reference", "--server", &template])
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{table}");
+    let header = table.lines().nth(1).unwrap();
+    assert!(
+        header.contains("reference") && header.contains("other"),
+        "{table}"
+    );
+    let p50 = table
+        .lines()
+        .find(|l| l.trim_start().starts_with("round trip p50"))
+        .unwrap();
+    assert!(p50.contains("x)"), "no ratio: {table}");
+}

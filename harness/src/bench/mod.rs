@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use clap::{Args, ValueEnum};
 use echo_client::{ClientConfig, LoadPlan, LoadReport};
 
-use crate::sut::{self, Certs, Running, ServerSpec};
+use crate::sut::{self, Certs, Launch, Running, ServerSpec};
 pub use report::{BenchReport, Row};
 use stats::{process_cpu, process_rss, quantile, tail, thread_cpu, Spread};
 
@@ -149,13 +149,26 @@ pub fn run(mut args: BenchArgs, certs_dir: PathBuf) -> Result<BenchReport, (u8, 
     } else {
         args.workload.clone()
     };
-    let specs: Vec<ServerSpec> = if args.servers.is_empty() {
-        let mut r = ServerSpec::reference();
-        r.reference_args = REFERENCE_BENCH_ARGS.iter().map(|s| s.to_string()).collect();
-        vec![r]
+    let mut specs: Vec<ServerSpec> = if args.servers.is_empty() {
+        vec![ServerSpec::reference()]
     } else {
         args.servers.iter().map(|s| ServerSpec::parse(s)).collect()
     };
+    for s in &mut specs {
+        if matches!(s.launch, Launch::Reference) {
+            s.reference_args = REFERENCE_BENCH_ARGS.iter().map(|a| a.to_string()).collect();
+        }
+    }
+    let mut names = std::collections::HashSet::new();
+    if let Some(s) = specs.iter().find(|s| !names.insert(s.name.clone())) {
+        return Err((
+            2,
+            format!(
+                "two servers are named {:?}; use --server NAME=TEMPLATE",
+                s.name
+            ),
+        ));
+    }
     let mut report = BenchReport::new(specs.iter().map(|s| s.name.clone()).collect());
     for spec in &specs {
         for w in &workloads {
