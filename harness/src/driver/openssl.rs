@@ -11,7 +11,9 @@
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use echo_client::{Close, Handshake, Observation, StreamObservation};
@@ -19,7 +21,8 @@ use echo_client::{Close, Handshake, Observation, StreamObservation};
 use super::{Blind, Driver, Run, Target};
 use crate::scenario::{CloseExpect, ConnectionSpec, FinSpec};
 
-/// How long to wait after `{fin}` for the server to close before giving up.
+/// How long to wait after `{fin}` (and the handshake) for the server to
+/// close before giving up.
 const LINGER: Duration = Duration::from_secs(3);
 
 pub struct Openssl {
@@ -218,6 +221,8 @@ impl Driver for Openssl {
             let _ = stdout_pipe.read_to_end(&mut v);
             v
         });
+        let up = Arc::new(AtomicBool::new(false));
+        let up2 = Arc::clone(&up);
         let err = std::thread::spawn(move || {
             let mut text = String::new();
             for line in BufReader::new(&mut stderr_pipe)
@@ -225,6 +230,7 @@ impl Driver for Openssl {
                 .map_while(Result::ok)
             {
                 if line.contains("CONNECTION ESTABLISHED") {
+                    up2.store(true, Ordering::Release);
                     if let Some(tx) = &established {
                         let _ = tx.send(());
                     }
@@ -270,8 +276,13 @@ impl Driver for Openssl {
                         .write_all(b"{fin}")
                         .and_then(|_| stdin.flush())
                         .is_ok();
-                    linger_until = Some(now + LINGER);
                 }
+            }
+            // The wait for the server's close starts once both the FIN is
+            // written and the handshake is done: on a lossy network the
+            // handshake alone can take seconds of retransmissions.
+            if fin_sent && linger_until.is_none() && up.load(Ordering::Acquire) {
+                linger_until = Some(now + LINGER);
             }
             if now >= until
                 || stop_at.is_some_and(|t| now >= t)
