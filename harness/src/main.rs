@@ -4,6 +4,7 @@ mod bench;
 mod driver;
 mod expect;
 mod judge;
+mod netem;
 mod report;
 mod runner;
 mod scenario;
@@ -91,6 +92,12 @@ struct Cli {
     /// How long a server may take to come up.
     #[arg(long, default_value = "20s", value_parser = server::cli::parse_duration)]
     ready_timeout: Duration,
+
+    /// Seed for the network model of scenarios with a `network` section;
+    /// printed on each of their report lines, so a run replays exactly.
+    /// Default: a new one each run.
+    #[arg(long)]
+    seed: Option<u64>,
 
     /// Show every check, not only failures.
     #[arg(short, long)]
@@ -287,10 +294,18 @@ fn run(cli: Cli) -> ExitCode {
             return fail(2, format!("{}: not found (set --certs DIR)", f.display()));
         }
     }
+    let seed = cli.seed.unwrap_or_else(|| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+        now.map_or(1, |d| d.as_nanos() as u64 ^ u64::from(std::process::id()))
+    });
+    if loaded.iter().any(|l| l.scenario.network.is_some()) {
+        eprintln!("harness: network seed {seed} (replay with --seed {seed})");
+    }
     let cfg = runner::RunConfig {
         timeout: cli.timeout,
         ready_timeout: cli.ready_timeout,
         certs,
+        seed,
     };
     let specs: Vec<sut::ServerSpec> = if cli.servers.is_empty() {
         vec![sut::ServerSpec::reference()]

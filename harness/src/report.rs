@@ -197,9 +197,13 @@ impl Human {
             (Some(why), false) => format!("  [UNEXPECTED; known: {why}]"),
             _ => String::new(),
         };
+        let seed = r
+            .network
+            .as_ref()
+            .map_or(String::new(), |n| format!("  seed={}", n.seed));
         writeln!(
             out,
-            "{label}  {}  [{}]{server}  {}ms{level}{mark}",
+            "{label}  {}  [{}]{server}  {}ms{seed}{level}{mark}",
             r.scenario, r.driver, r.duration_ms
         )?;
         if r.status == Status::Skip {

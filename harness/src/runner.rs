@@ -8,6 +8,8 @@ use serde::Serialize;
 
 use crate::driver::{Driver, Target};
 use crate::judge::{judge, Check};
+use crate::netem::model::Tally;
+use crate::netem::Relay;
 use crate::scenario::{ConnectionSpec, DriverKind, Expect, Level, Payload, Scenario, StreamSpec};
 use crate::sut::{probe, Certs, Running, ServerSpec};
 
@@ -17,6 +19,8 @@ pub struct RunConfig {
     pub timeout: Duration,
     pub ready_timeout: Duration,
     pub certs: Certs,
+    /// Seeds the network model of scenarios with a `network` section.
+    pub seed: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -54,6 +58,18 @@ pub struct CaseResult {
     /// The server's last stderr lines, kept for failures.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub server_stderr: Vec<String>,
+    /// For scenarios with a `network` section: the seed and what the relay
+    /// did to the datagrams.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkReport>,
+}
+
+/// What the impaired network did during one case.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkReport {
+    pub seed: u64,
+    pub to_server: Tally,
+    pub to_client: Tally,
 }
 
 /// A server under test and its current process, restarted on demand.
@@ -107,6 +123,7 @@ pub fn run_case(
         checks: Vec::new(),
         duration_ms: 0,
         server_stderr: Vec::new(),
+        network: None,
     };
     let driver = match driver {
         Ok(d) => d,
@@ -135,11 +152,35 @@ pub fn run_case(
     };
     let timeout = sc.timeout_ms.map_or(cfg.timeout, Duration::from_millis);
 
-    let mut checks = if sc.concurrent {
-        run_concurrent(driver, &target, sc, timeout)
-    } else {
-        run_sequential(driver, &target, sc, timeout)
+    // Through the impaired network, if the scenario has one.
+    let relay = match &sc.network {
+        Some(n) => match Relay::start(target.addr, n.clone(), cfg.seed) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                result.status = Status::Fail;
+                result.reason = Some(format!("cannot start the network relay: {e}"));
+                return result;
+            }
+        },
+        None => None,
     };
+    let via = Target {
+        addr: relay.as_ref().map_or(target.addr, |r| r.addr),
+        ..target.clone()
+    };
+    let mut checks = if sc.concurrent {
+        run_concurrent(driver, &via, sc, timeout)
+    } else {
+        run_sequential(driver, &via, sc, timeout)
+    };
+    if let Some(r) = relay {
+        let (to_server, to_client) = r.tallies();
+        result.network = Some(NetworkReport {
+            seed: cfg.seed,
+            to_server,
+            to_client,
+        });
+    }
     if sc.then_served {
         let spec = served_probe();
         checks.extend(run_one(

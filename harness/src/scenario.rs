@@ -67,6 +67,115 @@ pub struct Scenario {
     /// Overrides `--timeout` for this scenario (milliseconds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u64>,
+    /// Run the connections through a relay that impairs the network
+    /// (seeded: `--seed` replays a run). `then_served` goes direct.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkSpec>,
+}
+
+fn ten() -> u64 {
+    10
+}
+
+/// Network impairments, applied to each datagram in either direction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSpec {
+    /// Probability that a datagram starts a loss (0 to 1).
+    #[serde(default)]
+    pub loss: f64,
+    /// Datagrams dropped per loss, the first included.
+    #[serde(default = "one")]
+    pub loss_burst: u32,
+    /// Probability that a datagram is held back `reorder_ms` so later ones
+    /// overtake it.
+    #[serde(default)]
+    pub reorder: f64,
+    #[serde(default = "ten")]
+    pub reorder_ms: u64,
+    /// Probability that a datagram is delivered twice.
+    #[serde(default)]
+    pub duplicate: f64,
+    /// Probability that one bit of a datagram is flipped.
+    #[serde(default)]
+    pub corrupt: f64,
+    /// Fixed one-way delay.
+    #[serde(default)]
+    pub delay_ms: u64,
+    /// Extra random one-way delay, 0 to this many milliseconds.
+    #[serde(default)]
+    pub jitter_ms: u64,
+    /// Drop these datagrams (0 = the first) on the way to the server.
+    #[serde(default)]
+    pub drop_to_server: Vec<u64>,
+    /// Drop these datagrams (0 = the first) on the way to the client.
+    #[serde(default)]
+    pub drop_to_client: Vec<u64>,
+    /// Drop everything in these windows (milliseconds from the start).
+    #[serde(default)]
+    pub blackhole: Vec<Window>,
+}
+
+impl Default for NetworkSpec {
+    fn default() -> Self {
+        NetworkSpec {
+            loss: 0.0,
+            loss_burst: 1,
+            reorder: 0.0,
+            reorder_ms: 10,
+            duplicate: 0.0,
+            corrupt: 0.0,
+            delay_ms: 0,
+            jitter_ms: 0,
+            drop_to_server: Vec::new(),
+            drop_to_client: Vec::new(),
+            blackhole: Vec::new(),
+        }
+    }
+}
+
+/// A stretch of time, `[from_ms, to_ms)`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Window {
+    pub from_ms: u64,
+    pub to_ms: u64,
+}
+
+impl NetworkSpec {
+    fn validate(&self) -> Result<(), String> {
+        for (name, p) in [
+            ("reorder", self.reorder),
+            ("duplicate", self.duplicate),
+            ("corrupt", self.corrupt),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(format!("network.{name} must be a probability from 0 to 1"));
+            }
+        }
+        if !(0.0..0.9).contains(&self.loss) {
+            return Err("network.loss must be from 0 to below 0.9".into());
+        }
+        if !(1..=100).contains(&self.loss_burst) {
+            return Err("network.loss_burst must be 1 to 100".into());
+        }
+        for (name, ms) in [
+            ("delay_ms", self.delay_ms),
+            ("jitter_ms", self.jitter_ms),
+            ("reorder_ms", self.reorder_ms),
+        ] {
+            if ms > 10_000 {
+                return Err(format!("network.{name} must be at most 10000"));
+            }
+        }
+        if let Some(w) = self.blackhole.iter().find(|w| w.from_ms >= w.to_ms) {
+            return Err(format!(
+                "network.blackhole: window {}..{} must end after it starts",
+                w.from_ms, w.to_ms
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn default_drivers() -> Vec<DriverKind> {
@@ -358,6 +467,9 @@ fn validate(s: &Scenario) -> Result<(), String> {
     }
     if s.connections.is_empty() {
         return Err("connections must not be empty".into());
+    }
+    if let Some(n) = &s.network {
+        n.validate()?;
     }
     for (i, c) in s.connections.iter().enumerate() {
         let at = format!("connections[{i}]");

@@ -21,6 +21,7 @@ fn run(server_args: &str, scenarios: &[&str]) -> (i32, Vec<(String, String)>) {
     let mut cmd = Command::cargo_bin("harness").unwrap();
     cmd.current_dir(root())
         .args(["--driver", "native", "--format", "json", "--timeout", "10s"])
+        .args(["--seed", "20261125"])
         .arg("--server")
         .arg(&template)
         .args(scenarios.iter().map(|s| format!("scenarios/{s}.json")))
@@ -60,7 +61,7 @@ fn fails(server_args: &str, scenarios: &[&str]) {
 fn the_reference_server_passes_every_scenario() {
     let mut cmd = Command::cargo_bin("harness").unwrap();
     cmd.current_dir(root())
-        .args(["--driver", "native", "scenarios"])
+        .args(["--driver", "native", "--seed", "20261125", "scenarios"])
         .timeout(std::time::Duration::from_secs(300));
     let out = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
@@ -160,6 +161,21 @@ fn oversize_rules_fail_against_a_server_that_exits_and_the_run_goes_on() {
     // The server was restarted and the next scenario ran normally.
     assert_eq!(status("input/1-byte"), "pass");
     assert_eq!(status("input/64k-refused"), "fail");
+}
+
+#[test]
+fn network_scenarios_fail_against_a_server_that_mangles_bytes() {
+    fails(
+        "--fault reverse",
+        &[
+            "network/loss-and-reorder",
+            "network/burst-loss",
+            "network/duplicate-corrupt",
+            "network/lost-handshake-packets",
+            "network/blackhole",
+            "network/delay-jitter",
+        ],
+    );
 }
 
 #[test]

@@ -1,0 +1,281 @@
+//! The network model, sans-IO: given each datagram in turn (which client,
+//! which way, when it arrived), decides whether it is dropped, when it is
+//! delivered, duplicated or corrupted. Each client and direction draws from
+//! its own stream of one seeded generator, so the fate of "the n-th
+//! datagram from client c to the server" depends only on the seed, however
+//! the other flows interleave with it: a seed replays a run.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::scenario::NetworkSpec;
+
+/// Which way a datagram travels.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Dir {
+    ToServer,
+    ToClient,
+}
+
+/// One copy of a datagram to deliver, `after` its arrival.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Delivery {
+    pub after: Duration,
+    pub bytes: Vec<u8>,
+}
+
+/// What the model did, per direction.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    pub datagrams: u64,
+    pub bytes: u64,
+    pub dropped: u64,
+    pub duplicated: u64,
+    pub corrupted: u64,
+    pub reordered: u64,
+}
+
+/// One client's flow in one direction.
+struct Flow {
+    rng: ChaCha8Rng,
+    index: u64,
+    burst_left: u32,
+}
+
+pub struct Model {
+    spec: NetworkSpec,
+    seed: u64,
+    flows: HashMap<(usize, Dir), Flow>,
+    to_server: Tally,
+    to_client: Tally,
+}
+
+impl Model {
+    pub fn new(spec: NetworkSpec, seed: u64) -> Model {
+        Model {
+            spec,
+            seed,
+            flows: HashMap::new(),
+            to_server: Tally::default(),
+            to_client: Tally::default(),
+        }
+    }
+
+    /// Totals over all clients, one direction.
+    pub fn tally(&self, dir: Dir) -> Tally {
+        match dir {
+            Dir::ToServer => self.to_server,
+            Dir::ToClient => self.to_client,
+        }
+    }
+
+    /// Decides the fate of one datagram of `client` (numbered in order of
+    /// first appearance) that arrived `at` after the relay started. An
+    /// empty result means it was dropped.
+    pub fn on_datagram(
+        &mut self,
+        dir: Dir,
+        client: usize,
+        at: Duration,
+        bytes: &[u8],
+    ) -> Vec<Delivery> {
+        let spec = &self.spec;
+        let seed = self.seed;
+        let flow = self.flows.entry((client, dir)).or_insert_with(|| {
+            let mut rng = ChaCha8Rng::seed_from_u64(seed);
+            rng.set_stream(client as u64 * 2 + u64::from(dir == Dir::ToClient));
+            Flow {
+                rng,
+                index: 0,
+                burst_left: 0,
+            }
+        });
+        let tally = match dir {
+            Dir::ToServer => &mut self.to_server,
+            Dir::ToClient => &mut self.to_client,
+        };
+        let rng = &mut flow.rng;
+        let index = flow.index;
+        flow.index += 1;
+        tally.datagrams += 1;
+        tally.bytes += bytes.len() as u64;
+        // Draw every random number every time, whatever the outcome, so one
+        // packet's fate does not shift the draws of the packets after it.
+        let lost = rng.random_bool(spec.loss);
+        let reorder = rng.random_bool(spec.reorder);
+        let duplicate = rng.random_bool(spec.duplicate);
+        let corrupt = rng.random_bool(spec.corrupt);
+        let jitter = rng.random_range(0..=spec.jitter_ms);
+        let dup_jitter = rng.random_range(0..=spec.jitter_ms);
+        let flip_at: usize = rng.random_range(0..bytes.len().max(1));
+        let flip_bit: u8 = rng.random_range(0..8);
+
+        let listed = match dir {
+            Dir::ToServer => &spec.drop_to_server,
+            Dir::ToClient => &spec.drop_to_client,
+        };
+        let at_ms = at.as_millis() as u64;
+        let blackholed = spec
+            .blackhole
+            .iter()
+            .any(|w| (w.from_ms..w.to_ms).contains(&at_ms));
+        let in_burst = flow.burst_left > 0;
+        if in_burst {
+            flow.burst_left -= 1;
+        } else if lost {
+            flow.burst_left = spec.loss_burst.saturating_sub(1);
+        }
+        if listed.contains(&index) || blackholed || in_burst || lost {
+            tally.dropped += 1;
+            return Vec::new();
+        }
+        let mut delay = spec.delay_ms + jitter;
+        if reorder {
+            delay += spec.reorder_ms;
+            tally.reordered += 1;
+        }
+        let mut first = bytes.to_vec();
+        if corrupt && !first.is_empty() {
+            first[flip_at] ^= 1 << flip_bit;
+            tally.corrupted += 1;
+        }
+        let mut out = vec![Delivery {
+            after: Duration::from_millis(delay),
+            bytes: first,
+        }];
+        if duplicate {
+            tally.duplicated += 1;
+            out.push(Delivery {
+                after: Duration::from_millis(spec.delay_ms + dup_jitter),
+                bytes: bytes.to_vec(),
+            });
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Window;
+
+    fn run(spec: &NetworkSpec, seed: u64, n: usize) -> Vec<Vec<Delivery>> {
+        let mut m = Model::new(spec.clone(), seed);
+        (0..n)
+            .map(|i| {
+                m.on_datagram(
+                    Dir::ToServer,
+                    0,
+                    Duration::from_millis(i as u64),
+                    &[i as u8; 100],
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_clean_network_delivers_everything_at_once() {
+        let out = run(&NetworkSpec::default(), 1, 100);
+        assert!(out.iter().all(|d| d.len() == 1 && d[0].after.is_zero()));
+        assert_eq!(out[7][0].bytes, vec![7; 100]);
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_fates_and_another_seed_does_not() {
+        let spec = NetworkSpec {
+            loss: 0.1,
+            reorder: 0.1,
+            duplicate: 0.05,
+            corrupt: 0.05,
+            jitter_ms: 5,
+            ..NetworkSpec::default()
+        };
+        assert_eq!(run(&spec, 42, 500), run(&spec, 42, 500));
+        assert_ne!(run(&spec, 42, 500), run(&spec, 43, 500));
+    }
+
+    #[test]
+    fn one_flow_s_fates_do_not_depend_on_the_others() {
+        let spec = NetworkSpec {
+            loss: 0.3,
+            ..NetworkSpec::default()
+        };
+        let fates = |interleave: bool| {
+            let mut m = Model::new(spec.clone(), 5);
+            let mut mine = Vec::new();
+            for i in 0..200u64 {
+                if interleave && i % 3 == 0 {
+                    m.on_datagram(Dir::ToClient, 0, Duration::ZERO, b"other");
+                    m.on_datagram(Dir::ToServer, 1, Duration::ZERO, b"other");
+                }
+                mine.push(m.on_datagram(Dir::ToServer, 0, Duration::from_millis(i), b"x"));
+            }
+            mine
+        };
+        assert_eq!(fates(false), fates(true));
+    }
+
+    #[test]
+    fn rates_come_out_near_what_was_asked() {
+        let spec = NetworkSpec {
+            loss: 0.1,
+            duplicate: 0.05,
+            ..NetworkSpec::default()
+        };
+        let mut m = Model::new(spec, 7);
+        for i in 0..20_000u64 {
+            m.on_datagram(Dir::ToClient, 0, Duration::from_millis(i), b"x");
+        }
+        let t = m.tally(Dir::ToClient);
+        assert!((1_700..2_300).contains(&t.dropped), "{t:?}");
+        assert!((700..1_100).contains(&t.duplicated), "{t:?}");
+        assert_eq!(m.tally(Dir::ToServer), Tally::default());
+    }
+
+    #[test]
+    fn listed_indices_and_blackhole_windows_are_dropped_exactly() {
+        let spec = NetworkSpec {
+            drop_to_server: vec![0, 2],
+            blackhole: vec![Window {
+                from_ms: 10,
+                to_ms: 12,
+            }],
+            ..NetworkSpec::default()
+        };
+        let out = run(&spec, 1, 20);
+        let dropped: Vec<usize> = (0..20).filter(|&i| out[i].is_empty()).collect();
+        assert_eq!(dropped, vec![0, 2, 10, 11]);
+    }
+
+    #[test]
+    fn bursts_drop_consecutive_datagrams() {
+        let spec = NetworkSpec {
+            loss: 0.05,
+            loss_burst: 4,
+            ..NetworkSpec::default()
+        };
+        let out = run(&spec, 3, 2_000);
+        let first = out.iter().position(|d| d.is_empty()).unwrap();
+        assert!(out[first..first + 4].iter().all(|d| d.is_empty()));
+    }
+
+    #[test]
+    fn corruption_flips_one_bit_and_reordering_delays() {
+        let spec = NetworkSpec {
+            corrupt: 1.0,
+            reorder: 1.0,
+            reorder_ms: 15,
+            delay_ms: 5,
+            ..NetworkSpec::default()
+        };
+        let out = run(&spec, 9, 1);
+        let d = &out[0][0];
+        assert_eq!(d.after, Duration::from_millis(20));
+        let flipped: u32 = d.bytes.iter().map(|b| b.count_ones()).sum();
+        assert_eq!(flipped, 1, "one bit set in an all-zero datagram");
+    }
+}

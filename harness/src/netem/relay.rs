@@ -1,0 +1,284 @@
+//! The relay: a UDP forwarder between clients and the server under test
+//! that applies a [`Model`] to every datagram. Each client address gets its
+//! own upstream socket, so the server still sees one address per client.
+//! It runs on its own thread until dropped.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::io::{self, ErrorKind};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use mio::net::UdpSocket;
+use mio::{Events, Interest, Poll, Token, Waker};
+
+use super::model::{Delivery, Dir, Model, Tally};
+use crate::scenario::NetworkSpec;
+
+const CLIENTS: Token = Token(0);
+const WAKE: Token = Token(1);
+/// Upstream sockets are numbered from here.
+const FIRST_UPSTREAM: usize = 2;
+/// More clients than any scenario makes; beyond it new ones are ignored.
+const MAX_CLIENTS: usize = 20_000;
+
+/// A running relay; dropping it stops the thread.
+pub struct Relay {
+    pub addr: SocketAddr,
+    waker: Arc<Waker>,
+    stop: Arc<Mutex<bool>>,
+    thread: Option<JoinHandle<()>>,
+    tallies: Arc<Mutex<(Tally, Tally)>>,
+}
+
+impl Relay {
+    /// Starts relaying between a new loopback port and `server`.
+    pub fn start(server: SocketAddr, spec: NetworkSpec, seed: u64) -> io::Result<Relay> {
+        let poll = Poll::new()?;
+        let mut front = UdpSocket::bind(SocketAddr::new(server.ip(), 0))?;
+        let addr = front.local_addr()?;
+        poll.registry()
+            .register(&mut front, CLIENTS, Interest::READABLE)?;
+        let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
+        let stop = Arc::new(Mutex::new(false));
+        let tallies = Arc::new(Mutex::new((Tally::default(), Tally::default())));
+        let mut state = State {
+            poll,
+            front,
+            server,
+            model: Model::new(spec, seed),
+            start: Instant::now(),
+            by_client: HashMap::new(),
+            upstreams: Vec::new(),
+            queue: BinaryHeap::new(),
+            seq: 0,
+            tallies: Arc::clone(&tallies),
+        };
+        let stop2 = Arc::clone(&stop);
+        let thread = std::thread::Builder::new()
+            .name("relay".into())
+            .spawn(move || {
+                if let Err(e) = state.run(&stop2) {
+                    log::warn!("relay stopped: {e}");
+                }
+            })?;
+        Ok(Relay {
+            addr,
+            waker,
+            stop,
+            thread: Some(thread),
+            tallies,
+        })
+    }
+
+    /// What the model did so far: (to the server, to the clients).
+    pub fn tallies(&self) -> (Tally, Tally) {
+        *self.tallies.lock().unwrap()
+    }
+}
+
+impl Drop for Relay {
+    fn drop(&mut self) {
+        *self.stop.lock().unwrap() = true;
+        let _ = self.waker.wake();
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+/// A datagram waiting for its delivery time.
+struct Pending {
+    at: Instant,
+    seq: u64,
+    dir: Dir,
+    /// Index into `upstreams`: which client this belongs to.
+    client: usize,
+    bytes: Vec<u8>,
+}
+
+impl PartialEq for Pending {
+    fn eq(&self, o: &Self) -> bool {
+        (self.at, self.seq) == (o.at, o.seq)
+    }
+}
+impl Eq for Pending {}
+impl PartialOrd for Pending {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+impl Ord for Pending {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.at, self.seq).cmp(&(o.at, o.seq))
+    }
+}
+
+struct State {
+    poll: Poll,
+    front: UdpSocket,
+    server: SocketAddr,
+    model: Model,
+    start: Instant,
+    by_client: HashMap<SocketAddr, usize>,
+    /// Per client: its address and the socket that talks to the server.
+    upstreams: Vec<(SocketAddr, UdpSocket)>,
+    queue: BinaryHeap<Reverse<Pending>>,
+    seq: u64,
+    /// Shared with [`Relay::tallies`]; updated before each delivery.
+    tallies: Arc<Mutex<(Tally, Tally)>>,
+}
+
+impl State {
+    fn run(&mut self, stop: &Mutex<bool>) -> io::Result<()> {
+        let mut events = Events::with_capacity(64);
+        let mut buf = vec![0u8; 65536];
+        loop {
+            if *stop.lock().unwrap() {
+                return Ok(());
+            }
+            let timeout = self
+                .queue
+                .peek()
+                .map(|Reverse(p)| p.at.saturating_duration_since(Instant::now()));
+            match self.poll.poll(&mut events, timeout) {
+                Ok(()) => {}
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+            // Readiness is edge-triggered: drain each socket that is ready.
+            for event in events.iter() {
+                match event.token() {
+                    CLIENTS => self.read_clients(&mut buf)?,
+                    WAKE => {}
+                    Token(t) => self.read_upstream(t - FIRST_UPSTREAM, &mut buf)?,
+                }
+            }
+            self.deliver_due();
+        }
+    }
+
+    fn read_clients(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        loop {
+            let (n, from) = match self.front.recv_from(buf) {
+                Ok(x) => x,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
+                Err(e) => return Err(e),
+            };
+            let client = match self.by_client.get(&from) {
+                Some(&c) => c,
+                None if self.upstreams.len() < MAX_CLIENTS => {
+                    let mut up = UdpSocket::bind(SocketAddr::new(self.server.ip(), 0))?;
+                    up.connect(self.server)?;
+                    let token = Token(FIRST_UPSTREAM + self.upstreams.len());
+                    self.poll
+                        .registry()
+                        .register(&mut up, token, Interest::READABLE)?;
+                    self.upstreams.push((from, up));
+                    self.by_client.insert(from, self.upstreams.len() - 1);
+                    self.upstreams.len() - 1
+                }
+                None => continue,
+            };
+            self.schedule(Dir::ToServer, client, &buf[..n]);
+        }
+    }
+
+    fn read_upstream(&mut self, client: usize, buf: &mut [u8]) -> io::Result<()> {
+        loop {
+            let n = match self.upstreams[client].1.recv(buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                // The server is gone (ICMP unreachable); keep relaying the rest.
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
+                Err(e) => return Err(e),
+            };
+            self.schedule(Dir::ToClient, client, &buf[..n]);
+        }
+    }
+
+    fn schedule(&mut self, dir: Dir, client: usize, bytes: &[u8]) {
+        let now = Instant::now();
+        let fates = self.model.on_datagram(dir, client, now - self.start, bytes);
+        *self.tallies.lock().unwrap() = (
+            self.model.tally(Dir::ToServer),
+            self.model.tally(Dir::ToClient),
+        );
+        for Delivery { after, bytes } in fates {
+            self.seq += 1;
+            self.queue.push(Reverse(Pending {
+                at: now + after,
+                seq: self.seq,
+                dir,
+                client,
+                bytes,
+            }));
+        }
+        self.deliver_due();
+    }
+
+    fn deliver_due(&mut self) {
+        let now = Instant::now();
+        while self.queue.peek().is_some_and(|Reverse(p)| p.at <= now) {
+            let Reverse(p) = self.queue.pop().expect("peeked");
+            let (client_addr, up) = &self.upstreams[p.client];
+            // A send that fails is one more lost datagram; QUIC copes.
+            let _ = match p.dir {
+                Dir::ToServer => up.send(&p.bytes),
+                Dir::ToClient => self.front.send_to(&p.bytes, *client_addr),
+            };
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket as StdSocket;
+    use std::time::Duration;
+
+    /// A UDP echo peer on loopback, answering until its socket times out.
+    fn echo_peer() -> SocketAddr {
+        let s = StdSocket::bind("127.0.0.1:0").unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let addr = s.local_addr().unwrap();
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 2048];
+            while let Ok((n, from)) = s.recv_from(&mut buf) {
+                let _ = s.send_to(&buf[..n], from);
+            }
+        });
+        addr
+    }
+
+    #[test]
+    fn forwards_both_ways_and_drops_what_the_model_says() {
+        let spec = NetworkSpec {
+            drop_to_server: vec![0],
+            drop_to_client: vec![1],
+            ..NetworkSpec::default()
+        };
+        let relay = Relay::start(echo_peer(), spec, 1).unwrap();
+        let client = StdSocket::bind("127.0.0.1:0").unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_millis(500)))
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 64];
+        for msg in [b"zero", b"one_", b"two_", b"thre"] {
+            client.send_to(msg, relay.addr).unwrap();
+            if let Ok(n) = client.recv(&mut buf) {
+                got.push(buf[..n].to_vec());
+            }
+        }
+        // "zero" never reached the peer; the second echo ("two_") was
+        // dropped on its way back.
+        assert_eq!(got, vec![b"one_".to_vec(), b"thre".to_vec()]);
+        let (up, down) = relay.tallies();
+        assert_eq!((up.datagrams, up.dropped), (4, 1));
+        assert_eq!((down.datagrams, down.dropped), (3, 1));
+    }
+}
