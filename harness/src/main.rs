@@ -3,6 +3,7 @@
 mod bench;
 mod driver;
 mod expect;
+mod hostile;
 mod judge;
 mod netem;
 mod report;
@@ -298,8 +299,13 @@ fn run(cli: Cli) -> ExitCode {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
         now.map_or(1, |d| d.as_nanos() as u64 ^ u64::from(std::process::id()))
     });
-    if loaded.iter().any(|l| l.scenario.network.is_some()) {
-        eprintln!("harness: network seed {seed} (replay with --seed {seed})");
+    if loaded
+        .iter()
+        .any(|l| l.scenario.network.is_some() || l.scenario.attack.is_some())
+    {
+        eprintln!(
+            "harness: seed {seed} for network and attack scenarios (replay with --seed {seed})"
+        );
     }
     let cfg = runner::RunConfig {
         timeout: cli.timeout,

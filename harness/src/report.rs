@@ -197,10 +197,7 @@ impl Human {
             (Some(why), false) => format!("  [UNEXPECTED; known: {why}]"),
             _ => String::new(),
         };
-        let seed = r
-            .network
-            .as_ref()
-            .map_or(String::new(), |n| format!("  seed={}", n.seed));
+        let seed = r.seed.map_or(String::new(), |n| format!("  seed={n}"));
         writeln!(
             out,
             "{label}  {}  [{}]{server}  {}ms{seed}{level}{mark}",

@@ -6,11 +6,15 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::bench::stats::process_cpu;
 use crate::driver::{Driver, Target};
+use crate::hostile;
 use crate::judge::{judge, Check};
 use crate::netem::model::Tally;
 use crate::netem::Relay;
-use crate::scenario::{ConnectionSpec, DriverKind, Expect, Level, Payload, Scenario, StreamSpec};
+use crate::scenario::{
+    AttackSpec, ConnectionSpec, DriverKind, Expect, Level, Payload, Scenario, StreamSpec,
+};
 use crate::sut::{probe, Certs, Running, ServerSpec};
 
 /// Settings shared by every case.
@@ -58,18 +62,32 @@ pub struct CaseResult {
     /// The server's last stderr lines, kept for failures.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub server_stderr: Vec<String>,
-    /// For scenarios with a `network` section: the seed and what the relay
-    /// did to the datagrams.
+    /// The seed of the network model and the attack, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// For scenarios with a `network` section: what the relay did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkReport>,
+    /// For scenarios with an `attack`: what the flood did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attack: Option<AttackReport>,
 }
 
 /// What the impaired network did during one case.
 #[derive(Debug, Clone, Serialize)]
 pub struct NetworkReport {
-    pub seed: u64,
     pub to_server: Tally,
     pub to_client: Tally,
+}
+
+/// What a flood of hostile datagrams did, and what it cost the server.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttackReport {
+    #[serde(flatten)]
+    pub outcome: hostile::Outcome,
+    /// Server CPU seconds during the flood, when /proc could tell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_cpu_s: Option<f64>,
 }
 
 /// A server under test and its current process, restarted on demand.
@@ -123,7 +141,9 @@ pub fn run_case(
         checks: Vec::new(),
         duration_ms: 0,
         server_stderr: Vec::new(),
+        seed: (sc.network.is_some() || sc.attack.is_some()).then_some(cfg.seed),
         network: None,
+        attack: None,
     };
     let driver = match driver {
         Ok(d) => d,
@@ -138,12 +158,15 @@ pub fn run_case(
             return result;
         }
     }
-    let target = match slot.ensure(cfg) {
-        Ok(r) => Target {
-            addr: r.addr,
-            server_name: "localhost".into(),
-            ca: cfg.certs.ca.clone(),
-        },
+    let (target, pid) = match slot.ensure(cfg) {
+        Ok(r) => (
+            Target {
+                addr: r.addr,
+                server_name: "localhost".into(),
+                ca: cfg.certs.ca.clone(),
+            },
+            r.pid(),
+        ),
         Err(why) => {
             result.status = Status::Fail;
             result.reason = Some(format!("server could not be (re)started: {why}"));
@@ -151,6 +174,17 @@ pub fn run_case(
         }
     };
     let timeout = sc.timeout_ms.map_or(cfg.timeout, Duration::from_millis);
+
+    let mut checks = Vec::new();
+    if let Some(spec) = &sc.attack {
+        match attack(&target, pid, spec, cfg.seed) {
+            Ok((report, c)) => {
+                result.attack = Some(report);
+                checks.extend(c);
+            }
+            Err(e) => checks.push(driver_failure("attack: ", e)),
+        }
+    }
 
     // Through the impaired network, if the scenario has one.
     let relay = match &sc.network {
@@ -168,15 +202,14 @@ pub fn run_case(
         addr: relay.as_ref().map_or(target.addr, |r| r.addr),
         ..target.clone()
     };
-    let mut checks = if sc.concurrent {
+    checks.extend(if sc.concurrent {
         run_concurrent(driver, &via, sc, timeout)
     } else {
         run_sequential(driver, &via, sc, timeout)
-    };
+    });
     if let Some(r) = relay {
         let (to_server, to_client) = r.tallies();
         result.network = Some(NetworkReport {
-            seed: cfg.seed,
             to_server,
             to_client,
         });
@@ -232,6 +265,56 @@ pub fn run_case(
     result.checks = checks;
     result.duration_ms = started.elapsed().as_millis() as u64;
     result
+}
+
+/// Floods the server, then checks Version Negotiation and CPU per datagram
+/// (that it is still running is checked with every case).
+fn attack(
+    target: &Target,
+    pid: u32,
+    spec: &AttackSpec,
+    seed: u64,
+) -> Result<(AttackReport, Vec<Check>), String> {
+    let cpu0 = process_cpu(pid);
+    let outcome =
+        hostile::flood(target.addr, spec, seed).map_err(|e| format!("flood socket: {e}"))?;
+    let server_cpu_s = cpu0.zip(process_cpu(pid)).map(|(a, b)| b - a);
+    let mut checks = Vec::new();
+    if spec.kinds.is_empty() || spec.kinds.contains(&hostile::Kind::UnknownVersion) {
+        checks.push(Check {
+            name: "attack: version_negotiation".into(),
+            passed: outcome.version_negotiations > 0,
+            expected: "Version Negotiation for unknown versions".into(),
+            actual: format!(
+                "{} Version Negotiation packet(s) among {} replies to {} datagrams",
+                outcome.version_negotiations, outcome.replies, outcome.sent
+            ),
+            skipped: None,
+        });
+    }
+    if let Some(cpu) = server_cpu_s {
+        let per = cpu * 1e6 / outcome.sent.max(1) as f64;
+        checks.push(Check {
+            name: "attack: cpu".into(),
+            passed: per <= spec.max_cpu_us_per_datagram,
+            expected: format!(
+                "at most {} us of server CPU per datagram",
+                spec.max_cpu_us_per_datagram
+            ),
+            actual: format!(
+                "{per:.1} us ({cpu:.2} s for {} datagrams in {} ms)",
+                outcome.sent, outcome.elapsed_ms
+            ),
+            skipped: None,
+        });
+    }
+    Ok((
+        AttackReport {
+            outcome,
+            server_cpu_s,
+        },
+        checks,
+    ))
 }
 
 /// A plain echo that a working server must serve.

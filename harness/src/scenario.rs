@@ -71,6 +71,30 @@ pub struct Scenario {
     /// (seeded: `--seed` replays a run). `then_served` goes direct.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkSpec>,
+    /// Before the connections, flood the server with hostile datagrams.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attack: Option<AttackSpec>,
+}
+
+fn default_max_cpu() -> f64 {
+    200.0
+}
+
+/// A flood of hostile datagrams (seeded by `--seed`, like `network`).
+/// Afterwards the server must still be running; if `unknown_version` is
+/// among the kinds it must have sent Version Negotiation; its CPU time per
+/// datagram must stay under `max_cpu_us_per_datagram`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AttackSpec {
+    /// How many datagrams (1 to 10,000,000).
+    pub datagrams: u64,
+    /// Which kinds, chosen at random per datagram; empty or absent: all.
+    #[serde(default)]
+    pub kinds: Vec<crate::hostile::Kind>,
+    /// Server CPU microseconds per datagram sent, at most.
+    #[serde(default = "default_max_cpu")]
+    pub max_cpu_us_per_datagram: f64,
 }
 
 fn ten() -> u64 {
@@ -470,6 +494,14 @@ fn validate(s: &Scenario) -> Result<(), String> {
     }
     if let Some(n) = &s.network {
         n.validate()?;
+    }
+    if let Some(a) = &s.attack {
+        if !(1..=10_000_000).contains(&a.datagrams) {
+            return Err("attack.datagrams must be 1 to 10000000".into());
+        }
+        if a.max_cpu_us_per_datagram.is_nan() || a.max_cpu_us_per_datagram <= 0.0 {
+            return Err("attack.max_cpu_us_per_datagram must be positive".into());
+        }
     }
     for (i, c) in s.connections.iter().enumerate() {
         let at = format!("connections[{i}]");

@@ -179,6 +179,45 @@ fn network_scenarios_fail_against_a_server_that_mangles_bytes() {
 }
 
 #[test]
+fn the_flood_fails_against_a_server_without_version_negotiation() {
+    fails("--fault no-version-negotiation", &["hostile/flood"]);
+}
+
+#[test]
+fn the_flood_fails_when_the_server_costs_more_cpu_than_allowed() {
+    // The reference server passes the shipped bound; a bound no server can
+    // meet shows the CPU check is really made.
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(root().join("scenarios/hostile/flood.json")).unwrap();
+    let strict = text
+        .replace(
+            "\"datagrams\": 100000",
+            "\"datagrams\": 10000, \"max_cpu_us_per_datagram\": 0.001",
+        )
+        .replace("hostile/flood", "hostile/flood-strict");
+    let path = dir.path().join("strict.json");
+    std::fs::write(&path, strict).unwrap();
+    let out = Command::cargo_bin("harness")
+        .unwrap()
+        .current_dir(root())
+        .args(["--driver", "native", "--format", "json", "--seed", "1"])
+        .arg(&path)
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let result = &report["results"][0];
+    assert_eq!(result["status"], "fail", "{result}");
+    let cpu = result["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "attack: cpu")
+        .unwrap();
+    assert_eq!(cpu["passed"], false, "{cpu}");
+}
+
+#[test]
 fn close_rule_fails_against_a_server_closing_with_an_error() {
     fails("--fault close-with-error", &["fin/close-no-error"]);
 }

@@ -91,6 +91,7 @@ pub enum FaultArg {
     AcceptAnyAlpn,
     Serial,
     SilentReject,
+    NoVersionNegotiation,
 }
 
 impl Args {
@@ -110,6 +111,7 @@ impl Args {
                 FaultArg::AcceptAnyAlpn => f.accept_any_alpn = true,
                 FaultArg::Serial => f.serial = true,
                 FaultArg::SilentReject => f.silent_reject = true,
+                FaultArg::NoVersionNegotiation => f.no_version_negotiation = true,
             }
         }
         f

@@ -69,6 +69,9 @@ pub struct Faults {
     /// Forget a client whose handshake failed without telling it why
     /// (no CONNECTION_CLOSE).
     pub silent_reject: bool,
+    /// Drop packets of unknown versions instead of answering with
+    /// Version Negotiation.
+    pub no_version_negotiation: bool,
 }
 
 /// Buffers one stream until FIN, never holding more than `limit` bytes.

@@ -181,6 +181,10 @@ impl Endpoint {
             return None;
         }
         if !quiche::version_is_supported(hdr.version) {
+            if self.opts.faults.no_version_negotiation {
+                self.counters.dropped += 1;
+                return None;
+            }
             let mut out = vec![0; MAX_DATAGRAM];
             if let Ok(n) = quiche::negotiate_version(&hdr.scid, &hdr.dcid, &mut out) {
                 out.truncate(n);

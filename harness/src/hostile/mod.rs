@@ -1,0 +1,98 @@
+//! Hostile datagrams at the server under test: a seeded stream of
+//! malformed and unwelcome UDP ([`gen`], sans-IO), sent as fast as one
+//! socket allows, while its replies are counted. The runner then checks
+//! that the server survived, answered unknown versions with Version
+//! Negotiation, and kept its CPU per datagram bounded.
+
+pub mod gen;
+
+use std::io::ErrorKind;
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use serde::Serialize;
+
+use crate::scenario::AttackSpec;
+pub use gen::Kind;
+
+/// What a flood did.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Outcome {
+    pub sent: u64,
+    /// Datagrams the kernel refused to send (counted, not retried).
+    pub send_errors: u64,
+    pub replies: u64,
+    pub reply_bytes: u64,
+    pub version_negotiations: u64,
+    pub elapsed_ms: u64,
+}
+
+/// How long replies still in flight are awaited after the last datagram.
+const STRAGGLERS: Duration = Duration::from_millis(200);
+
+/// Sends `spec.datagrams` hostile datagrams to `server`, kinds chosen at
+/// random from `spec.kinds` by a generator seeded with `seed`.
+pub fn flood(server: SocketAddr, spec: &AttackSpec, seed: u64) -> std::io::Result<Outcome> {
+    let socket = UdpSocket::bind(SocketAddr::new(server.ip(), 0))?;
+    socket.connect(server)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let kinds: Vec<Kind> = if spec.kinds.is_empty() {
+        Kind::ALL.to_vec()
+    } else {
+        spec.kinds.clone()
+    };
+    let start = Instant::now();
+    let mut out = Outcome::default();
+    let mut buf = vec![0u8; 65536];
+    socket.set_nonblocking(true)?;
+    for i in 0..spec.datagrams {
+        let kind = kinds[rng.random_range(0..kinds.len())];
+        let d = gen::datagram(kind, &mut rng);
+        match socket.send(&d) {
+            Ok(_) => out.sent += 1,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => {
+                // The socket buffer is full: wait for room, bounded.
+                socket.set_nonblocking(false)?;
+                socket.set_write_timeout(Some(Duration::from_secs(1)))?;
+                match socket.send(&d) {
+                    Ok(_) => out.sent += 1,
+                    Err(_) => out.send_errors += 1,
+                }
+                socket.set_nonblocking(true)?;
+            }
+            // ICMP unreachable from an earlier datagram, or a size limit.
+            Err(_) => out.send_errors += 1,
+        }
+        if i % 64 == 0 {
+            drain(&socket, &mut buf, &mut out)?;
+        }
+    }
+    socket.set_nonblocking(false)?;
+    socket.set_read_timeout(Some(STRAGGLERS))?;
+    while let Ok(n) = socket.recv(&mut buf) {
+        count(&buf[..n], &mut out);
+    }
+    out.elapsed_ms = start.elapsed().as_millis() as u64;
+    Ok(out)
+}
+
+fn drain(socket: &UdpSocket, buf: &mut [u8], out: &mut Outcome) -> std::io::Result<()> {
+    loop {
+        match socket.recv(buf) {
+            Ok(n) => count(&buf[..n], out),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => return Ok(()),
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn count(d: &[u8], out: &mut Outcome) {
+    out.replies += 1;
+    out.reply_bytes += d.len() as u64;
+    if d.len() >= 5 && d[0] & 0x80 != 0 && d[1..5] == [0, 0, 0, 0] {
+        out.version_negotiations += 1;
+    }
+}
