@@ -45,6 +45,8 @@ pub struct Counters {
     pub version_negotiations: u64,
     pub bad_tokens: u64,
     pub refused_full: u64,
+    /// Datagrams held back by the anti-amplification limit.
+    pub amplification_limited: u64,
     pub dropped: u64,
 }
 
@@ -69,7 +71,16 @@ struct Conn {
     draining: bool,
     bytes_in: usize,
     bytes_out: usize,
+    /// Until the client's address is validated (by a Retry token, or by
+    /// completing the handshake), what it sent and what we sent it: we
+    /// never send more than [`AMPLIFICATION_LIMIT`] times what arrived.
+    /// quiche keeps such a budget too, but does not count the padding it
+    /// adds to datagrams that carry Initial packets.
+    unvalidated: Option<(usize, usize)>,
 }
+
+/// RFC 9000 §8.1: before validation, at most three times the bytes received.
+const AMPLIFICATION_LIMIT: usize = 3;
 
 /// The server side of every connection on one socket.
 pub struct Endpoint {
@@ -142,6 +153,9 @@ impl Endpoint {
             .conns
             .get_mut(&key)
             .expect("id table points at a live connection");
+        if let Some((received, _)) = &mut conn.unvalidated {
+            *received += buf.len();
+        }
         match conn.q.recv(buf, quiche::RecvInfo { from, to: local }) {
             Ok(_) => {}
             Err(quiche::Error::Done) => {}
@@ -283,6 +297,7 @@ impl Endpoint {
                 draining: false,
                 bytes_in: 0,
                 bytes_out: 0,
+                unvalidated: (!self.opts.retry).then_some((0, 0)),
             },
         );
         self.counters.accepted += 1;
@@ -303,6 +318,11 @@ impl Endpoint {
         ) {
             Ok(n) => {
                 out.truncate(n);
+                if self.opts.faults.amplify {
+                    for _ in 0..39 {
+                        self.stateless.push_back((out.clone(), from));
+                    }
+                }
                 self.stateless.push_back((out, from));
                 self.counters.retries_sent += 1;
             }
@@ -352,7 +372,22 @@ impl Endpoint {
                 continue;
             };
             match conn.q.send(buf) {
-                Ok((n, info)) => return Some((n, info.to)),
+                Ok((n, info)) => {
+                    if conn.q.is_established() {
+                        conn.unvalidated = None;
+                    }
+                    let Some((received, sent)) = &mut conn.unvalidated else {
+                        return Some((n, info.to));
+                    };
+                    if *sent + n <= AMPLIFICATION_LIMIT * *received {
+                        *sent += n;
+                        return Some((n, info.to));
+                    }
+                    // Over budget: dropped here, it looks lost to quiche,
+                    // which retransmits once the client proves its address.
+                    self.counters.amplification_limited += 1;
+                    continue;
+                }
                 Err(quiche::Error::Done) => {}
                 Err(e) => {
                     log::debug!("{} send failed: {e}", conn.q.trace_id());

@@ -277,3 +277,48 @@ fn beyond_max_connections_clients_get_connection_refused() {
     // Once the holder left, new clients are served again.
     assert_echoed(&server.echo("http/1.0", b"room again"), b"room again");
 }
+
+/// RFC 9000 §8.1: to a client that never proves its address the server
+/// sends at most three times what it received, retransmissions included.
+#[test]
+fn without_retry_an_unvalidated_client_gets_at_most_three_times_its_bytes() {
+    use echo_client::initial::{self, Hello, Keys};
+    let server = Server::start(&["--no-retry"]);
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.connect(server.addr).unwrap();
+    let (dcid, scid) = ([7u8; 16], [9u8; 8]);
+    let hello = initial::client_hello(&Hello {
+        server_name: "localhost",
+        alpn: &[b"http/1.0"],
+        scid: &scid,
+        x25519: &[5; 32],
+        random: [1; 32],
+    });
+    let pkt = initial::seal_initial(
+        &Keys::initial(&dcid, true),
+        &dcid,
+        &scid,
+        &[],
+        0,
+        &initial::crypto_frame(0, &hello),
+    );
+    let sent = socket.send(&pkt).unwrap();
+    // Long enough for the server's first retransmissions (PTO about 1 s).
+    let until = std::time::Instant::now() + Duration::from_millis(2500);
+    let mut received = 0;
+    let mut buf = [0u8; 65536];
+    while let Some(left) = until.checked_duration_since(std::time::Instant::now()) {
+        socket
+            .set_read_timeout(Some(left.max(Duration::from_millis(1))))
+            .unwrap();
+        match socket.recv(&mut buf) {
+            Ok(n) => received += n,
+            Err(_) => break,
+        }
+    }
+    assert!(received > 0, "the server answered nothing");
+    assert!(
+        received <= 3 * sent,
+        "{received} bytes back for {sent} received"
+    );
+}
