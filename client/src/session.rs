@@ -235,7 +235,13 @@ pub fn run(
             break;
         }
         // With no streams planned, a completed handshake is all there is.
-        if handshake != Handshake::NotCompleted && streams.iter().all(StreamRun::done) {
+        // A stream that never sends FIN is done once written, unless the
+        // plan holds the connection open (`stop_after`): then it is held.
+        let holding = stop_at.is_some()
+            && streams
+                .iter()
+                .any(|s| s.fin == Fin::Never && !s.obs.fin_received && s.obs.reset.is_none());
+        if handshake != Handshake::NotCompleted && !holding && streams.iter().all(StreamRun::done) {
             let until = *linger_until.get_or_insert(now + plan.linger);
             if now >= until {
                 break;
