@@ -88,6 +88,9 @@ pub struct AttackReport {
     /// Server CPU seconds during the flood, when /proc could tell.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub server_cpu_s: Option<f64>,
+    /// What the server sent to clients that never proved their address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amplification: Option<hostile::Amplification>,
 }
 
 /// A server under test and its current process, restarted on demand.
@@ -267,6 +270,10 @@ pub fn run_case(
     result
 }
 
+/// How long the server's answers to spoofed clients are counted: long enough
+/// for its first retransmissions.
+const SPOOF_LISTEN: Duration = Duration::from_millis(2500);
+
 /// Floods the server, then checks Version Negotiation and CPU per datagram
 /// (that it is still running is checked with every case).
 fn attack(
@@ -308,10 +315,33 @@ fn attack(
             skipped: None,
         });
     }
+    let mut amplification = None;
+    if spec.spoofed > 0 {
+        let a = hostile::spoofed(target.addr, spec.spoofed, seed, SPOOF_LISTEN)
+            .map_err(|e| format!("spoofed-client socket: {e}"))?;
+        checks.push(Check {
+            name: "attack: amplification".into(),
+            passed: a.factor() <= spec.max_amplification,
+            expected: format!(
+                "at most {}x the bytes of unvalidated clients sent back",
+                spec.max_amplification
+            ),
+            actual: format!(
+                "{:.2}x ({} bytes back for {} bytes in {} Initials)",
+                a.factor(),
+                a.bytes_received,
+                a.bytes_sent,
+                a.initials
+            ),
+            skipped: None,
+        });
+        amplification = Some(a);
+    }
     Ok((
         AttackReport {
             outcome,
             server_cpu_s,
+            amplification,
         },
         checks,
     ))

@@ -83,7 +83,8 @@ fn default_max_cpu() -> f64 {
 /// A flood of hostile datagrams (seeded by `--seed`, like `network`).
 /// Afterwards the server must still be running; if `unknown_version` is
 /// among the kinds it must have sent Version Negotiation; its CPU time per
-/// datagram must stay under `max_cpu_us_per_datagram`.
+/// datagram must stay under `max_cpu_us_per_datagram`; and it must not
+/// amplify: see `spoofed`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttackSpec {
@@ -95,6 +96,21 @@ pub struct AttackSpec {
     /// Server CPU microseconds per datagram sent, at most.
     #[serde(default = "default_max_cpu")]
     pub max_cpu_us_per_datagram: f64,
+    /// Then this many real Initials from clients that never answer (as if
+    /// spoofed); the server may send back at most `max_amplification`
+    /// times the bytes it got from them (RFC 9000 §8.1). 0: skip.
+    #[serde(default = "twenty")]
+    pub spoofed: u32,
+    #[serde(default = "three")]
+    pub max_amplification: f64,
+}
+
+fn twenty() -> u32 {
+    20
+}
+
+fn three() -> f64 {
+    3.0
 }
 
 fn ten() -> u64 {
@@ -492,6 +508,34 @@ fn validate(s: &Scenario) -> Result<(), String> {
     if s.connections.is_empty() {
         return Err("connections must not be empty".into());
     }
+    // Times are added to clocks: absurd values would overflow them.
+    const MAX_MS: u64 = 3_600_000;
+    let too_long = |what: String, ms: u64| {
+        (ms > MAX_MS).then(|| format!("{what} must be at most {MAX_MS} (one hour)"))
+    };
+    if let Some(e) = s
+        .timeout_ms
+        .and_then(|ms| too_long("timeout_ms".into(), ms))
+    {
+        return Err(e);
+    }
+    for (i, c) in s.connections.iter().enumerate() {
+        let at = format!("connections[{i}]");
+        let mut times = vec![(format!("{at}.hold_ms"), c.hold_ms.unwrap_or(0))];
+        times.push((
+            format!("{at}.expect.within_ms"),
+            c.expect.within_ms.unwrap_or(0),
+        ));
+        for (j, st) in c.streams.iter().enumerate() {
+            times.push((format!("{at}.streams[{j}].pause_ms"), st.pause_ms));
+            if let FinSpec::AfterMs(ms) = st.fin {
+                times.push((format!("{at}.streams[{j}].fin.after_ms"), ms));
+            }
+        }
+        if let Some(e) = times.into_iter().find_map(|(w, ms)| too_long(w, ms)) {
+            return Err(e);
+        }
+    }
     if let Some(n) = &s.network {
         n.validate()?;
     }
@@ -501,6 +545,12 @@ fn validate(s: &Scenario) -> Result<(), String> {
         }
         if a.max_cpu_us_per_datagram.is_nan() || a.max_cpu_us_per_datagram <= 0.0 {
             return Err("attack.max_cpu_us_per_datagram must be positive".into());
+        }
+        if a.spoofed > 10_000 {
+            return Err("attack.spoofed must be at most 10000".into());
+        }
+        if a.max_amplification.is_nan() || a.max_amplification <= 0.0 {
+            return Err("attack.max_amplification must be positive".into());
         }
     }
     for (i, c) in s.connections.iter().enumerate() {
@@ -663,6 +713,102 @@ mod tests {
             e.contains("no ALPN") && e.contains("cannot have streams"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn hostile_files_give_clear_errors_not_panics() {
+        // Deep nesting: the types stop it at once, with a position (and the
+        // parser's recursion limit would stop it anyway: no stack overflow).
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let e = p(&deep).unwrap_err().0;
+        assert!(e.starts_with("s/x.json:1:1: invalid type"), "{e}");
+        let nested = format!("\"connections\": [{}", "[".repeat(100_000));
+        let e = p(&GOOD.replace("\"connections\": [", &nested))
+            .unwrap_err()
+            .0;
+        assert!(
+            e.starts_with("s/x.json:5:") && e.contains("invalid type: sequence"),
+            "{e}"
+        );
+        // Negative, fractional and absurd numbers; wrong types.
+        let e = p(&GOOD.replace("\"streams\"", "\"repeat\": -1, \"streams\""))
+            .unwrap_err()
+            .0;
+        assert!(
+            e.contains("invalid value: integer \"-1\", expected u32"),
+            "{e}"
+        );
+        let e = p(&GOOD.replace("\"streams\"", "\"repeat\": 1e30, \"streams\""))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("invalid type: floating point"), "{e}");
+        let e = p(&GOOD.replace(
+            "\"streams\"",
+            "\"hold_ms\": 18446744073709551615, \"streams\"",
+        ))
+        .unwrap_err()
+        .0;
+        assert!(e.contains("hold_ms must be at most"), "{e}");
+        let e = p(&GOOD.replace("{\"after_ms\": 5}", "{\"after_ms\": 99999999999}"))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("fin.after_ms must be at most"), "{e}");
+        let e = p(&GOOD.replace(
+            "\"connections\"",
+            "\"timeout_ms\": \"soon\", \"connections\"",
+        ))
+        .unwrap_err()
+        .0;
+        assert!(e.contains("invalid type: string \"soon\""), "{e}");
+        // Huge sizes are refused before anything is generated.
+        let e = p(&GOOD.replace(
+            "{\"hex\": \"00ff\"}",
+            "{\"generate\": {\"len\": 99999999999, \"pattern\": \"zeros\"}}",
+        ))
+        .unwrap_err()
+        .0;
+        assert!(e.contains("generate.len must be at most"), "{e}");
+        let e = p(&GOOD.replace(
+            "\"connections\"",
+            "\"network\": {\"loss\": 2}, \"connections\"",
+        ))
+        .unwrap_err()
+        .0;
+        assert!(e.contains("network.loss"), "{e}");
+        let e = p(&GOOD.replace(
+            "\"connections\"",
+            "\"attack\": {\"datagrams\": 0}, \"connections\"",
+        ))
+        .unwrap_err()
+        .0;
+        assert!(e.contains("attack.datagrams"), "{e}");
+    }
+
+    #[test]
+    fn mutated_files_never_panic_the_parser() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+        let base = GOOD.as_bytes();
+        for _ in 0..20_000 {
+            let mut b = base.to_vec();
+            for _ in 0..rng.random_range(1..4) {
+                let at = rng.random_range(0..b.len());
+                match rng.random_range(0..3) {
+                    0 => b[at] = rng.random_range(0x20..0x7f),
+                    1 => {
+                        b.remove(at);
+                    }
+                    _ => {
+                        let set = b"{}[]\",:-9e";
+                        b.insert(at, set[rng.random_range(0..set.len())]);
+                    }
+                }
+            }
+            let text = String::from_utf8_lossy(&b);
+            if let Err(e) = p(&text) {
+                assert!(e.0.starts_with("s/x.json:"), "{}", e.0);
+            }
+        }
     }
 
     #[test]

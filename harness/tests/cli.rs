@@ -302,6 +302,27 @@ fn ctrl_c_leaves_no_server_process_behind() {
     );
 }
 
+#[test]
+fn a_server_that_ignores_sigterm_is_killed_after_the_grace_period() {
+    let marker = format!("sleep {}", 5000 + std::process::id() % 1000);
+    let start = std::time::Instant::now();
+    // Never ready, and deaf to SIGTERM: the harness gives up on readiness,
+    // sends SIGTERM, waits its grace period, then SIGKILLs the group.
+    harness()
+        .args(["scenarios", "--ready-timeout", "1s", "--server"])
+        .arg(format!("sh -c 'trap \"\" TERM; {marker}; true'"))
+        .timeout(std::time::Duration::from_secs(60))
+        .assert()
+        .code(3);
+    assert!(start.elapsed() < std::time::Duration::from_secs(30));
+    let left = std::process::Command::new("pgrep")
+        .args(["-f", &format!("^{marker}$")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    assert!(!left, "the SIGTERM-deaf server outlived the harness");
+}
+
 extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;

@@ -184,6 +184,11 @@ fn the_flood_fails_against_a_server_without_version_negotiation() {
 }
 
 #[test]
+fn the_flood_fails_against_an_amplifying_server() {
+    fails("--fault amplify", &["hostile/flood"]);
+}
+
+#[test]
 fn the_flood_fails_when_the_server_costs_more_cpu_than_allowed() {
     // The reference server passes the shipped bound; a bound no server can
     // meet shows the CPU check is really made.
@@ -226,7 +231,11 @@ fn close_rule_fails_against_a_server_closing_with_an_error() {
 fn concurrency_fails_against_a_one_at_a_time_server() {
     fails(
         "--fault serial",
-        &["concurrency/ten-at-once", "concurrency/stalled-client"],
+        &[
+            "concurrency/ten-at-once",
+            "concurrency/stalled-client",
+            "concurrency/200-stalled",
+        ],
     );
 }
 

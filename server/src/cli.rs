@@ -92,6 +92,7 @@ pub enum FaultArg {
     Serial,
     SilentReject,
     NoVersionNegotiation,
+    Amplify,
 }
 
 impl Args {
@@ -112,6 +113,7 @@ impl Args {
                 FaultArg::Serial => f.serial = true,
                 FaultArg::SilentReject => f.silent_reject = true,
                 FaultArg::NoVersionNegotiation => f.no_version_negotiation = true,
+                FaultArg::Amplify => f.amplify = true,
             }
         }
         f

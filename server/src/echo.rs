@@ -72,6 +72,9 @@ pub struct Faults {
     /// Drop packets of unknown versions instead of answering with
     /// Version Negotiation.
     pub no_version_negotiation: bool,
+    /// Answer each Initial without a token with 40 copies of the Retry, as
+    /// an amplifier would.
+    pub amplify: bool,
 }
 
 /// Buffers one stream until FIN, never holding more than `limit` bytes.

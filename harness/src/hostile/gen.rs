@@ -27,6 +27,9 @@ pub enum Kind {
     ForgedToken,
     /// A short-header packet for a connection ID the server never issued.
     UnknownCid,
+    /// A well-formed Initial with a real ClientHello (not in the random
+    /// mix: it is how spoofed clients are made).
+    ValidInitial,
 }
 
 impl Kind {
@@ -117,6 +120,7 @@ pub fn datagram(kind: Kind, rng: &mut impl RngCore) -> Vec<u8> {
             let token = bytes(rng, n);
             initial(rng, &token)
         }
+        Kind::ValidInitial => initial(rng, &[]),
         Kind::UnknownCid => {
             let mut d = vec![0x40 | (rng.next_u32() as u8 & 0x3f)];
             d.extend(bytes(rng, 20));

@@ -29,6 +29,58 @@ pub struct Outcome {
     pub elapsed_ms: u64,
 }
 
+/// What the server sent to clients that never proved their address.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Amplification {
+    pub initials: u32,
+    pub bytes_sent: u64,
+    pub bytes_received: u64,
+}
+
+impl Amplification {
+    pub fn factor(&self) -> f64 {
+        self.bytes_received as f64 / self.bytes_sent.max(1) as f64
+    }
+}
+
+/// Sends `n` real client Initials, each for a new connection, and never
+/// answers: as if their source address were spoofed. Counts every byte the
+/// server sends back within `listen` (retransmissions included).
+pub fn spoofed(
+    server: SocketAddr,
+    n: u32,
+    seed: u64,
+    listen: Duration,
+) -> std::io::Result<Amplification> {
+    let socket = UdpSocket::bind(SocketAddr::new(server.ip(), 0))?;
+    socket.connect(server)?;
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
+    let mut a = Amplification {
+        initials: n,
+        ..Amplification::default()
+    };
+    for _ in 0..n {
+        let d = gen::datagram(Kind::ValidInitial, &mut rng);
+        a.bytes_sent += socket.send(&d)? as u64;
+    }
+    let until = Instant::now() + listen;
+    let mut buf = vec![0u8; 65536];
+    loop {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        socket.set_read_timeout(Some(left))?;
+        match socket.recv(&mut buf) {
+            Ok(n) => a.bytes_received += n as u64,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => break,
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(a)
+}
+
 /// How long replies still in flight are awaited after the last datagram.
 const STRAGGLERS: Duration = Duration::from_millis(200);
 
