@@ -539,7 +539,13 @@ fn serve(conn: &mut Conn, scratch: &mut [u8], faults: Faults) {
                 conn.bytes_out += n;
                 p.off < p.data.len()
             }
-            Err(quiche::Error::Done) => true,
+            // Done also means quiche has already collected the stream: the
+            // peer stopped it (STOP_SENDING) and sent everything, so there
+            // is nothing left to wait for.
+            Err(quiche::Error::Done) => !matches!(
+                conn.q.stream_capacity(stream),
+                Err(quiche::Error::InvalidStreamState(_)) | Err(quiche::Error::StreamStopped(_))
+            ),
             Err(_) => false,
         },
     );
