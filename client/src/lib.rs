@@ -74,6 +74,24 @@ pub struct StreamPlan {
     pub fin: Fin,
     /// Open a unidirectional stream instead of a bidirectional one.
     pub uni: bool,
+    /// Abandon the stream once everything (FIN included, if planned) is
+    /// written and this much more time has passed.
+    pub abort: Option<Abort>,
+}
+
+/// Abandoning a stream part way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Abort {
+    pub after: Duration,
+    pub how: AbortHow,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AbortHow {
+    /// RESET_STREAM with this code: stop sending.
+    Reset(u64),
+    /// STOP_SENDING with this code: ask the server to stop sending.
+    StopSending(u64),
 }
 
 impl StreamPlan {
@@ -86,6 +104,7 @@ impl StreamPlan {
             }],
             fin: Fin::WithLastChunk,
             uni: false,
+            abort: None,
         }
     }
 }
@@ -150,7 +169,8 @@ pub struct StreamObservation {
     pub received: Vec<u8>,
     /// The server's FIN arrived.
     pub fin_received: bool,
-    /// Bytes that arrived before the client sent FIN.
+    /// Bytes that arrived before the client sent FIN (all of them if it
+    /// never did).
     pub received_before_fin: usize,
     /// RESET_STREAM code from the server.
     pub reset: Option<u64>,

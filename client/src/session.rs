@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use ring::rand::SecureRandom;
 
 use crate::{
-    Chunk, ClientConfig, Close, Fin, Handshake, Leave, Observation, Plan, StreamObservation,
+    Abort, AbortHow, Chunk, ClientConfig, Close, Fin, Handshake, Leave, Observation, Plan,
+    StreamObservation,
 };
 
 pub(crate) const MAX_DATAGRAM: usize = 1350;
@@ -66,6 +67,9 @@ pub(crate) fn quiche_config(cfg: &ClientConfig) -> Result<quiche::Config, Client
 struct StreamRun<'p> {
     chunks: &'p [Chunk],
     fin: Fin,
+    abort: Option<Abort>,
+    abort_at: Option<Instant>,
+    aborted: bool,
     next_chunk: usize,
     offset: usize,
     next_at: Instant,
@@ -75,15 +79,41 @@ struct StreamRun<'p> {
 
 impl StreamRun<'_> {
     fn done(&self) -> bool {
-        self.obs.fin_received
+        self.aborted
+            || self.obs.fin_received
             || self.obs.reset.is_some()
             || self.obs.stop_sending.is_some()
             || (self.fin == Fin::Never && self.next_chunk == self.chunks.len())
             || (self.obs.id & 0x2 != 0 && self.obs.fin_sent)
     }
 
-    /// Writes what is due; returns when it next wants to run.
+    /// Writes what is due, then aborts if planned and due; returns when
+    /// it next wants to run.
     fn step(&mut self, conn: &mut quiche::Connection, now: Instant) -> Option<Instant> {
+        let wake = self.write(conn, now);
+        let Some(abort) = self.abort else {
+            return wake;
+        };
+        let written =
+            self.next_chunk == self.chunks.len() && (self.obs.fin_sent || self.fin == Fin::Never);
+        if self.aborted || !written {
+            return wake;
+        }
+        let at = *self.abort_at.get_or_insert(now + abort.after);
+        if now < at {
+            return Some(wake.map_or(at, |w| w.min(at)));
+        }
+        let (how, code) = match abort.how {
+            AbortHow::Reset(c) => (quiche::Shutdown::Write, c),
+            AbortHow::StopSending(c) => (quiche::Shutdown::Read, c),
+        };
+        let _ = conn.stream_shutdown(self.obs.id, how, code);
+        self.aborted = true;
+        None
+    }
+
+    /// Writes what is due; returns when it next wants to run.
+    fn write(&mut self, conn: &mut quiche::Connection, now: Instant) -> Option<Instant> {
         while now >= self.next_at && !self.obs.fin_sent {
             let id = self.obs.id;
             if self.next_chunk < self.chunks.len() {
@@ -178,6 +208,9 @@ pub fn run(
         streams.push(StreamRun {
             chunks: &s.chunks,
             fin: s.fin,
+            abort: s.abort,
+            abort_at: None,
+            aborted: false,
             next_chunk: 0,
             offset: 0,
             next_at: start,
@@ -317,7 +350,16 @@ pub fn run(
 
     Ok(Observation {
         handshake,
-        streams: streams.into_iter().map(|s| s.obs).collect(),
+        streams: streams
+            .into_iter()
+            .map(|mut s| {
+                // Without a FIN from us, everything arrived "before FIN".
+                if !s.obs.fin_sent {
+                    s.obs.received_before_fin = s.obs.received.len();
+                }
+                s.obs
+            })
+            .collect(),
         peer_close: conn.peer_error().map(close_of),
         local_close: conn
             .local_error()
