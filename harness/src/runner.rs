@@ -358,6 +358,7 @@ fn served_probe() -> ConnectionSpec {
             pause_ms: 0,
             fin: Default::default(),
             uni: false,
+            abort: None,
         }],
         leave: Default::default(),
         hold_ms: None,

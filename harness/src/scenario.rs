@@ -276,6 +276,25 @@ pub struct StreamSpec {
     /// Open a unidirectional stream.
     #[serde(default)]
     pub uni: bool,
+    /// Abandon the stream after everything (FIN included, if any) is
+    /// written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub abort: Option<AbortSpec>,
+}
+
+/// How to abandon a stream: exactly one of `reset` and `stop_sending`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AbortSpec {
+    /// Milliseconds after the last write.
+    #[serde(default)]
+    pub after_ms: u64,
+    /// Send RESET_STREAM with this code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reset: Option<u64>,
+    /// Send STOP_SENDING with this code.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_sending: Option<u64>,
 }
 
 /// Bytes to send.
@@ -530,6 +549,14 @@ fn validate(s: &Scenario) -> Result<(), String> {
             times.push((format!("{at}.streams[{j}].pause_ms"), st.pause_ms));
             if let FinSpec::AfterMs(ms) = st.fin {
                 times.push((format!("{at}.streams[{j}].fin.after_ms"), ms));
+            }
+            if let Some(a) = &st.abort {
+                times.push((format!("{at}.streams[{j}].abort.after_ms"), a.after_ms));
+                if a.reset.is_some() == a.stop_sending.is_some() {
+                    return Err(format!(
+                        "{at}.streams[{j}].abort needs exactly one of reset and stop_sending"
+                    ));
+                }
             }
         }
         if let Some(e) = times.into_iter().find_map(|(w, ms)| too_long(w, ms)) {

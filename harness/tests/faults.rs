@@ -107,6 +107,7 @@ fn fin_rules_fail_against_a_server_that_echoes_before_fin() {
             "fin/separate-frame",
             "fin/100-chunks",
             "input/oversize-slow",
+            "fin/reset-mid-stream",
         ],
     );
 }
@@ -224,7 +225,10 @@ fn the_flood_fails_when_the_server_costs_more_cpu_than_allowed() {
 
 #[test]
 fn close_rule_fails_against_a_server_closing_with_an_error() {
-    fails("--fault close-with-error", &["fin/close-no-error"]);
+    fails(
+        "--fault close-with-error",
+        &["fin/close-no-error", "fin/stop-sending-mid-echo"],
+    );
 }
 
 #[test]

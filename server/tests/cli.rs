@@ -139,6 +139,7 @@ fn sigint_with_a_connection_open_exits_0() {
                 }],
                 fin: Fin::Never,
                 uni: false,
+                abort: None,
             }]);
             p.linger = std::time::Duration::from_secs(5);
             p.notify_established = Some(tx);

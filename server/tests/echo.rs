@@ -121,6 +121,7 @@ fn nothing_is_echoed_while_the_client_holds_fin_back() {
         }],
         fin: Fin::After(Duration::from_millis(300)),
         uni: false,
+        abort: None,
     }]);
     let obs = server.client(&["http/1.0"], &p);
     assert_eq!(obs.streams[0].received_before_fin, 0, "{obs:?}");
@@ -147,6 +148,7 @@ fn every_byte_value_in_many_small_chunks_echoes_exactly() {
             .collect(),
         fin: Fin::After(Duration::from_millis(20)),
         uni: false,
+        abort: None,
     }]);
     let obs = server.client(&["hq-interop"], &p);
     assert_eq!(obs.streams[0].received_before_fin, 0);
@@ -229,6 +231,7 @@ fn a_stalled_client_does_not_block_the_next_one() {
                 }],
                 fin: Fin::Never,
                 uni: false,
+                abort: None,
             }]);
             p.linger = Duration::from_secs(2);
             p.stop_after = Some(Duration::from_secs(2));
@@ -252,6 +255,7 @@ fn beyond_max_connections_clients_get_connection_refused() {
         chunks: vec![Chunk::default()],
         fin: Fin::Never,
         uni: false,
+        abort: None,
     }]);
     hold.linger = Duration::from_secs(2);
     hold.stop_after = Some(Duration::from_secs(2));

@@ -3,7 +3,7 @@
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
-use echo_client::{Chunk, ClientConfig, Fin, Leave, Plan, StreamPlan};
+use echo_client::{Abort, AbortHow, Chunk, ClientConfig, Fin, Leave, Plan, StreamPlan};
 
 use super::{Blind, Driver, Run, Target};
 use crate::scenario::{ConnectionSpec, FinSpec, LeaveSpec};
@@ -39,6 +39,13 @@ pub fn plan(spec: &ConnectionSpec, n: u32, deadline: Duration) -> (Plan, Vec<Vec
                     FinSpec::Never => Fin::Never,
                 },
                 uni: st.uni,
+                abort: st.abort.as_ref().map(|a| Abort {
+                    after: Duration::from_millis(a.after_ms),
+                    how: match (a.reset, a.stop_sending) {
+                        (Some(c), _) => AbortHow::Reset(c),
+                        (None, c) => AbortHow::StopSending(c.unwrap_or(0)),
+                    },
+                }),
             }
         })
         .collect();

@@ -168,6 +168,9 @@ impl Driver for Openssl {
         if spec.streams.len() != 1 || spec.streams[0].uni {
             return Some("s_client sends on exactly one bidirectional stream".into());
         }
+        if spec.streams[0].abort.is_some() {
+            return Some("s_client cannot reset a stream or send STOP_SENDING".into());
+        }
         if spec.streams[0].send.bytes(0).contains(&0) {
             return Some("s_client's -adv mode cannot carry 0x00 bytes".into());
         }
