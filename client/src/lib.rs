@@ -21,7 +21,7 @@ pub use session::ClientError;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// TLS and transport settings for one connection.
 #[derive(Debug, Clone)]
@@ -178,6 +178,8 @@ pub struct StreamObservation {
     pub stop_sending: Option<u64>,
     /// From the client's FIN to the server's FIN.
     pub echo_time: Option<Duration>,
+    /// When the client's FIN was written.
+    pub fin_sent_at: Option<Instant>,
 }
 
 /// How the handshake went.
@@ -191,6 +193,8 @@ pub enum Handshake {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observation {
     pub handshake: Handshake,
+    /// When the handshake completed, to compare connections made at once.
+    pub established_at: Option<Instant>,
     pub streams: Vec<StreamObservation>,
     /// The server's CONNECTION_CLOSE, if one arrived.
     pub peer_close: Option<Close>,

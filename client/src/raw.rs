@@ -176,6 +176,7 @@ pub fn offer_hello(
 
     let mut obs = Observation {
         handshake: Handshake::NotCompleted,
+        established_at: None,
         streams: Vec::new(),
         peer_close: None,
         local_close: None,

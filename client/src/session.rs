@@ -74,7 +74,6 @@ struct StreamRun<'p> {
     offset: usize,
     next_at: Instant,
     obs: StreamObservation,
-    fin_sent_at: Option<Instant>,
 }
 
 impl StreamRun<'_> {
@@ -168,7 +167,7 @@ impl StreamRun<'_> {
 
     fn mark_fin(&mut self, now: Instant) {
         self.obs.fin_sent = true;
-        self.fin_sent_at = Some(now);
+        self.obs.fin_sent_at = Some(now);
         self.obs.received_before_fin = self.obs.received.len();
     }
 }
@@ -218,7 +217,6 @@ pub fn run(
                 id: *id,
                 ..Default::default()
             },
-            fin_sent_at: None,
         });
         *id += 4;
     }
@@ -226,6 +224,7 @@ pub fn run(
     let mut out = [0u8; MAX_DATAGRAM];
     let mut buf = [0u8; 65536];
     let mut handshake = Handshake::NotCompleted;
+    let mut established_at = None;
     let mut linger_until: Option<Instant> = None;
     let mut deadline_hit = false;
 
@@ -247,6 +246,7 @@ pub fn run(
                     alpn: String::from_utf8_lossy(conn.application_proto()).into_owned(),
                     after: now - start,
                 };
+                established_at = Some(now);
                 for s in &mut streams {
                     s.next_at = now;
                 }
@@ -322,7 +322,7 @@ pub fn run(
                         s.obs.received.extend_from_slice(&buf[..n]);
                         if fin {
                             s.obs.fin_received = true;
-                            s.obs.echo_time = s.fin_sent_at.map(|t| now - t);
+                            s.obs.echo_time = s.obs.fin_sent_at.map(|t| now - t);
                             break;
                         }
                     }
@@ -350,6 +350,7 @@ pub fn run(
 
     Ok(Observation {
         handshake,
+        established_at,
         streams: streams
             .into_iter()
             .map(|mut s| {

@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::bench::stats::process_cpu;
 use crate::driver::{Driver, Target};
 use crate::hostile;
-use crate::judge::{judge, Check};
+use crate::judge::{judge, together, Check, Span};
 use crate::netem::model::Tally;
 use crate::netem::Relay;
 use crate::scenario::{
@@ -219,15 +219,7 @@ pub fn run_case(
     }
     if sc.then_served {
         let spec = served_probe();
-        checks.extend(run_one(
-            driver,
-            &target,
-            &spec,
-            0,
-            timeout,
-            None,
-            "then_served: ",
-        ));
+        checks.extend(run_one(driver, &target, &spec, 0, timeout, None, "then_served: ").0);
     }
 
     // Did the server survive?
@@ -381,6 +373,7 @@ fn label(sc: &Scenario, i: usize, n: u32) -> String {
     }
 }
 
+/// Makes one connection and judges it; also tells when it was open.
 fn run_one(
     driver: &dyn Driver,
     target: &Target,
@@ -389,10 +382,16 @@ fn run_one(
     timeout: Duration,
     established: Option<mpsc::Sender<()>>,
     label: &str,
-) -> Vec<Check> {
+) -> (Vec<Check>, Span) {
     match driver.run(target, spec, n, timeout, established) {
-        Ok(run) => judge(label, &spec.expect, &run, &driver.blind(spec)),
-        Err(e) => vec![driver_failure(label, e)],
+        Ok(run) => {
+            let span = Span {
+                established: run.obs.established_at,
+                first_fin: run.obs.streams.iter().filter_map(|s| s.fin_sent_at).min(),
+            };
+            (judge(label, &spec.expect, &run, &driver.blind(spec)), span)
+        }
+        Err(e) => (vec![driver_failure(label, e)], Span::default()),
     }
 }
 
@@ -415,15 +414,7 @@ fn run_sequential(
     let mut checks = Vec::new();
     for (i, c) in sc.connections.iter().enumerate() {
         for n in 0..c.repeat {
-            checks.extend(run_one(
-                driver,
-                target,
-                c,
-                n,
-                timeout,
-                None,
-                &label(sc, i, n),
-            ));
+            checks.extend(run_one(driver, target, c, n, timeout, None, &label(sc, i, n)).0);
         }
     }
     checks
@@ -474,14 +465,27 @@ fn run_concurrent(
                 }
             }
         }
-        let mut checks: Vec<Check> = handles
-            .into_iter()
-            .flat_map(|h| {
-                h.join()
-                    .unwrap_or_else(|_| vec![driver_failure("", "client thread panicked".into())])
-            })
-            .collect();
+        let mut spans = Vec::new();
+        let mut checks: Vec<Check> = Vec::new();
+        for h in handles {
+            match h.join() {
+                Ok((c, span)) => {
+                    checks.extend(c);
+                    spans.push(span);
+                }
+                Err(_) => {
+                    checks.push(driver_failure("", "client thread panicked".into()));
+                    spans.push(Span::default());
+                }
+            }
+        }
         checks.extend(early);
+        if sc.together {
+            let total: usize = sc.connections.iter().map(|c| c.repeat as usize).sum();
+            spans.resize(total, Span::default());
+            let blind = driver.blind(&sc.connections[0]).timing;
+            checks.push(together(&spans, blind));
+        }
         checks
     })
 }

@@ -60,6 +60,10 @@ pub struct Scenario {
     /// Run all connections at once instead of one after another.
     #[serde(default)]
     pub concurrent: bool,
+    /// With `concurrent`: every connection must have completed its
+    /// handshake before any of them sent FIN, so all were open at once.
+    #[serde(default)]
+    pub together: bool,
     pub connections: Vec<ConnectionSpec>,
     /// Afterwards a fresh client must still get a clean echo.
     #[serde(default)]
@@ -526,6 +530,9 @@ fn validate(s: &Scenario) -> Result<(), String> {
     }
     if s.connections.is_empty() {
         return Err("connections must not be empty".into());
+    }
+    if s.together && !s.concurrent {
+        return Err("together needs \"concurrent\": true".into());
     }
     // Times are added to clocks: absurd values would overflow them.
     const MAX_MS: u64 = 3_600_000;

@@ -11,8 +11,8 @@ fn root() -> PathBuf {
 }
 
 /// Runs the native driver over `scenarios` against the built-in server
-/// started with `server_args`; returns (exit code, scenario id -> status).
-fn run(server_args: &str, scenarios: &[&str]) -> (i32, Vec<(String, String)>) {
+/// started with `server_args`; returns (exit code, JSON report).
+fn report(server_args: &str, scenarios: &[&str]) -> (i32, Value) {
     let exe = assert_cmd::cargo::cargo_bin("harness");
     let template = format!(
         "broken={} serve-reference --listen {{host}}:{{port}} --cert {{chain}} --key {{key}} {server_args}",
@@ -33,6 +33,12 @@ fn run(server_args: &str, scenarios: &[&str]) -> (i32, Vec<(String, String)>) {
             String::from_utf8_lossy(&out.stderr)
         )
     });
+    (out.status.code().unwrap_or(-1), report)
+}
+
+/// [`report`], as (exit code, scenario id -> status).
+fn run(server_args: &str, scenarios: &[&str]) -> (i32, Vec<(String, String)>) {
+    let (code, report) = report(server_args, scenarios);
     let statuses = report["results"]
         .as_array()
         .unwrap()
@@ -44,7 +50,7 @@ fn run(server_args: &str, scenarios: &[&str]) -> (i32, Vec<(String, String)>) {
             )
         })
         .collect();
-    (out.status.code().unwrap_or(-1), statuses)
+    (code, statuses)
 }
 
 /// Asserts each scenario in `scenarios` fails against `server_args`.
@@ -240,6 +246,24 @@ fn concurrency_fails_against_a_one_at_a_time_server() {
             "concurrency/stalled-client",
             "concurrency/200-stalled",
         ],
+    );
+}
+
+/// A server that holds only 500 connections cannot have 1,000 open at once.
+#[test]
+fn a_thousand_at_once_fails_against_a_server_holding_fewer() {
+    let (code, report) = report("--max-connections 500", &["concurrency/1000-at-once"]);
+    assert_eq!(code, 1);
+    let checks = report["results"][0]["checks"].as_array().unwrap();
+    let together = checks
+        .iter()
+        .find(|c| c["name"] == "together")
+        .expect("a together check");
+    assert_eq!(together["passed"], false, "{together}");
+    let actual = together["actual"].as_str().unwrap();
+    assert!(
+        actual.ends_with("of 1000 completed their handshakes"),
+        "{actual}"
     );
 }
 

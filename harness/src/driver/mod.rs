@@ -37,6 +37,8 @@ pub struct Blind {
     pub stop_sending: Option<String>,
     pub close: Option<String>,
     pub alpn: Option<String>,
+    /// When the handshake completed and FIN was sent (`together`).
+    pub timing: Option<String>,
 }
 
 pub trait Driver: Sync {

@@ -141,6 +141,7 @@ pub fn observe(offered: &[String], sent: usize, fin_sent: bool, end: Ended) -> O
     });
     Observation {
         handshake,
+        established_at: None,
         streams: vec![StreamObservation {
             id: 0,
             sent,
@@ -151,6 +152,7 @@ pub fn observe(offered: &[String], sent: usize, fin_sent: bool, end: Ended) -> O
             reset: None,
             stop_sending: None,
             echo_time: None,
+            fin_sent_at: None,
         }],
         peer_close,
         local_close: None,
@@ -188,6 +190,7 @@ impl Driver for Openssl {
             },
             alpn: (spec.alpn.len() > 1)
                 .then(|| "s_client does not show which of several offered ALPNs was chosen".into()),
+            timing: Some("s_client does not tell when its handshake completed".into()),
         }
     }
 
