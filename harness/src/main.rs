@@ -1,15 +1,6 @@
-//! `harness`: runs JSON scenarios against QUIC echo servers.
+//! `harness`: runs JSON scenarios against QUIC echo servers (the command
+//! line; the parts are in the library).
 
-mod bench;
-mod driver;
-mod expect;
-mod hostile;
-mod judge;
-mod netem;
-mod report;
-mod runner;
-mod scenario;
-mod sut;
 
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -18,8 +9,9 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
 
-use driver::Driver;
-use scenario::DriverKind;
+use harness::driver::{self, Driver};
+use harness::scenario::{self, DriverKind};
+use harness::{bench, expect, report, runner, sut};
 
 const AFTER_HELP: &str = "\
 Exit status:
