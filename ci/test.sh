@@ -8,8 +8,10 @@ cd "$root"
 step() { printf '\n==> %s\n' "$*" >&2; }
 step "cargo fmt --check"
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 step "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+cargo clippy --manifest-path fuzz/Cargo.toml --target-dir target --quiet -- -D warnings
 step "cargo test"
 HARNESS_OPENSSL="$root/target/openssl-quic/bin/openssl" HARNESS_REQUIRE_OPENSSL=1 \
     cargo test --workspace
@@ -20,3 +22,5 @@ mkdir -p target/reports
 cargo run --quiet -p harness -- scenarios/ --require-driver openssl \
     --seed "${HARNESS_SEED:-20261125}" \
     --junit target/reports/conformance.xml --json target/reports/conformance.json
+step "fuzzing (cargo fuzz, ${FUZZ_SECONDS:-60}s per target)"
+bash ci/fuzz.sh "${FUZZ_SECONDS:-60}"

@@ -1,8 +1,8 @@
 //! Bounded fuzzing of the datagram path on stable Rust: seeded random and
 //! mutated datagrams go straight into the sans-IO endpoint (no sockets).
 //! It must never panic, must keep no state for garbage, and must still
-//! complete a real handshake and echo afterwards. (cargo-fuzz needs a
-//! nightly toolchain, which this project's machines do not have.)
+//! complete a real handshake and echo afterwards. The coverage-guided
+//! counterpart is the `datagram` target in fuzz/ (`bash ci/fuzz.sh`).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -181,4 +181,24 @@ fn mutated_datagrams_never_break_the_endpoint_with_retry() {
 #[test]
 fn mutated_datagrams_never_break_the_endpoint_without_retry() {
     fuzz(false, 2, 50_000);
+}
+
+/// Writes the seed inputs of the `datagram` cargo-fuzz target (a real
+/// client's first datagrams, for the endpoint with and without Retry) into
+/// fuzz/seeds/datagram. Run: `cargo test -p server --test fuzz -- --ignored`.
+#[test]
+#[ignore = "writes files; run by hand when the fuzz input format changes"]
+fn write_cargo_fuzz_seeds() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/datagram");
+    std::fs::create_dir_all(&dir).unwrap();
+    let (_, server) = endpoint(false);
+    let mut rng = ChaCha8Rng::seed_from_u64(7);
+    for (i, d) in seeds(server, &mut rng).iter().enumerate() {
+        for retry in [0u8, 1] {
+            // Input format: flags (bit 0: Retry), sender port (2 bytes), datagram.
+            let mut input = vec![retry, 0xc3, 0x50];
+            input.extend_from_slice(d);
+            std::fs::write(dir.join(format!("initial-{i}-retry-{retry}")), input).unwrap();
+        }
+    }
 }
