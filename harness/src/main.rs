@@ -1,7 +1,6 @@
 //! `harness`: runs JSON scenarios against QUIC echo servers (the command
 //! line; the parts are in the library).
 
-
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -20,7 +19,9 @@ Exit status:
   2  usage error or a bad scenario / --expect file
   3  a server under test could not be started
 
-Server templates may use {host} {port} {chain} {key} {ca}; e.g.
+Server templates may use {host} {port} {chain} {key} {ca}, and {args} for a
+scenario's server_args (flags in the reference server's terms, such as
+--max-connections 50 or --no-retry; without {args} such scenarios are skipped); e.g.
   --server 'demo=./quic-server-non-block {port} {chain} {key}'
   --server reference   (this harness's built-in reference server; the default)";
 
@@ -360,7 +361,7 @@ fn run(cli: Cli) -> ExitCode {
     let mut stdout = std::io::stdout();
     for spec in &specs {
         let mut slot = runner::ServerSlot::new(spec.clone());
-        if let Err(e) = slot.ensure(&cfg) {
+        if let Err(e) = slot.ensure(&cfg, &[]) {
             return fail(3, format!("server {:?} could not start: {e}", spec.name));
         }
         for l in &loaded {

@@ -97,6 +97,8 @@ pub struct AttackReport {
 pub struct ServerSlot {
     pub spec: ServerSpec,
     pub running: Option<Running>,
+    /// The `server_args` the running process was started with.
+    args: Vec<String>,
 }
 
 impl ServerSlot {
@@ -104,18 +106,26 @@ impl ServerSlot {
         ServerSlot {
             spec,
             running: None,
+            args: Vec::new(),
         }
     }
 
-    /// A live process, starting (or restarting) one if needed.
-    pub fn ensure(&mut self, cfg: &RunConfig) -> Result<&mut Running, String> {
-        let dead = match &mut self.running {
-            Some(r) => r.exit_status().is_some(),
+    /// A live process started with `args`, starting (or restarting) one if
+    /// needed.
+    pub fn ensure(&mut self, cfg: &RunConfig, args: &[String]) -> Result<&mut Running, String> {
+        let stale = match &mut self.running {
+            Some(r) => r.exit_status().is_some() || self.args != args,
             None => true,
         };
-        if dead {
-            self.running = None;
-            self.running = Some(Running::start(&self.spec, &cfg.certs, cfg.ready_timeout)?);
+        if stale {
+            self.running = None; // stops the old process first
+            self.args = args.to_vec();
+            self.running = Some(Running::start(
+                &self.spec,
+                &cfg.certs,
+                args,
+                cfg.ready_timeout,
+            )?);
         }
         Ok(self.running.as_mut().expect("just ensured"))
     }
@@ -161,7 +171,15 @@ pub fn run_case(
             return result;
         }
     }
-    let (target, pid) = match slot.ensure(cfg) {
+    if !sc.server_args.is_empty() && !slot.spec.takes_args() {
+        result.reason = Some(format!(
+            "needs the server started with `{}`; put {{args}} in the --server template \
+             where such flags go",
+            sc.server_args.join(" ")
+        ));
+        return result;
+    }
+    let (target, pid) = match slot.ensure(cfg, &sc.server_args) {
         Ok(r) => (
             Target {
                 addr: r.addr,

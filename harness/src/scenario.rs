@@ -54,6 +54,12 @@ pub struct Scenario {
     /// One sentence: the rule this scenario checks.
     pub description: String,
     pub level: Level,
+    /// Start the server under test with these flags, in the reference
+    /// server's terms (e.g. `["--max-connections", "50"]`). A `--server`
+    /// template gets them where it says `{args}`; without `{args}` the
+    /// scenario is skipped.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub server_args: Vec<String>,
     /// Clients that run this scenario; each gives its own result.
     #[serde(default = "default_drivers")]
     pub drivers: Vec<DriverKind>,
@@ -530,6 +536,13 @@ fn validate(s: &Scenario) -> Result<(), String> {
     }
     if s.connections.is_empty() {
         return Err("connections must not be empty".into());
+    }
+    if s.server_args.len() > 64
+        || s.server_args
+            .iter()
+            .any(|a| a.is_empty() || a.len() > 4096 || a.contains('\0'))
+    {
+        return Err("server_args: at most 64 flags, each 1 to 4096 characters without NUL".into());
     }
     if s.together && !s.concurrent {
         return Err("together needs \"concurrent\": true".into());

@@ -17,7 +17,8 @@ use crate::driver::Target;
 pub enum Launch {
     /// This harness's own copy of the reference server (`harness serve-reference`).
     Reference,
-    /// A command template with `{host}` `{port}` `{chain}` `{key}` `{ca}`.
+    /// A command template with `{host}` `{port}` `{chain}` `{key}` `{ca}`,
+    /// and `{args}` where a scenario's `server_args` go.
     Template(String),
 }
 
@@ -61,6 +62,15 @@ impl ServerSpec {
         }
     }
 
+    /// Whether this server can be started with a scenario's `server_args`:
+    /// the reference server always; a template only if it has `{args}`.
+    pub fn takes_args(&self) -> bool {
+        match &self.launch {
+            Launch::Reference => true,
+            Launch::Template(t) => t.contains("{args}"),
+        }
+    }
+
     pub fn reference() -> ServerSpec {
         ServerSpec {
             name: "reference".into(),
@@ -68,6 +78,12 @@ impl ServerSpec {
             reference_args: Vec::new(),
         }
     }
+}
+
+/// `args` as one shell-quoted string, for a template's `{args}`.
+fn quoted(args: &[String]) -> Result<String, String> {
+    shlex::try_join(args.iter().map(String::as_str))
+        .map_err(|e| format!("server_args cannot be quoted for a template: {e}"))
 }
 
 /// Files handed to servers and clients.
@@ -114,10 +130,13 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts `spec` and waits until it answers, at most `ready_timeout`.
+    /// Starts `spec` with a scenario's `server_args` (`args`, in the
+    /// reference server's terms) and waits until it answers, at most
+    /// `ready_timeout`.
     pub fn start(
         spec: &ServerSpec,
         certs: &Certs,
+        args: &[String],
         ready_timeout: Duration,
     ) -> Result<Running, String> {
         let (mut cmd, fixed_addr) = match &spec.launch {
@@ -130,7 +149,8 @@ impl Running {
                     .arg(&certs.chain)
                     .arg("--key")
                     .arg(&certs.key)
-                    .args(&spec.reference_args);
+                    .args(&spec.reference_args)
+                    .args(args);
                 (cmd, None)
             }
             Launch::Template(t) => {
@@ -140,7 +160,8 @@ impl Running {
                     .replace("{port}", &port.to_string())
                     .replace("{chain}", &certs.chain.to_string_lossy())
                     .replace("{key}", &certs.key.to_string_lossy())
-                    .replace("{ca}", &certs.ca.to_string_lossy());
+                    .replace("{ca}", &certs.ca.to_string_lossy())
+                    .replace("{args}", &quoted(args)?);
                 let words = shlex::split(&line).filter(|w| !w.is_empty()).ok_or_else(|| {
                     format!("server template {t:?} is not a valid command line (unbalanced quotes?)")
                 })?;

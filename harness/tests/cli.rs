@@ -185,6 +185,51 @@ fn skipped_drivers_fail_only_when_required() {
     c.args(["--require-driver", "openssl"]).assert().code(1);
 }
 
+/// `server_args` reach the reference server and a template's `{args}`; a
+/// template without `{args}` skips the scenario and says why.
+#[test]
+fn server_args_reach_the_server_or_the_scenario_is_skipped() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("args.json");
+    // Only hq-interop accepted, so an http/1.0 client is refused: that can
+    // pass only if the flags arrived.
+    std::fs::write(
+        &f,
+        r#"{"id": "args/alpn", "description": "d", "level": "must",
+            "server_args": ["--alpn", "hq-interop"],
+            "connections": [{"alpn": ["http/1.0"], "streams": [],
+                             "expect": {"handshake": "rejected"}}]}"#,
+    )
+    .unwrap();
+    let exe = assert_cmd::cargo::cargo_bin("harness");
+    let template = |extra: &str| {
+        format!(
+            "t={} serve-reference --listen {{host}}:{{port}} --cert {{chain}} --key {{key}}{extra}",
+            exe.display()
+        )
+    };
+    harness()
+        .arg(&f)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("PASS  args/alpn"));
+    harness()
+        .arg(&f)
+        .args(["--server", &template(" {args}")])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("PASS  args/alpn"));
+    harness()
+        .arg(&f)
+        .args(["--server", &template("")])
+        .assert()
+        .success()
+        .stdout(predicate::str::contains("SKIP  args/alpn"))
+        .stdout(predicate::str::contains(
+            "needs the server started with `--alpn hq-interop`",
+        ));
+}
+
 #[test]
 fn expect_file_turns_known_failures_green_and_reports_unexpected_passes() {
     let dir = tempfile::tempdir().unwrap();

@@ -15,7 +15,7 @@ fn root() -> PathBuf {
 fn report(server_args: &str, scenarios: &[&str]) -> (i32, Value) {
     let exe = assert_cmd::cargo::cargo_bin("harness");
     let template = format!(
-        "broken={} serve-reference --listen {{host}}:{{port}} --cert {{chain}} --key {{key}} {server_args}",
+        "broken={} serve-reference --listen {{host}}:{{port}} --cert {{chain}} --key {{key}} {server_args} {{args}}",
         exe.display()
     );
     let mut cmd = Command::cargo_bin("harness").unwrap();
@@ -247,6 +247,11 @@ fn concurrency_fails_against_a_one_at_a_time_server() {
             "concurrency/200-stalled",
         ],
     );
+}
+
+#[test]
+fn the_connection_flood_fails_against_a_server_that_ignores_clients_when_full() {
+    fails("--fault silent-when-full", &["hostile/connection-flood"]);
 }
 
 /// A server that holds only 500 connections cannot have 1,000 open at once.

@@ -93,6 +93,7 @@ pub enum FaultArg {
     SilentReject,
     NoVersionNegotiation,
     Amplify,
+    SilentWhenFull,
 }
 
 impl Args {
@@ -114,6 +115,7 @@ impl Args {
                 FaultArg::SilentReject => f.silent_reject = true,
                 FaultArg::NoVersionNegotiation => f.no_version_negotiation = true,
                 FaultArg::Amplify => f.amplify = true,
+                FaultArg::SilentWhenFull => f.silent_when_full = true,
             }
         }
         f

@@ -75,6 +75,9 @@ pub struct Faults {
     /// Answer each Initial without a token with 40 copies of the Retry, as
     /// an amplifier would.
     pub amplify: bool,
+    /// Beyond --max-connections, drop new clients without a word instead
+    /// of refusing them with CONNECTION_REFUSED.
+    pub silent_when_full: bool,
 }
 
 /// Buffers one stream until FIN, never holding more than `limit` bytes.

@@ -170,6 +170,11 @@ impl Endpoint {
             return;
         }
         let over = fresh && self.conns.len() - self.draining > self.opts.max_connections;
+        if over && self.opts.faults.silent_when_full {
+            self.forget(key);
+            self.counters.dropped += 1;
+            return;
+        }
         if over {
             // The close can only be addressed once quiche has read the
             // client's first packet, so refusal comes after recv.

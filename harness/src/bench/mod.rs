@@ -174,7 +174,7 @@ pub fn run(mut args: BenchArgs, certs_dir: PathBuf) -> Result<BenchReport, (u8, 
         for w in &workloads {
             // A fresh server per workload: one's leftovers (memory, timers)
             // must not weigh on the next.
-            let mut server = Running::start(spec, &certs, args.ready_timeout)
+            let mut server = Running::start(spec, &certs, &[], args.ready_timeout)
                 .map_err(|e| (3, format!("server {:?} could not start: {e}", spec.name)))?;
             let bench = Bench {
                 args: &args,
