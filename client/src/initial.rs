@@ -261,6 +261,68 @@ pub enum Packet {
     Other,
 }
 
+/// The cleartext type of one packet in a datagram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PacketType {
+    /// An Initial, and the length of the token it carries.
+    Initial {
+        token_len: usize,
+    },
+    ZeroRtt,
+    Handshake,
+    Retry,
+    VersionNegotiation,
+    /// A short-header (1-RTT) packet.
+    Short,
+    /// A long header of a version other than 1, or one cut short.
+    Unknown,
+}
+
+/// The types of the packets coalesced in `datagram`, read from their
+/// cleartext headers only (nothing is decrypted), as a middlebox sees them.
+pub fn packet_types(datagram: &[u8]) -> Vec<PacketType> {
+    let mut out = Vec::new();
+    let mut r = Reader::new(datagram);
+    while !r.rest().is_empty() {
+        let (ty, more) = next_type(&mut r).unwrap_or((PacketType::Unknown, false));
+        out.push(ty);
+        if !more {
+            break;
+        }
+    }
+    out
+}
+
+/// The type of the packet at `r`, and whether another may follow it.
+fn next_type(r: &mut Reader<'_>) -> Result<(PacketType, bool), String> {
+    let first = r.u8()?;
+    if first & 0x80 == 0 {
+        return Ok((PacketType::Short, false));
+    }
+    let version = u32::from_be_bytes(r.bytes(4)?.try_into().expect("4 bytes"));
+    r.cid()?;
+    r.cid()?;
+    if version == 0 {
+        return Ok((PacketType::VersionNegotiation, false));
+    }
+    if version != VERSION_1 {
+        return Ok((PacketType::Unknown, false));
+    }
+    let ty = match (first >> 4) & 0x3 {
+        0x0 => {
+            let token_len = r.varint_len()?;
+            r.bytes(token_len)?;
+            PacketType::Initial { token_len }
+        }
+        0x1 => PacketType::ZeroRtt,
+        0x2 => PacketType::Handshake,
+        _ => return Ok((PacketType::Retry, false)),
+    };
+    let length = r.varint_len()?;
+    r.bytes(length)?;
+    Ok((ty, true))
+}
+
 /// Reads every packet in `datagram`. Initial packets are opened with
 /// `keys`; a Retry is checked against `odcid`, the DCID the client first
 /// used. A packet that does not parse or authenticate is an error.
@@ -520,6 +582,46 @@ mod tests {
         // RFC 9001 A.3: sample 2cd0991cd25b0aac406a5816b6394100, mask 2ec0d8356a.
         let mask = s.mask(&hex("2cd0991cd25b0aac406a5816b6394100")).unwrap();
         assert_eq!(mask.to_vec(), hex("2ec0d8356a"));
+    }
+
+    /// A long-header packet of type `ty` (0 Initial .. 2 Handshake) with
+    /// `token` (Initial only) and `body` bytes of payload.
+    fn long(ty: u8, token: &[u8], body: usize) -> Vec<u8> {
+        let mut p = vec![0xc0 | (ty << 4)];
+        p.extend_from_slice(&VERSION_1.to_be_bytes());
+        p.extend_from_slice(&[4, 1, 2, 3, 4, 0]);
+        if ty == 0 {
+            put_varint(&mut p, token.len() as u64);
+            p.extend_from_slice(token);
+        }
+        put_varint(&mut p, body as u64);
+        p.resize(p.len() + body, 0xaa);
+        p
+    }
+
+    #[test]
+    fn packet_types_walk_coalesced_packets_in_the_clear() {
+        let mut d = long(0, b"tok", 100);
+        d.extend(long(2, b"", 300));
+        d.extend_from_slice(&[0x40, 1, 2, 3]);
+        assert_eq!(
+            packet_types(&d),
+            vec![
+                PacketType::Initial { token_len: 3 },
+                PacketType::Handshake,
+                PacketType::Short
+            ]
+        );
+        let retry = hex("ff000000010008f067a5502a4262b5746f6b656e04a265ba2eff4d829058fb3f0f2496ba");
+        assert_eq!(packet_types(&retry), vec![PacketType::Retry]);
+        let mut vn = vec![0x80, 0, 0, 0, 0, 0, 0];
+        vn.extend_from_slice(&VERSION_1.to_be_bytes());
+        assert_eq!(packet_types(&vn), vec![PacketType::VersionNegotiation]);
+        // Cut short, or garbage: Unknown, never a panic.
+        let cut = &long(2, b"", 300)[..50];
+        assert_eq!(packet_types(cut), vec![PacketType::Unknown]);
+        assert_eq!(packet_types(&[0xff]), vec![PacketType::Unknown]);
+        assert!(packet_types(&[]).is_empty());
     }
 
     #[test]

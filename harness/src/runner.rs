@@ -10,6 +10,7 @@ use crate::bench::stats::process_cpu;
 use crate::driver::{Driver, Target};
 use crate::hostile;
 use crate::judge::{judge, together, Check, Span};
+use crate::netem::amplification::Exposure;
 use crate::netem::model::Tally;
 use crate::netem::Relay;
 use crate::scenario::{
@@ -78,6 +79,9 @@ pub struct CaseResult {
 pub struct NetworkReport {
     pub to_server: Tally,
     pub to_client: Tally,
+    /// The client the server sent most to before validating its address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amplification: Option<Exposure>,
 }
 
 /// What a flood of hostile datagrams did, and what it cost the server.
@@ -230,9 +234,14 @@ pub fn run_case(
     });
     if let Some(r) = relay {
         let (to_server, to_client) = r.tallies();
+        let amplification = r.amplification();
+        if let Some(limit) = sc.network.as_ref().and_then(|n| n.max_amplification) {
+            checks.push(amplification_check(amplification, limit));
+        }
         result.network = Some(NetworkReport {
             to_server,
             to_client,
+            amplification,
         });
     }
     if sc.then_served {
@@ -278,6 +287,30 @@ pub fn run_case(
     result.checks = checks;
     result.duration_ms = started.elapsed().as_millis() as u64;
     result
+}
+
+/// The relay's measurement of what the server sent unvalidated clients.
+fn amplification_check(worst: Option<Exposure>, limit: f64) -> Check {
+    let (passed, actual) = match worst {
+        None => (true, "nothing sent to an unvalidated client".to_string()),
+        Some(e) => (
+            e.factor() <= limit,
+            format!(
+                "{:.2}x: client {} was sent {} B for {} B received before its address was validated",
+                e.factor(),
+                e.client + 1,
+                e.sent,
+                e.received
+            ),
+        ),
+    };
+    Check {
+        name: "amplification".into(),
+        passed,
+        expected: format!("at most {limit}x before address validation (measured at the relay)"),
+        actual,
+        skipped: None,
+    }
 }
 
 /// How long the server's answers to spoofed clients are counted: long enough

@@ -164,6 +164,16 @@ pub struct NetworkSpec {
     /// Drop everything in these windows (milliseconds from the start).
     #[serde(default)]
     pub blackhole: Vec<Window>,
+    /// Per client: after its first `after` datagrams to the server, drop
+    /// everything it sends for `ms` (the server hears nothing more while it
+    /// waits to learn the client got its first flight).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall_to_server: Option<Stall>,
+    /// Check, at the relay, that before a client's address is validated the
+    /// server sends it at most this many times the bytes it received from
+    /// it (RFC 9000 §8.1 says 3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_amplification: Option<f64>,
 }
 
 impl Default for NetworkSpec {
@@ -180,8 +190,18 @@ impl Default for NetworkSpec {
             drop_to_server: Vec::new(),
             drop_to_client: Vec::new(),
             blackhole: Vec::new(),
+            stall_to_server: None,
+            max_amplification: None,
         }
     }
+}
+
+/// See [`NetworkSpec::stall_to_server`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stall {
+    pub after: u64,
+    pub ms: u64,
 }
 
 /// A stretch of time, `[from_ms, to_ms)`.
@@ -210,6 +230,10 @@ impl NetworkSpec {
             return Err("network.loss_burst must be 1 to 100".into());
         }
         for (name, ms) in [
+            (
+                "stall_to_server.ms",
+                self.stall_to_server.as_ref().map_or(0, |s| s.ms),
+            ),
             ("delay_ms", self.delay_ms),
             ("jitter_ms", self.jitter_ms),
             ("reorder_ms", self.reorder_ms),
@@ -217,6 +241,12 @@ impl NetworkSpec {
             if ms > 10_000 {
                 return Err(format!("network.{name} must be at most 10000"));
             }
+        }
+        if self
+            .max_amplification
+            .is_some_and(|f| !(f.is_finite() && f > 0.0))
+        {
+            return Err("network.max_amplification must be a positive number".into());
         }
         if let Some(w) = self.blackhole.iter().find(|w| w.from_ms >= w.to_ms) {
             return Err(format!(

@@ -254,20 +254,45 @@ fn the_connection_flood_fails_against_a_server_that_ignores_clients_when_full() 
     fails("--fault silent-when-full", &["hostile/connection-flood"]);
 }
 
+/// Runs one scenario against `server_args` and returns what its failed
+/// check `name` saw; panics if that check did not fail.
+fn failed_check(server_args: &str, scenario: &str, name: &str) -> String {
+    let (code, report) = report(server_args, &[scenario]);
+    assert_eq!(code, 1, "{scenario} did not fail against `{server_args}`");
+    let checks = report["results"][0]["checks"].as_array().unwrap();
+    let check = checks
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} check in {checks:?}"));
+    assert_eq!(check["passed"], false, "{check}");
+    check["actual"].as_str().unwrap().to_string()
+}
+
 /// A server that holds only 500 connections cannot have 1,000 open at once.
 #[test]
 fn a_thousand_at_once_fails_against_a_server_holding_fewer() {
-    let (code, report) = report("--max-connections 500", &["concurrency/1000-at-once"]);
-    assert_eq!(code, 1);
-    let checks = report["results"][0]["checks"].as_array().unwrap();
-    let together = checks
-        .iter()
-        .find(|c| c["name"] == "together")
-        .expect("a together check");
-    assert_eq!(together["passed"], false, "{together}");
-    let actual = together["actual"].as_str().unwrap();
+    let actual = failed_check(
+        "--max-connections 500",
+        "concurrency/1000-at-once",
+        "together",
+    );
     assert!(
         actual.ends_with("of 1000 completed their handshakes"),
+        "{actual}"
+    );
+}
+
+/// Measured at the relay: a server that sends unvalidated clients more
+/// than 3x what it got from them.
+#[test]
+fn the_amplification_limit_fails_against_an_amplifying_server() {
+    let actual = failed_check(
+        "--fault amplify",
+        "network/amplification-limit",
+        "amplification",
+    );
+    assert!(
+        actual.contains("before its address was validated"),
         "{actual}"
     );
 }

@@ -72,8 +72,9 @@ pub struct Faults {
     /// Drop packets of unknown versions instead of answering with
     /// Version Negotiation.
     pub no_version_negotiation: bool,
-    /// Answer each Initial without a token with 40 copies of the Retry, as
-    /// an amplifier would.
+    /// Amplify as a careless server would: 40 copies of each Retry, and
+    /// without Retry no 3x budget and every datagram to an unvalidated
+    /// client sent twice.
     pub amplify: bool,
     /// Beyond --max-connections, drop new clients without a word instead
     /// of refusing them with CONNECTION_REFUSED.

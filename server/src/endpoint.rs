@@ -384,6 +384,11 @@ impl Endpoint {
                     let Some((received, sent)) = &mut conn.unvalidated else {
                         return Some((n, info.to));
                     };
+                    if self.opts.faults.amplify {
+                        // No budget, and every datagram twice.
+                        self.stateless.push_back((buf[..n].to_vec(), info.to));
+                        return Some((n, info.to));
+                    }
                     if *sent + n <= AMPLIFICATION_LIMIT * *received {
                         *sent += n;
                         return Some((n, info.to));

@@ -44,6 +44,8 @@ struct Flow {
     rng: ChaCha8Rng,
     index: u64,
     burst_left: u32,
+    /// When a `stall_to_server` began for this flow.
+    stalled_at: Option<Duration>,
 }
 
 pub struct Model {
@@ -92,6 +94,7 @@ impl Model {
                 rng,
                 index: 0,
                 burst_left: 0,
+                stalled_at: None,
             }
         });
         let tally = match dir {
@@ -123,13 +126,20 @@ impl Model {
             .blackhole
             .iter()
             .any(|w| (w.from_ms..w.to_ms).contains(&at_ms));
+        let stalled = match (&spec.stall_to_server, dir) {
+            (Some(st), Dir::ToServer) if index >= st.after => {
+                let since = *flow.stalled_at.get_or_insert(at);
+                at < since + Duration::from_millis(st.ms)
+            }
+            _ => false,
+        };
         let in_burst = flow.burst_left > 0;
         if in_burst {
             flow.burst_left -= 1;
         } else if lost {
             flow.burst_left = spec.loss_burst.saturating_sub(1);
         }
-        if listed.contains(&index) || blackholed || in_burst || lost {
+        if listed.contains(&index) || blackholed || stalled || in_burst || lost {
             tally.dropped += 1;
             return Vec::new();
         }
@@ -161,7 +171,7 @@ impl Model {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::Window;
+    use crate::scenario::{Stall, Window};
 
     fn run(spec: &NetworkSpec, seed: u64, n: usize) -> Vec<Vec<Delivery>> {
         let mut m = Model::new(spec.clone(), seed);
@@ -249,6 +259,18 @@ mod tests {
         let out = run(&spec, 1, 20);
         let dropped: Vec<usize> = (0..20).filter(|&i| out[i].is_empty()).collect();
         assert_eq!(dropped, vec![0, 2, 10, 11]);
+    }
+
+    #[test]
+    fn a_stall_drops_everything_to_the_server_after_n_for_a_while() {
+        let spec = NetworkSpec {
+            stall_to_server: Some(Stall { after: 2, ms: 5 }),
+            ..NetworkSpec::default()
+        };
+        // run() sends one datagram per millisecond, to the server.
+        let out = run(&spec, 1, 12);
+        let dropped: Vec<usize> = (0..12).filter(|&i| out[i].is_empty()).collect();
+        assert_eq!(dropped, vec![2, 3, 4, 5, 6]);
     }
 
     #[test]

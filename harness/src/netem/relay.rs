@@ -1,7 +1,8 @@
 //! The relay: a UDP forwarder between clients and the server under test
 //! that applies a [`Model`] to every datagram. Each client address gets its
 //! own upstream socket, so the server still sees one address per client.
-//! It runs on its own thread until dropped.
+//! It runs on its own thread until dropped, and meters what the server
+//! sends to clients that have not proved their address.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -14,6 +15,7 @@ use std::time::Instant;
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
 
+use super::amplification::{Exposure, Meter};
 use super::model::{Delivery, Dir, Model, Tally};
 use crate::scenario::NetworkSpec;
 
@@ -31,6 +33,7 @@ pub struct Relay {
     stop: Arc<Mutex<bool>>,
     thread: Option<JoinHandle<()>>,
     tallies: Arc<Mutex<(Tally, Tally)>>,
+    meter: Arc<Mutex<Meter>>,
 }
 
 impl Relay {
@@ -44,6 +47,7 @@ impl Relay {
         let waker = Arc::new(Waker::new(poll.registry(), WAKE)?);
         let stop = Arc::new(Mutex::new(false));
         let tallies = Arc::new(Mutex::new((Tally::default(), Tally::default())));
+        let meter = Arc::new(Mutex::new(Meter::default()));
         let mut state = State {
             poll,
             front,
@@ -55,6 +59,7 @@ impl Relay {
             queue: BinaryHeap::new(),
             seq: 0,
             tallies: Arc::clone(&tallies),
+            meter: Arc::clone(&meter),
         };
         let stop2 = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
@@ -70,12 +75,19 @@ impl Relay {
             stop,
             thread: Some(thread),
             tallies,
+            meter,
         })
     }
 
     /// What the model did so far: (to the server, to the clients).
     pub fn tallies(&self) -> (Tally, Tally) {
         *self.tallies.lock().unwrap()
+    }
+
+    /// The client the server sent most to, relative to what it got, before
+    /// that client's address was validated.
+    pub fn amplification(&self) -> Option<Exposure> {
+        self.meter.lock().unwrap().worst()
     }
 }
 
@@ -129,6 +141,8 @@ struct State {
     seq: u64,
     /// Shared with [`Relay::tallies`]; updated before each delivery.
     tallies: Arc<Mutex<(Tally, Tally)>>,
+    /// Shared with [`Relay::amplification`].
+    meter: Arc<Mutex<Meter>>,
 }
 
 impl State {
@@ -196,6 +210,8 @@ impl State {
                 Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
                 Err(e) => return Err(e),
             };
+            // What the server sent, whatever the network then does to it.
+            self.meter.lock().unwrap().from_server(client, &buf[..n]);
             self.schedule(Dir::ToClient, client, &buf[..n]);
         }
     }
@@ -227,7 +243,10 @@ impl State {
             let (client_addr, up) = &self.upstreams[p.client];
             // A send that fails is one more lost datagram; QUIC copes.
             let _ = match p.dir {
-                Dir::ToServer => up.send(&p.bytes),
+                Dir::ToServer => {
+                    self.meter.lock().unwrap().to_server(p.client, &p.bytes);
+                    up.send(&p.bytes)
+                }
                 Dir::ToClient => self.front.send_to(&p.bytes, *client_addr),
             };
         }
