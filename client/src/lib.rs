@@ -16,7 +16,7 @@ mod raw;
 mod session;
 
 pub use load::{run_load, LoadPlan, LoadReport};
-pub use raw::offer_hello;
+pub use raw::{offer_hello, offer_hello_with, TokenUse};
 pub use session::ClientError;
 
 use std::net::SocketAddr;

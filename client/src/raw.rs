@@ -2,7 +2,9 @@
 //! so it can leave ALPN out entirely, which quiche cannot, and reports how
 //! the server answers. It goes no further than the server's first reply:
 //! a CONNECTION_CLOSE (the expected answer to a missing ALPN), a
-//! ServerHello (the server went on without ALPN), or silence.
+//! ServerHello (the server went on without ALPN), or silence. It can also
+//! misuse the token of a Retry ([`TokenUse`]): replay it from another
+//! address, or hold it until it has expired.
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
@@ -54,6 +56,17 @@ impl Attempt {
     }
 }
 
+/// What to do with the token of a server's Retry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenUse {
+    /// Send it back at once, as a client should.
+    AsGiven,
+    /// Send it back at once, but from another UDP port (another address).
+    FromAnotherPort,
+    /// Send it back from the same address only after this long.
+    After(Duration),
+}
+
 /// How the server answered our ClientHello.
 enum Answer {
     Closed(Close),
@@ -78,6 +91,17 @@ pub fn offer_hello(
     cfg: &ClientConfig,
     deadline: Duration,
 ) -> Result<Observation, ClientError> {
+    Ok(offer_hello_with(server, cfg, deadline, TokenUse::AsGiven)?.1)
+}
+
+/// [`offer_hello`], using a Retry's token as `token_use` says; also tells
+/// whether a Retry came.
+pub fn offer_hello_with(
+    server: SocketAddr,
+    cfg: &ClientConfig,
+    deadline: Duration,
+    token_use: TokenUse,
+) -> Result<(bool, Observation), ClientError> {
     let start = Instant::now();
     let end = start + deadline;
     let rng = SystemRandom::new();
@@ -108,8 +132,12 @@ pub fn offer_hello(
         retried: false,
     };
 
-    let socket = UdpSocket::bind(crate::any_port_for(server))?;
-    socket.connect(server)?;
+    let connected = || -> Result<UdpSocket, ClientError> {
+        let socket = UdpSocket::bind(crate::any_port_for(server))?;
+        socket.connect(server)?;
+        Ok(socket)
+    };
+    let mut socket = connected()?;
     socket.send(&at.initial(&crypto))?;
     let mut resend = FIRST_RESEND;
     let mut resend_at = Instant::now() + resend;
@@ -146,8 +174,17 @@ pub fn offer_hello(
             match p {
                 Packet::Retry { scid, token } if !at.retried => {
                     at.retry(scid, token);
-                    socket.send(&at.initial(&crypto))?;
                     resend = FIRST_RESEND;
+                    match token_use {
+                        TokenUse::After(wait) => {
+                            // Sent when the (re)send timer fires.
+                            resend_at = Instant::now() + wait;
+                            continue;
+                        }
+                        TokenUse::FromAnotherPort => socket = connected()?,
+                        TokenUse::AsGiven => {}
+                    }
+                    socket.send(&at.initial(&crypto))?;
                     resend_at = Instant::now() + resend;
                 }
                 Packet::Initial { dcid, frames, .. } if dcid == at.scid => {
@@ -204,5 +241,5 @@ pub fn offer_hello(
             log::debug!("raw client: server offered only versions {v:x?}");
         }
     }
-    Ok(obs)
+    Ok((at.retried, obs))
 }

@@ -5,6 +5,8 @@ use std::time::Instant;
 use serde::Serialize;
 
 use crate::driver::{Blind, Run};
+use crate::hostile::{StaleTokens, TokenVerdict as V};
+use crate::netem::amplification::Exposure;
 use crate::scenario::{CloseExpect, Expect, HandshakeExpect};
 use echo_client::{Close, Handshake};
 
@@ -283,6 +285,92 @@ pub fn together(spans: &[Span], blind: Option<String>) -> Check {
     }
 }
 
+/// Checks on misused Retry tokens: the control must be accepted, no misused
+/// token may be.
+pub fn token_checks(st: &StaleTokens) -> Vec<Check> {
+    let describe = |vs: &[V]| {
+        let count = |f: &dyn Fn(&V) -> bool| vs.iter().filter(|v| f(v)).count();
+        let mut parts = Vec::new();
+        for (n, what) in [
+            (count(&|v| *v == V::Accepted), "accepted".to_string()),
+            (
+                count(&|v| *v == V::Refused(0xb)),
+                "closed with INVALID_TOKEN".into(),
+            ),
+            (
+                count(&|v| matches!(v, V::Refused(c) if *c != 0xb)),
+                "closed with another error".into(),
+            ),
+            (count(&|v| *v == V::Ignored), "ignored".into()),
+            (count(&|v| *v == V::NoRetry), "got no Retry".into()),
+        ] {
+            if n > 0 {
+                parts.push(format!("{n} {what}"));
+            }
+        }
+        parts.join(", ")
+    };
+    let no_retry = st.control == V::NoRetry;
+    let skipped = no_retry.then(|| "the server sent no Retry, so it issued no tokens".to_string());
+    let misuse = |name: &str, expected: String, vs: &[V]| Check {
+        name: format!("attack: {name}"),
+        passed: no_retry || !vs.contains(&V::Accepted),
+        expected,
+        actual: describe(vs),
+        skipped: skipped.clone(),
+    };
+    vec![
+        Check {
+            name: "attack: token control".into(),
+            passed: no_retry || st.control == V::Accepted,
+            expected: "a Retry token used at once from its own address to be accepted".into(),
+            actual: describe(std::slice::from_ref(&st.control)),
+            skipped: skipped.clone(),
+        },
+        misuse(
+            "replayed tokens",
+            format!(
+                "{} tokens sent from another port all turned down",
+                st.replayed.len()
+            ),
+            &st.replayed,
+        ),
+        misuse(
+            "expired tokens",
+            format!(
+                "{} tokens sent back after {} ms all turned down",
+                st.expired.len(),
+                st.age_ms
+            ),
+            &st.expired,
+        ),
+    ]
+}
+
+/// The relay's measurement of what the server sent unvalidated clients.
+pub fn amplification_check(worst: Option<Exposure>, limit: f64) -> Check {
+    let (passed, actual) = match worst {
+        None => (true, "nothing sent to an unvalidated client".to_string()),
+        Some(e) => (
+            e.factor() <= limit,
+            format!(
+                "{:.2}x: client {} was sent {} B for {} B received before its address was validated",
+                e.factor(),
+                e.client + 1,
+                e.sent,
+                e.received
+            ),
+        ),
+    };
+    Check {
+        name: "amplification".into(),
+        passed,
+        expected: format!("at most {limit}x before address validation (measured at the relay)"),
+        actual,
+        skipped: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -333,5 +421,56 @@ mod tests {
         let c = together(&[Span::default()], Some("cannot tell".into()));
         assert!(c.passed);
         assert_eq!(c.skipped.as_deref(), Some("cannot tell"));
+    }
+
+    fn tokens(control: V, misused: V) -> StaleTokens {
+        StaleTokens {
+            control,
+            replayed: vec![misused.clone(), V::Ignored],
+            expired: vec![V::Refused(0xb), misused],
+            age_ms: 2500,
+        }
+    }
+
+    #[test]
+    fn token_checks_pass_when_only_the_control_is_accepted() {
+        let c = token_checks(&tokens(V::Accepted, V::Ignored));
+        assert!(c.iter().all(|c| c.passed && c.skipped.is_none()), "{c:?}");
+        assert_eq!(c[2].actual, "1 closed with INVALID_TOKEN, 1 ignored");
+    }
+
+    #[test]
+    fn token_checks_fail_on_an_accepted_misuse_or_a_refused_control() {
+        let c = token_checks(&tokens(V::Accepted, V::Accepted));
+        assert!(c[0].passed && !c[1].passed && !c[2].passed, "{c:?}");
+        assert_eq!(c[1].actual, "1 accepted, 1 ignored");
+        let c = token_checks(&tokens(V::Ignored, V::Ignored));
+        assert!(!c[0].passed, "{c:?}");
+    }
+
+    #[test]
+    fn token_checks_are_skipped_without_a_retry() {
+        let c = token_checks(&tokens(V::NoRetry, V::NoRetry));
+        assert!(c.iter().all(|c| c.passed && c.skipped.is_some()), "{c:?}");
+    }
+
+    #[test]
+    fn amplification_check_compares_with_the_limit() {
+        let e = |received, sent| {
+            Some(Exposure {
+                client: 0,
+                received,
+                sent,
+            })
+        };
+        assert!(amplification_check(e(1200, 3600), 3.0).passed);
+        let c = amplification_check(e(1200, 3601), 3.0);
+        assert!(!c.passed);
+        assert!(
+            c.actual.starts_with("3.00x: client 1 was sent 3601 B"),
+            "{}",
+            c.actual
+        );
+        assert!(amplification_check(None, 3.0).passed);
     }
 }

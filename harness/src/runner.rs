@@ -9,7 +9,7 @@ use serde::Serialize;
 use crate::bench::stats::process_cpu;
 use crate::driver::{Driver, Target};
 use crate::hostile;
-use crate::judge::{judge, together, Check, Span};
+use crate::judge::{amplification_check, judge, together, token_checks, Check, Span};
 use crate::netem::amplification::Exposure;
 use crate::netem::model::Tally;
 use crate::netem::Relay;
@@ -95,6 +95,9 @@ pub struct AttackReport {
     /// What the server sent to clients that never proved their address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amplification: Option<hostile::Amplification>,
+    /// How the server treated misused Retry tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale_tokens: Option<hostile::StaleTokens>,
 }
 
 /// A server under test and its current process, restarted on demand.
@@ -289,30 +292,6 @@ pub fn run_case(
     result
 }
 
-/// The relay's measurement of what the server sent unvalidated clients.
-fn amplification_check(worst: Option<Exposure>, limit: f64) -> Check {
-    let (passed, actual) = match worst {
-        None => (true, "nothing sent to an unvalidated client".to_string()),
-        Some(e) => (
-            e.factor() <= limit,
-            format!(
-                "{:.2}x: client {} was sent {} B for {} B received before its address was validated",
-                e.factor(),
-                e.client + 1,
-                e.sent,
-                e.received
-            ),
-        ),
-    };
-    Check {
-        name: "amplification".into(),
-        passed,
-        expected: format!("at most {limit}x before address validation (measured at the relay)"),
-        actual,
-        skipped: None,
-    }
-}
-
 /// How long the server's answers to spoofed clients are counted: long enough
 /// for its first retransmissions.
 const SPOOF_LISTEN: Duration = Duration::from_millis(2500);
@@ -330,7 +309,8 @@ fn attack(
         hostile::flood(target.addr, spec, seed).map_err(|e| format!("flood socket: {e}"))?;
     let server_cpu_s = cpu0.zip(process_cpu(pid)).map(|(a, b)| b - a);
     let mut checks = Vec::new();
-    if spec.kinds.is_empty() || spec.kinds.contains(&hostile::Kind::UnknownVersion) {
+    let vn_sent = spec.kinds.is_empty() || spec.kinds.contains(&hostile::Kind::UnknownVersion);
+    if outcome.sent > 0 && vn_sent {
         checks.push(Check {
             name: "attack: version_negotiation".into(),
             passed: outcome.version_negotiations > 0,
@@ -342,7 +322,7 @@ fn attack(
             skipped: None,
         });
     }
-    if let Some(cpu) = server_cpu_s {
+    if let Some(cpu) = server_cpu_s.filter(|_| outcome.sent > 0) {
         let per = cpu * 1e6 / outcome.sent.max(1) as f64;
         checks.push(Check {
             name: "attack: cpu".into(),
@@ -359,6 +339,16 @@ fn attack(
         });
     }
     let mut amplification = None;
+    let mut stale_tokens = None;
+    if spec.stale_tokens > 0 {
+        let st = hostile::stale_tokens(
+            target.addr,
+            spec.stale_tokens,
+            Duration::from_millis(spec.token_age_ms),
+        );
+        checks.extend(token_checks(&st));
+        stale_tokens = Some(st);
+    }
     if spec.spoofed > 0 {
         let a = hostile::spoofed(target.addr, spec.spoofed, seed, SPOOF_LISTEN)
             .map_err(|e| format!("spoofed-client socket: {e}"))?;
@@ -385,6 +375,7 @@ fn attack(
             outcome,
             server_cpu_s,
             amplification,
+            stale_tokens,
         },
         checks,
     ))

@@ -98,7 +98,7 @@ fn default_max_cpu() -> f64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AttackSpec {
-    /// How many datagrams (1 to 10,000,000).
+    /// How many datagrams (0 to 10,000,000).
     pub datagrams: u64,
     /// Which kinds, chosen at random per datagram; empty or absent: all.
     #[serde(default)]
@@ -113,6 +113,21 @@ pub struct AttackSpec {
     pub spoofed: u32,
     #[serde(default = "three")]
     pub max_amplification: f64,
+    /// Then this many real Retry tokens sent back at once from another
+    /// port, and as many sent back from their own address after
+    /// `token_age_ms`, beside one used correctly (the control, which must
+    /// be accepted): the server must not go on with a handshake for any
+    /// misused token. 0: skip. Skipped, too, if the server sends no Retry.
+    #[serde(default)]
+    pub stale_tokens: u32,
+    /// Longer than the server's token lifetime (the reference server's is
+    /// `--token-lifetime`, 10 s by default).
+    #[serde(default = "eleven_seconds")]
+    pub token_age_ms: u64,
+}
+
+fn eleven_seconds() -> u64 {
+    11_000
 }
 
 fn twenty() -> u32 {
@@ -617,8 +632,14 @@ fn validate(s: &Scenario) -> Result<(), String> {
         n.validate()?;
     }
     if let Some(a) = &s.attack {
-        if !(1..=10_000_000).contains(&a.datagrams) {
-            return Err("attack.datagrams must be 1 to 10000000".into());
+        if a.datagrams > 10_000_000 {
+            return Err("attack.datagrams must be at most 10000000".into());
+        }
+        if a.stale_tokens > 100 {
+            return Err("attack.stale_tokens must be at most 100".into());
+        }
+        if a.token_age_ms > 120_000 {
+            return Err("attack.token_age_ms must be at most 120000".into());
         }
         if a.max_cpu_us_per_datagram.is_nan() || a.max_cpu_us_per_datagram <= 0.0 {
             return Err("attack.max_cpu_us_per_datagram must be positive".into());

@@ -254,28 +254,46 @@ fn the_connection_flood_fails_against_a_server_that_ignores_clients_when_full() 
     fails("--fault silent-when-full", &["hostile/connection-flood"]);
 }
 
-/// Runs one scenario against `server_args` and returns what its failed
-/// check `name` saw; panics if that check did not fail.
-fn failed_check(server_args: &str, scenario: &str, name: &str) -> String {
+/// Runs one scenario against `server_args` and returns what each of its
+/// checks `names` saw; panics unless every one of them failed.
+fn failed_checks(server_args: &str, scenario: &str, names: &[&str]) -> Vec<String> {
     let (code, report) = report(server_args, &[scenario]);
     assert_eq!(code, 1, "{scenario} did not fail against `{server_args}`");
     let checks = report["results"][0]["checks"].as_array().unwrap();
-    let check = checks
+    names
         .iter()
-        .find(|c| c["name"] == name)
-        .unwrap_or_else(|| panic!("no {name} check in {checks:?}"));
-    assert_eq!(check["passed"], false, "{check}");
-    check["actual"].as_str().unwrap().to_string()
+        .map(|name| {
+            let check = checks
+                .iter()
+                .find(|c| c["name"] == *name)
+                .unwrap_or_else(|| panic!("no {name} check in {checks:?}"));
+            assert_eq!(check["passed"], false, "{check}");
+            check["actual"].as_str().unwrap().to_string()
+        })
+        .collect()
+}
+
+/// A server that takes any token it can parse lets both misuses through;
+/// the control still passes, so the checks are not vacuous.
+#[test]
+fn stale_tokens_fail_against_a_server_that_takes_any_token() {
+    let seen = failed_checks(
+        "--fault lax-tokens",
+        "hostile/stale-tokens",
+        &["attack: replayed tokens", "attack: expired tokens"],
+    );
+    assert_eq!(seen, ["3 accepted", "3 accepted"]);
 }
 
 /// A server that holds only 500 connections cannot have 1,000 open at once.
 #[test]
 fn a_thousand_at_once_fails_against_a_server_holding_fewer() {
-    let actual = failed_check(
+    let actual = failed_checks(
         "--max-connections 500",
         "concurrency/1000-at-once",
-        "together",
-    );
+        &["together"],
+    )
+    .remove(0);
     assert!(
         actual.ends_with("of 1000 completed their handshakes"),
         "{actual}"
@@ -286,11 +304,12 @@ fn a_thousand_at_once_fails_against_a_server_holding_fewer() {
 /// than 3x what it got from them.
 #[test]
 fn the_amplification_limit_fails_against_an_amplifying_server() {
-    let actual = failed_check(
+    let actual = failed_checks(
         "--fault amplify",
         "network/amplification-limit",
-        "amplification",
-    );
+        &["amplification"],
+    )
+    .remove(0);
     assert!(
         actual.contains("before its address was validated"),
         "{actual}"

@@ -94,6 +94,7 @@ pub enum FaultArg {
     NoVersionNegotiation,
     Amplify,
     SilentWhenFull,
+    LaxTokens,
 }
 
 impl Args {
@@ -116,6 +117,7 @@ impl Args {
                 FaultArg::NoVersionNegotiation => f.no_version_negotiation = true,
                 FaultArg::Amplify => f.amplify = true,
                 FaultArg::SilentWhenFull => f.silent_when_full = true,
+                FaultArg::LaxTokens => f.lax_tokens = true,
             }
         }
         f

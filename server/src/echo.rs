@@ -79,6 +79,8 @@ pub struct Faults {
     /// Beyond --max-connections, drop new clients without a word instead
     /// of refusing them with CONNECTION_REFUSED.
     pub silent_when_full: bool,
+    /// Accept any Retry token that parses: from another address, expired.
+    pub lax_tokens: bool,
 }
 
 /// Buffers one stream until FIN, never holding more than `limit` bytes.

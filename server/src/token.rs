@@ -105,6 +105,13 @@ impl TokenKey {
     }
 }
 
+/// The original destination ID a token carries, read without checking the
+/// tag or the age: only for the test fault that accepts stale tokens.
+pub fn unchecked_odcid(token: &[u8]) -> Option<&[u8]> {
+    let len = *token.get(TIME_LEN)? as usize;
+    token.get(TIME_LEN + 1..TIME_LEN + 1 + len)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -2,7 +2,9 @@
 //! malformed and unwelcome UDP ([`gen`], sans-IO), sent as fast as one
 //! socket allows, while its replies are counted. The runner then checks
 //! that the server survived, answered unknown versions with Version
-//! Negotiation, and kept its CPU per datagram bounded.
+//! Negotiation, and kept its CPU per datagram bounded. Real Retry tokens
+//! are also misused ([`stale_tokens`]): replayed from another address, and
+//! sent back after they expired.
 
 pub mod gen;
 
@@ -79,6 +81,79 @@ pub fn spoofed(
         }
     }
     Ok(a)
+}
+
+/// How a server answered an Initial carrying a Retry token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenVerdict {
+    /// It sent no Retry, so there was no token to use.
+    NoRetry,
+    /// It went on with the handshake (a ServerHello).
+    Accepted,
+    /// It closed the connection attempt with this transport error code
+    /// (INVALID_TOKEN is 0xb).
+    Refused(u64),
+    /// It said nothing.
+    Ignored,
+}
+
+/// Real tokens used as they should be and as they should not.
+#[derive(Debug, Clone, Serialize)]
+pub struct StaleTokens {
+    /// One token used at once from its own address: must be accepted, or
+    /// the other verdicts mean nothing.
+    pub control: TokenVerdict,
+    /// Tokens sent back at once from another port.
+    pub replayed: Vec<TokenVerdict>,
+    /// Tokens sent back from their own address after `age_ms`.
+    pub expired: Vec<TokenVerdict>,
+    pub age_ms: u64,
+}
+
+/// How long after using a token the server's answer is awaited.
+const TOKEN_ANSWER: Duration = Duration::from_secs(2);
+
+/// Gets `n` Retry tokens for each misuse (and one for the control), all at
+/// once on their own threads; returns how the server treated each.
+pub fn stale_tokens(server: SocketAddr, n: u32, age: Duration) -> StaleTokens {
+    use echo_client::TokenUse;
+    let one = |token_use: TokenUse, wait: Duration| {
+        let cfg = echo_client::ClientConfig {
+            alpn: vec!["http/1.0".into()],
+            ..echo_client::ClientConfig::default()
+        };
+        match echo_client::offer_hello_with(server, &cfg, wait + TOKEN_ANSWER, token_use) {
+            Ok((false, _)) => TokenVerdict::NoRetry,
+            Ok((true, obs)) => match (&obs.handshake, &obs.peer_close) {
+                (echo_client::Handshake::Completed { .. }, _) => TokenVerdict::Accepted,
+                (_, Some(c)) => TokenVerdict::Refused(c.code),
+                _ => TokenVerdict::Ignored,
+            },
+            Err(e) => {
+                log::warn!("token client: {e}");
+                TokenVerdict::Ignored
+            }
+        }
+    };
+    std::thread::scope(|s| {
+        let control = s.spawn(|| one(TokenUse::AsGiven, Duration::ZERO));
+        let replayed: Vec<_> = (0..n)
+            .map(|_| s.spawn(|| one(TokenUse::FromAnotherPort, Duration::ZERO)))
+            .collect();
+        let expired: Vec<_> = (0..n)
+            .map(|_| s.spawn(|| one(TokenUse::After(age), age)))
+            .collect();
+        let join = |h: std::thread::ScopedJoinHandle<'_, TokenVerdict>| {
+            h.join().unwrap_or(TokenVerdict::Ignored)
+        };
+        StaleTokens {
+            control: join(control),
+            replayed: replayed.into_iter().map(join).collect(),
+            expired: expired.into_iter().map(join).collect(),
+            age_ms: age.as_millis() as u64,
+        }
+    })
 }
 
 /// How long replies still in flight are awaited after the last datagram.
