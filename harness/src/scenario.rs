@@ -875,11 +875,29 @@ mod tests {
         assert!(e.contains("network.loss"), "{e}");
         let e = p(&GOOD.replace(
             "\"connections\"",
-            "\"attack\": {\"datagrams\": 0}, \"connections\"",
+            "\"attack\": {\"datagrams\": 10000001}, \"connections\"",
         ))
         .unwrap_err()
         .0;
         assert!(e.contains("attack.datagrams"), "{e}");
+        let e = p(&GOOD.replace("\"connections\"", "\"together\": true, \"connections\""))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("together needs \"concurrent\": true"), "{e}");
+        let e = p(&GOOD.replace(
+            "\"connections\"",
+            "\"server_args\": [\"\"], \"connections\"",
+        ))
+        .unwrap_err()
+        .0;
+        assert!(e.contains("server_args"), "{e}");
+        let e = p(&GOOD.replace(
+            "\"connections\"",
+            "\"network\": {\"max_amplification\": -1}, \"connections\"",
+        ))
+        .unwrap_err()
+        .0;
+        assert!(e.contains("network.max_amplification"), "{e}");
     }
 
     #[test]
