@@ -10,7 +10,8 @@
 //! start a QUIC handshake without ALPN); it sends a ClientHello built by
 //! hand instead ([`initial`]) and observes only how the server answers it.
 
-pub mod initial;
+/// Initial packets by hand (the `quic-wire` crate, shared with the server).
+pub use quic_wire as initial;
 mod load;
 mod raw;
 mod session;

@@ -43,6 +43,7 @@ impl Attempt {
             &self.token,
             pn,
             frames,
+            initial::MIN_INITIAL_DATAGRAM,
         )
     }
 

@@ -16,6 +16,8 @@ Error codes this server sends:
                                        --keep-alive the connection is closed)
   STOP_SENDING 0x11                    the client opened a unidirectional stream
   CONNECTION_CLOSE 0x2   (transport)   CONNECTION_REFUSED: --max-connections reached
+  CONNECTION_CLOSE 0xb   (transport)   INVALID_TOKEN: a forged, expired or replayed Retry
+                                       token (stateless, in an Initial)
   CONNECTION_CLOSE 0x0   (application) the server is shutting down (SIGINT/SIGTERM)
 
 Once the socket is bound the server prints `listening on ADDR:PORT` on stdout.

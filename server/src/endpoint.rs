@@ -37,6 +37,16 @@ pub struct Options {
 }
 
 /// Counters for what the endpoint turned away, for logs and tests.
+/// What to do with a datagram for an unknown connection ID.
+enum Admit {
+    /// Hand it to this connection (`true`: just created).
+    Conn(u64, bool),
+    /// Nothing more to do (answered statelessly, or dropped).
+    Drop,
+    /// An Initial whose Retry token was turned down.
+    BadToken,
+}
+
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Counters {
     pub accepted: u64,
@@ -44,6 +54,8 @@ pub struct Counters {
     pub retries_sent: u64,
     pub version_negotiations: u64,
     pub bad_tokens: u64,
+    /// Initials with a bad token answered with INVALID_TOKEN.
+    pub invalid_token_closes: u64,
     pub refused_full: u64,
     /// Datagrams held back by the anti-amplification limit.
     pub amplification_limited: u64,
@@ -144,8 +156,16 @@ impl Endpoint {
         let (key, fresh) = match self.ids.get(&hdr.dcid) {
             Some(&k) => (k, false),
             None => match self.new_connection(&hdr, from, now) {
-                Some(k) => k,
-                None => return,
+                Admit::Conn(k, fresh) => (k, fresh),
+                Admit::Drop => return,
+                Admit::BadToken => {
+                    // RFC 9000 §8.1.3: tell the client at once, statelessly.
+                    if let Some(close) = quic_wire::invalid_token_close(buf) {
+                        self.stateless.push_back((close, from));
+                        self.counters.invalid_token_closes += 1;
+                    }
+                    return;
+                }
             },
         };
         let local = self.local;
@@ -194,15 +214,15 @@ impl Endpoint {
         hdr: &quiche::Header<'_>,
         from: SocketAddr,
         now: Instant,
-    ) -> Option<(u64, bool)> {
+    ) -> Admit {
         if hdr.ty != quiche::Type::Initial {
             self.counters.dropped += 1;
-            return None;
+            return Admit::Drop;
         }
         if !quiche::version_is_supported(hdr.version) {
             if self.opts.faults.no_version_negotiation {
                 self.counters.dropped += 1;
-                return None;
+                return Admit::Drop;
             }
             let mut out = vec![0; MAX_DATAGRAM];
             if let Ok(n) = quiche::negotiate_version(&hdr.scid, &hdr.dcid, &mut out) {
@@ -210,13 +230,13 @@ impl Endpoint {
                 self.stateless.push_back((out, from));
                 self.counters.version_negotiations += 1;
             }
-            return None;
+            return Admit::Drop;
         }
         let token = hdr.token.as_deref().unwrap_or_default();
         let (scid, odcid) = if self.opts.retry {
             if token.is_empty() {
                 self.send_retry(hdr, from);
-                return None;
+                return Admit::Drop;
             }
             let checked = if self.opts.faults.lax_tokens {
                 crate::token::unchecked_odcid(token).ok_or(TokenError::Malformed)
@@ -228,7 +248,7 @@ impl Endpoint {
                 Err(e) => {
                     log::info!("peer={from} outcome=rejected reason=\"{e}\"");
                     self.counters.bad_tokens += 1;
-                    return None;
+                    return Admit::BadToken;
                 }
             };
             // The token must come back on the ID our Retry gave the client.
@@ -237,21 +257,21 @@ impl Endpoint {
                     "peer={from} outcome=rejected reason=\"token for another connection ID\""
                 );
                 self.counters.bad_tokens += 1;
-                return None;
+                return Admit::BadToken;
             }
             (hdr.dcid.clone().into_owned(), Some(odcid))
         } else {
             let scid = self.cids.derive(&hdr.dcid);
             // A repeated first Initial, still on the client's chosen ID.
             if let Some(&k) = self.ids.get(&scid) {
-                return Some((k, false));
+                return Admit::Conn(k, false);
             }
             (scid, None)
         };
 
         if self.opts.faults.serial && self.conns.len() > self.draining {
             self.counters.dropped += 1;
-            return None;
+            return Admit::Drop;
         }
         let mut q = match quiche::accept(&scid, odcid.as_ref(), self.local, from, &mut self.config)
         {
@@ -259,7 +279,7 @@ impl Endpoint {
             Err(e) => {
                 log::debug!("{from}: accept failed: {e}");
                 self.counters.dropped += 1;
-                return None;
+                return Admit::Drop;
             }
         };
 
@@ -311,7 +331,7 @@ impl Endpoint {
             },
         );
         self.counters.accepted += 1;
-        Some((key, true))
+        Admit::Conn(key, true)
     }
 
     fn send_retry(&mut self, hdr: &quiche::Header<'_>, from: SocketAddr) {

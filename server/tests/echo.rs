@@ -55,6 +55,46 @@ fn no_alpn_fails_with_0x178_and_the_next_client_is_served() {
     }
 }
 
+/// A Retry token sent back from another port, or after its lifetime, is
+/// turned down at once with INVALID_TOKEN (RFC 9000 §8.1.3) and no
+/// connection; the same token used properly is accepted.
+#[test]
+fn replayed_and_expired_tokens_get_invalid_token_at_once() {
+    use echo_client::TokenUse;
+    let mut server = Server::start(&["--token-lifetime", "1s"]);
+    let cfg = echo_client::ClientConfig {
+        alpn: vec!["http/1.0".into()],
+        ..echo_client::ClientConfig::default()
+    };
+    let wait = Duration::from_millis(2500);
+    for token_use in [TokenUse::FromAnotherPort, TokenUse::After(wait)] {
+        let (retried, obs) = echo_client::offer_hello_with(
+            server.addr,
+            &cfg,
+            wait + Duration::from_secs(5),
+            token_use,
+        )
+        .expect("client ran");
+        assert!(retried, "{token_use:?}: no Retry");
+        assert_eq!(obs.handshake, Handshake::NotCompleted, "{token_use:?}");
+        let close = obs.peer_close.expect("a CONNECTION_CLOSE");
+        assert!(!close.app && close.code == 0xb, "{token_use:?}: {close:?}");
+        assert!(
+            obs.elapsed < wait + Duration::from_secs(1),
+            "{token_use:?}: the close came late ({:?})",
+            obs.elapsed
+        );
+    }
+    let (_, fresh) =
+        echo_client::offer_hello_with(server.addr, &cfg, Duration::from_secs(5), TokenUse::AsGiven)
+            .expect("client ran");
+    assert!(
+        matches!(fresh.handshake, Handshake::Completed { .. }),
+        "{fresh:?}"
+    );
+    assert!(server.alive());
+}
+
 /// The hand-built ClientHello behind the no-ALPN test is otherwise sound:
 /// with a good ALPN the server answers it with a ServerHello, with a bad
 /// one it refuses it with 0x178, so the no-ALPN refusal is about ALPN.
@@ -305,6 +345,7 @@ fn without_retry_an_unvalidated_client_gets_at_most_three_times_its_bytes() {
         &[],
         0,
         &initial::crypto_frame(0, &hello),
+        initial::MIN_INITIAL_DATAGRAM,
     );
     let sent = socket.send(&pkt).unwrap();
     // Long enough for the server's first retransmissions (PTO about 1 s).

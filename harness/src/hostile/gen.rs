@@ -72,6 +72,7 @@ fn initial(rng: &mut impl RngCore, token: &[u8]) -> Vec<u8> {
         token,
         0,
         &initial::crypto_frame(0, &hello),
+        initial::MIN_INITIAL_DATAGRAM,
     )
 }
 

@@ -2,10 +2,13 @@
 //!
 //! quiche (BoringSSL) refuses to start a QUIC handshake without ALPN, so a
 //! client that offers none has to write its own ClientHello and protect it
-//! itself. This module does only what that needs: Initial keys (RFC 9001
-//! §5.2), packet and header protection, a minimal TLS 1.3 ClientHello, Retry
-//! integrity (RFC 9001 §5.8), and the frames a server sends in Initial
-//! packets. No sockets and no clocks: bytes in, bytes out.
+//! itself; a server that turns down a bad Retry token without starting a
+//! connection has to seal its CONNECTION_CLOSE itself; a relay that meters
+//! amplification reads cleartext headers. This crate does only what those
+//! need: Initial keys (RFC 9001 §5.2), packet and header protection, a
+//! minimal TLS 1.3 ClientHello, Retry integrity (RFC 9001 §5.8), the frames
+//! of Initial packets, and packet types from cleartext headers. No sockets
+//! and no clocks: bytes in, bytes out.
 
 use ring::aead::quic::{HeaderProtectionKey, AES_128};
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM};
@@ -173,8 +176,36 @@ pub fn close_frame(code: u64, reason: &str) -> Vec<u8> {
     f
 }
 
-/// A protected Initial packet carrying `frames`, padded so the datagram
-/// is at least [`MIN_INITIAL_DATAGRAM`] bytes.
+/// A server's answer to a client Initial whose Retry token it turned down
+/// (RFC 9000 §8.1.3): an Initial with CONNECTION_CLOSE INVALID_TOKEN
+/// (0xb), made without any connection state and no larger than it must
+/// be. `None` unless `datagram` starts with a client Initial that decrypts,
+/// so garbage gets no answer.
+pub fn invalid_token_close(datagram: &[u8]) -> Option<Vec<u8>> {
+    let mut r = Reader::new(datagram);
+    let first = r.u8().ok()?;
+    let version = r.bytes(4).ok()?;
+    let dcid = r.cid().ok()?;
+    if first & 0xf0 != 0xc0 || version != VERSION_1.to_be_bytes() {
+        return None;
+    }
+    let client = Keys::initial(dcid, true);
+    let Ok(packets) = open_datagram(datagram, &client, &[]) else {
+        return None;
+    };
+    let Some(Packet::Initial { dcid, scid, .. }) = packets.first() else {
+        return None;
+    };
+    let server = Keys::initial(dcid, false);
+    let close = close_frame(INVALID_TOKEN, "invalid or expired address validation token");
+    Some(seal_initial(&server, scid, dcid, &[], 0, &close, 0))
+}
+
+/// INVALID_TOKEN, the transport error for a bad Retry token.
+pub const INVALID_TOKEN: u64 = 0xb;
+
+/// A protected Initial packet carrying `frames`, padded so the datagram is
+/// at least `pad_to` bytes (a client's must be [`MIN_INITIAL_DATAGRAM`]).
 pub fn seal_initial(
     keys: &Keys,
     dcid: &[u8],
@@ -182,6 +213,7 @@ pub fn seal_initial(
     token: &[u8],
     pn: u32,
     frames: &[u8],
+    pad_to: usize,
 ) -> Vec<u8> {
     let mut pkt = vec![0xc0 | (PN_LEN as u8 - 1)];
     pkt.extend_from_slice(&VERSION_1.to_be_bytes());
@@ -196,7 +228,7 @@ pub fn seal_initial(
     let header_len = pkt.len() + 2 + PN_LEN;
     let payload_len = frames
         .len()
-        .max(MIN_INITIAL_DATAGRAM.saturating_sub(header_len + TAG_LEN));
+        .max(pad_to.saturating_sub(header_len + TAG_LEN));
     let length = (PN_LEN + payload_len + TAG_LEN) as u16;
     pkt.extend_from_slice(&(length | 0x4000).to_be_bytes());
     let pn_offset = pkt.len();
@@ -625,6 +657,45 @@ mod tests {
     }
 
     #[test]
+    fn a_bad_token_gets_an_unpadded_invalid_token_close_and_garbage_nothing() {
+        let (dcid, scid) = (hex("8394c8f03e515708"), hex("0102030405060708"));
+        let hello = seal_initial(
+            &Keys::initial(&dcid, true),
+            &dcid,
+            &scid,
+            b"stale",
+            0,
+            &crypto_frame(0, b"hello"),
+            MIN_INITIAL_DATAGRAM,
+        );
+        let close = invalid_token_close(&hello).expect("an answer");
+        assert!(close.len() < 100, "{} bytes", close.len());
+        // The client reads it with its server-side Initial keys.
+        let got = open_datagram(&close, &Keys::initial(&dcid, false), &dcid).unwrap();
+        let Packet::Initial {
+            dcid: to, frames, ..
+        } = &got[0]
+        else {
+            panic!("{got:?}")
+        };
+        assert_eq!(to, &scid);
+        assert!(matches!(
+            frames[0],
+            Frame::Close {
+                app: false,
+                code: INVALID_TOKEN,
+                ..
+            }
+        ));
+        // One flipped bit and it no longer decrypts: no answer.
+        let mut bad = hello.clone();
+        bad[100] ^= 1;
+        assert_eq!(invalid_token_close(&bad), None);
+        assert_eq!(invalid_token_close(&[0xc0; 40]), None);
+        assert_eq!(invalid_token_close(&[]), None);
+    }
+
+    #[test]
     fn retry_integrity_matches_rfc_9001_appendix_a4() {
         let retry = hex("ff000000010008f067a5502a4262b5746f6b656e04a265ba2eff4d829058fb3f0f2496ba");
         let keys = Keys::initial(&hex(RFC_DCID), false);
@@ -650,7 +721,15 @@ mod tests {
         let keys = Keys::initial(&dcid, true);
         let mut frames = crypto_frame(0, b"hello");
         frames.extend(close_frame(0x178, "no ALPN"));
-        let pkt = seal_initial(&keys, &dcid, b"scid", b"tok", 7, &frames);
+        let pkt = seal_initial(
+            &keys,
+            &dcid,
+            b"scid",
+            b"tok",
+            7,
+            &frames,
+            MIN_INITIAL_DATAGRAM,
+        );
         assert_eq!(pkt.len(), MIN_INITIAL_DATAGRAM);
         let got = open_datagram(&pkt, &keys, &dcid).unwrap();
         let Packet::Initial {
@@ -687,7 +766,7 @@ mod tests {
     fn truncated_or_garbage_datagrams_are_errors_not_panics() {
         let dcid = hex(RFC_DCID);
         let keys = Keys::initial(&dcid, true);
-        let pkt = seal_initial(&keys, &dcid, b"", b"", 0, &crypto_frame(0, b"x"));
+        let pkt = seal_initial(&keys, &dcid, b"", b"", 0, &crypto_frame(0, b"x"), 1200);
         for n in [1, 5, 6, 20, 40, pkt.len() - 1] {
             assert!(open_datagram(&pkt[..n], &keys, &dcid).is_err(), "{n}");
         }
