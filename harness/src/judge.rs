@@ -287,7 +287,7 @@ pub fn together(spans: &[Span], blind: Option<String>) -> Check {
 
 /// Checks on misused Retry tokens: the control must be accepted, no misused
 /// token may be.
-pub fn token_checks(st: &StaleTokens) -> Vec<Check> {
+pub fn token_checks(st: &StaleTokens, close_required: bool) -> Vec<Check> {
     let describe = |vs: &[V]| {
         let count = |f: &dyn Fn(&V) -> bool| vs.iter().filter(|v| f(v)).count();
         let mut parts = Vec::new();
@@ -312,10 +312,18 @@ pub fn token_checks(st: &StaleTokens) -> Vec<Check> {
     };
     let no_retry = st.control == V::NoRetry;
     let skipped = no_retry.then(|| "the server sent no Retry, so it issued no tokens".to_string());
+    let how = if close_required {
+        "closed with INVALID_TOKEN"
+    } else {
+        "turned down"
+    };
     let misuse = |name: &str, expected: String, vs: &[V]| Check {
         name: format!("attack: {name}"),
-        passed: no_retry || !vs.contains(&V::Accepted),
-        expected,
+        passed: no_retry
+            || vs
+                .iter()
+                .all(|v| *v == V::Refused(0xb) || (!close_required && *v != V::Accepted)),
+        expected: format!("{expected} all {how}"),
         actual: describe(vs),
         skipped: skipped.clone(),
     };
@@ -338,7 +346,7 @@ pub fn token_checks(st: &StaleTokens) -> Vec<Check> {
         misuse(
             "expired tokens",
             format!(
-                "{} tokens sent back after {} ms all turned down",
+                "{} tokens sent back after {} ms",
                 st.expired.len(),
                 st.age_ms
             ),
@@ -434,23 +442,32 @@ mod tests {
 
     #[test]
     fn token_checks_pass_when_only_the_control_is_accepted() {
-        let c = token_checks(&tokens(V::Accepted, V::Ignored));
+        let c = token_checks(&tokens(V::Accepted, V::Ignored), false);
         assert!(c.iter().all(|c| c.passed && c.skipped.is_none()), "{c:?}");
         assert_eq!(c[2].actual, "1 closed with INVALID_TOKEN, 1 ignored");
     }
 
     #[test]
     fn token_checks_fail_on_an_accepted_misuse_or_a_refused_control() {
-        let c = token_checks(&tokens(V::Accepted, V::Accepted));
+        let c = token_checks(&tokens(V::Accepted, V::Accepted), false);
         assert!(c[0].passed && !c[1].passed && !c[2].passed, "{c:?}");
         assert_eq!(c[1].actual, "1 accepted, 1 ignored");
-        let c = token_checks(&tokens(V::Ignored, V::Ignored));
+        let c = token_checks(&tokens(V::Ignored, V::Ignored), false);
         assert!(!c[0].passed, "{c:?}");
     }
 
     #[test]
+    fn token_checks_can_require_invalid_token_rather_than_silence() {
+        let c = token_checks(&tokens(V::Accepted, V::Ignored), true);
+        assert!(!c[1].passed && !c[2].passed, "{c:?}");
+        assert!(c[1].expected.ends_with("all closed with INVALID_TOKEN"));
+        let c = token_checks(&tokens(V::Accepted, V::Refused(0xb)), true);
+        assert!(!c[1].passed && c[2].passed, "{c:?}");
+    }
+
+    #[test]
     fn token_checks_are_skipped_without_a_retry() {
-        let c = token_checks(&tokens(V::NoRetry, V::NoRetry));
+        let c = token_checks(&tokens(V::NoRetry, V::NoRetry), true);
         assert!(c.iter().all(|c| c.passed && c.skipped.is_some()), "{c:?}");
     }
 

@@ -346,7 +346,7 @@ fn attack(
             spec.stale_tokens,
             Duration::from_millis(spec.token_age_ms),
         );
-        checks.extend(token_checks(&st));
+        checks.extend(token_checks(&st, spec.invalid_token_close));
         stale_tokens = Some(st);
     }
     if spec.spoofed > 0 {

@@ -124,6 +124,10 @@ pub struct AttackSpec {
     /// `--token-lifetime`, 10 s by default).
     #[serde(default = "eleven_seconds")]
     pub token_age_ms: u64,
+    /// Misused tokens must be answered with INVALID_TOKEN (0xb) rather
+    /// than silence (RFC 9000 §8.1.3 says a server SHOULD).
+    #[serde(default)]
+    pub invalid_token_close: bool,
 }
 
 fn eleven_seconds() -> u64 {

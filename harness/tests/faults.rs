@@ -91,11 +91,18 @@ fn alpn_rules_fail_against_a_server_that_accepts_any_alpn() {
 }
 
 #[test]
-fn alpn_refusals_fail_against_a_server_that_drops_them_silently() {
+fn refusals_fail_against_a_server_that_drops_them_silently() {
     fails(
         "--fault silent-reject",
         &["alpn/none-rejected", "alpn/h3-rejected"],
     );
+    // Bad tokens ignored instead of closed with INVALID_TOKEN.
+    let seen = failed_checks(
+        "--fault silent-reject",
+        "hostile/stale-tokens",
+        &["attack: replayed tokens", "attack: expired tokens"],
+    );
+    assert_eq!(seen, ["3 ignored", "3 ignored"]);
 }
 
 #[test]

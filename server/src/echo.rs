@@ -66,8 +66,8 @@ pub struct Faults {
     pub accept_any_alpn: bool,
     /// Serve one connection at a time; drop new clients meanwhile.
     pub serial: bool,
-    /// Forget a client whose handshake failed without telling it why
-    /// (no CONNECTION_CLOSE).
+    /// Forget a client whose handshake failed, or whose Retry token was
+    /// bad, without telling it why (no CONNECTION_CLOSE).
     pub silent_reject: bool,
     /// Drop packets of unknown versions instead of answering with
     /// Version Negotiation.

@@ -160,7 +160,9 @@ impl Endpoint {
                 Admit::Drop => return,
                 Admit::BadToken => {
                     // RFC 9000 §8.1.3: tell the client at once, statelessly.
-                    if let Some(close) = quic_wire::invalid_token_close(buf) {
+                    let close = quic_wire::invalid_token_close(buf)
+                        .filter(|_| !self.opts.faults.silent_reject);
+                    if let Some(close) = close {
                         self.stateless.push_back((close, from));
                         self.counters.invalid_token_closes += 1;
                     }
