@@ -174,6 +174,16 @@ impl Running {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .process_group(0);
+        // If the harness is killed outright (SIGKILL, no chance to clean
+        // up), the kernel kills the server it started too. This follows the
+        // spawning thread, which is the main thread.
+        // SAFETY: prctl is async-signal-safe; nothing else runs in the child.
+        unsafe {
+            cmd.pre_exec(|| {
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                Ok(())
+            });
+        }
         let mut child = cmd.spawn().map_err(|e| match &spec.launch {
             Launch::Template(t) => format!("cannot run {t:?}: {e}"),
             Launch::Reference => format!("cannot run the reference server: {e}"),

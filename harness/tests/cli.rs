@@ -310,21 +310,25 @@ fn eventually(limit: std::time::Duration, mut cond: impl FnMut() -> bool) -> boo
     cond()
 }
 
-#[test]
-fn ctrl_c_leaves_no_server_process_behind() {
-    let marker = format!("sleep {}", 3000 + std::process::id() % 1000);
-    let running = |m: &str| {
-        std::process::Command::new("pgrep")
-            // Anchored, so the harness's own command line does not match.
-            .args(["-f", &format!("^{m}$")])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    };
-    let mut h = std::process::Command::new(assert_cmd::cargo::cargo_bin("harness"))
+/// Whether a process whose whole command line is `m` is running.
+fn running(m: &str) -> bool {
+    std::process::Command::new("pgrep")
+        // Anchored, so the harness's own command line does not match.
+        .args(["-f", &format!("^{m}$")])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Starts the harness against a `sleep` "server" (`template` is run with
+/// the marker in place of `{m}`) and waits until that server runs; returns
+/// the harness and the marker command line.
+fn harness_with_sleeping_server(base: u32, template: &str) -> (std::process::Child, String) {
+    let marker = format!("sleep {}", base + std::process::id() % 1000);
+    let h = std::process::Command::new(assert_cmd::cargo::cargo_bin("harness"))
         .current_dir(root())
         .args(["scenarios", "--ready-timeout", "60s", "--server"])
-        .arg(format!("sh -c '{marker}; true'"))
+        .arg(template.replace("{m}", &marker))
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
@@ -333,6 +337,12 @@ fn ctrl_c_leaves_no_server_process_behind() {
         eventually(std::time::Duration::from_secs(20), || running(&marker)),
         "server never started"
     );
+    (h, marker)
+}
+
+#[test]
+fn ctrl_c_leaves_no_server_process_behind() {
+    let (mut h, marker) = harness_with_sleeping_server(3000, "sh -c '{m}; true'");
     // SAFETY: signalling our own child.
     unsafe {
         libc_kill(h.id() as i32, 2);
@@ -344,6 +354,19 @@ fn ctrl_c_leaves_no_server_process_behind() {
     assert!(
         eventually(std::time::Duration::from_secs(5), || !running(&marker)),
         "the server outlived the harness"
+    );
+}
+
+/// Even SIGKILL, which the harness cannot catch, takes the server it
+/// started along (PR_SET_PDEATHSIG).
+#[test]
+fn a_killed_harness_takes_its_server_along() {
+    let (mut h, marker) = harness_with_sleeping_server(4000, "{m}");
+    h.kill().unwrap(); // SIGKILL
+    h.wait().unwrap();
+    assert!(
+        eventually(std::time::Duration::from_secs(5), || !running(&marker)),
+        "the server outlived the killed harness"
     );
 }
 
