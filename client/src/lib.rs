@@ -135,6 +135,22 @@ pub struct Plan {
     /// Told once the handshake completes, so a caller can order clients
     /// without sleeping.
     pub notify_established: Option<std::sync::mpsc::Sender<()>>,
+    /// Once set (the server under test is known to be gone), the client
+    /// abandons the connection within [`CANCEL_CHECK`] and says so.
+    pub cancel: Option<Cancel>,
+}
+
+/// A flag that abandons every connection that holds it.
+pub type Cancel = std::sync::Arc<std::sync::atomic::AtomicBool>;
+
+/// How often a client with a [`Plan::cancel`] flag looks at it while it
+/// waits for the network.
+pub const CANCEL_CHECK: Duration = Duration::from_millis(50);
+
+pub(crate) fn cancelled(plan: &Plan) -> bool {
+    plan.cancel
+        .as_ref()
+        .is_some_and(|c| c.load(std::sync::atomic::Ordering::Acquire))
 }
 
 impl Default for Plan {
@@ -146,6 +162,7 @@ impl Default for Plan {
             stop_after: None,
             leave: Leave::Close,
             notify_established: None,
+            cancel: None,
         }
     }
 }
@@ -206,6 +223,11 @@ pub struct Observation {
     pub idle_timed_out: bool,
     /// The plan's deadline passed before the connection was done.
     pub deadline_hit: bool,
+    /// Nothing listens at the server's address: a datagram came back as
+    /// ICMP port unreachable (ECONNREFUSED), so the client stopped at once.
+    pub unreachable: bool,
+    /// The plan's [`Plan::cancel`] flag was set, so the client stopped.
+    pub abandoned: bool,
     pub elapsed: Duration,
 }
 
@@ -231,7 +253,7 @@ pub fn run(
                 .into(),
         ));
     }
-    raw::offer_hello(server, cfg, plan.deadline)
+    raw::offer_hello_until(server, cfg, plan.deadline, plan.cancel.as_ref())
 }
 
 /// The wildcard address, any port, of `server`'s family: where a client

@@ -95,6 +95,16 @@ pub fn offer_hello(
     Ok(offer_hello_with(server, cfg, deadline, TokenUse::AsGiven)?.1)
 }
 
+/// [`offer_hello`] that also gives up once `cancel` is set.
+pub(crate) fn offer_hello_until(
+    server: SocketAddr,
+    cfg: &ClientConfig,
+    deadline: Duration,
+    cancel: Option<&crate::Cancel>,
+) -> Result<Observation, ClientError> {
+    Ok(exchange(server, cfg, deadline, TokenUse::AsGiven, cancel)?.1)
+}
+
 /// [`offer_hello`], using a Retry's token as `token_use` says; also tells
 /// whether a Retry came.
 pub fn offer_hello_with(
@@ -103,6 +113,17 @@ pub fn offer_hello_with(
     deadline: Duration,
     token_use: TokenUse,
 ) -> Result<(bool, Observation), ClientError> {
+    exchange(server, cfg, deadline, token_use, None)
+}
+
+fn exchange(
+    server: SocketAddr,
+    cfg: &ClientConfig,
+    deadline: Duration,
+    token_use: TokenUse,
+    cancel: Option<&crate::Cancel>,
+) -> Result<(bool, Observation), ClientError> {
+    let is_cancelled = || cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::Acquire));
     let start = Instant::now();
     let end = start + deadline;
     let rng = SystemRandom::new();
@@ -143,24 +164,42 @@ pub fn offer_hello_with(
     let mut resend = FIRST_RESEND;
     let mut resend_at = Instant::now() + resend;
     let mut buf = [0u8; 65536];
+    let (mut unreachable, mut abandoned) = (false, false);
 
     let answer = loop {
         let now = Instant::now();
         if now >= end {
             break None;
         }
+        if is_cancelled() {
+            abandoned = true;
+            break None;
+        }
         if now >= resend_at {
-            socket.send(&at.initial(&crypto))?;
+            match socket.send(&at.initial(&crypto)) {
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+                    unreachable = true;
+                    break None;
+                }
+                r => r?,
+            };
             resend = (resend * 2).min(Duration::from_secs(1));
             resend_at = now + resend;
         }
-        socket.set_read_timeout(Some(resend_at.min(end) - now + Duration::from_millis(1)))?;
+        let mut wait = resend_at.min(end) - now + Duration::from_millis(1);
+        if cancel.is_some() {
+            wait = wait.min(crate::CANCEL_CHECK);
+        }
+        socket.set_read_timeout(Some(wait))?;
         let n = match socket.recv(&mut buf) {
             Ok(n) => n,
             Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
-            // An ICMP port unreachable from an earlier send: nobody listens
-            // yet, or any more. Keep trying until the deadline.
-            Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
+            // An ICMP port unreachable from an earlier send: nothing
+            // listens at that address (any more).
+            Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+                unreachable = true;
+                break None;
+            }
             Err(e) => return Err(e.into()),
         };
         let packets = match initial::open_datagram(&buf[..n], &at.server, &at.odcid) {
@@ -220,10 +259,12 @@ pub fn offer_hello_with(
         local_close: None,
         idle_timed_out: false,
         deadline_hit: false,
+        unreachable,
+        abandoned,
         elapsed: start.elapsed(),
     };
     match answer {
-        None => obs.deadline_hit = true,
+        None => obs.deadline_hit = !(unreachable || abandoned),
         Some(Answer::Closed(c)) => obs.peer_close = Some(c),
         Some(Answer::ServerHello) => {
             obs.handshake = Handshake::Completed {

@@ -191,6 +191,9 @@ pub fn run(
     let stop_at = plan.stop_after.map(|d| start + d);
     let mut config = quiche_config(cfg)?;
     let socket = UdpSocket::bind(crate::any_port_for(server))?;
+    // Connected, so an ICMP port unreachable comes back as ECONNREFUSED:
+    // nothing listens there, and waiting would only run out the clock.
+    socket.connect(server)?;
     let local = socket.local_addr()?;
     let mut scid = [0u8; quiche::MAX_CONN_ID_LEN];
     ring::rand::SystemRandom::new()
@@ -226,12 +229,16 @@ pub fn run(
     let mut handshake = Handshake::NotCompleted;
     let mut established_at = None;
     let mut linger_until: Option<Instant> = None;
-    let mut deadline_hit = false;
+    let (mut deadline_hit, mut unreachable, mut abandoned) = (false, false, false);
 
     loop {
         let now = Instant::now();
         if now >= deadline {
             deadline_hit = true;
+            break;
+        }
+        if crate::cancelled(plan) {
+            abandoned = true;
             break;
         }
         if stop_at.is_some_and(|t| now >= t) {
@@ -260,8 +267,12 @@ pub fn run(
                 }
             }
         }
-        while let Ok((n, info)) = conn.send(&mut out) {
-            socket.send_to(&out[..n], info.to)?;
+        if let Err(e) = flush(&mut conn, &socket, &mut out) {
+            if e.kind() == std::io::ErrorKind::ConnectionRefused {
+                unreachable = true;
+                break;
+            }
+            return Err(e.into());
         }
 
         if conn.is_closed() || conn.peer_error().is_some() {
@@ -288,7 +299,10 @@ pub fn run(
             wake = wake.min(t);
         }
 
-        let wait = wake.saturating_duration_since(Instant::now());
+        let mut wait = wake.saturating_duration_since(Instant::now());
+        if plan.cancel.is_some() {
+            wait = wait.min(crate::CANCEL_CHECK);
+        }
         socket.set_read_timeout(Some(wait.max(Duration::from_micros(100))))?;
         match socket.recv_from(&mut buf) {
             Ok((n, from)) => {
@@ -305,7 +319,10 @@ pub fn run(
                     e.kind(),
                     std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
                 ) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {}
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                unreachable = true;
+                break;
+            }
             Err(e) => return Err(e.into()),
         }
         if conn.timeout_instant().is_some_and(|t| t <= Instant::now()) {
@@ -341,11 +358,10 @@ pub fn run(
         }
     }
 
-    if plan.leave == Leave::Close && !conn.is_closed() && conn.peer_error().is_none() {
+    let gone = unreachable || abandoned;
+    if plan.leave == Leave::Close && !gone && !conn.is_closed() && conn.peer_error().is_none() {
         let _ = conn.close(true, 0, b"client done");
-        while let Ok((n, info)) = conn.send(&mut out) {
-            let _ = socket.send_to(&out[..n], info.to);
-        }
+        let _ = flush(&mut conn, &socket, &mut out);
     }
 
     Ok(Observation {
@@ -368,6 +384,16 @@ pub fn run(
             .map(close_of),
         idle_timed_out: conn.is_timed_out(),
         deadline_hit,
+        unreachable,
+        abandoned,
         elapsed: start.elapsed(),
     })
+}
+
+/// Sends everything quiche has queued on the connected socket.
+fn flush(conn: &mut quiche::Connection, socket: &UdpSocket, out: &mut [u8]) -> std::io::Result<()> {
+    while let Ok((n, _)) = conn.send(out) {
+        socket.send(&out[..n])?;
+    }
+    Ok(())
 }
