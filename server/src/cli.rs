@@ -78,6 +78,12 @@ pub struct Args {
     #[cfg(feature = "faults")]
     #[arg(long, value_enum, hide = true)]
     pub fault: Vec<FaultArg>,
+
+    /// Fault (test builds only): serve N connections, then exit when the
+    /// next one arrives.
+    #[cfg(feature = "faults")]
+    #[arg(long, value_name = "N", hide = true)]
+    pub fault_exit_after: Option<u64>,
 }
 
 /// Names for `--fault` (test builds only).
@@ -97,6 +103,8 @@ pub enum FaultArg {
     Amplify,
     SilentWhenFull,
     LaxTokens,
+    ExitOnStreamlessClose,
+    NeverAnswer,
 }
 
 impl Args {
@@ -120,7 +128,13 @@ impl Args {
                 FaultArg::Amplify => f.amplify = true,
                 FaultArg::SilentWhenFull => f.silent_when_full = true,
                 FaultArg::LaxTokens => f.lax_tokens = true,
+                FaultArg::ExitOnStreamlessClose => f.exit_on_streamless_close = true,
+                FaultArg::NeverAnswer => f.never_answer = true,
             }
+        }
+        #[cfg(feature = "faults")]
+        {
+            f.exit_after = self.fault_exit_after;
         }
         f
     }

@@ -81,6 +81,13 @@ pub struct Faults {
     pub silent_when_full: bool,
     /// Accept any Retry token that parses: from another address, expired.
     pub lax_tokens: bool,
+    /// Exit when a client that completed its handshake closes without
+    /// having opened a stream (as the OpenSSL guide's demo does).
+    pub exit_on_streamless_close: bool,
+    /// Serve this many connections, then exit when the next one arrives.
+    pub exit_after: Option<u64>,
+    /// Bind, then drop every datagram: a server that never answers.
+    pub never_answer: bool,
 }
 
 /// Buffers one stream until FIN, never holding more than `limit` bytes.

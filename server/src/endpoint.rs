@@ -83,6 +83,8 @@ struct Conn {
     draining: bool,
     bytes_in: usize,
     bytes_out: usize,
+    /// The client opened at least one stream.
+    saw_stream: bool,
     /// Until the client's address is validated (by a Retry token, or by
     /// completing the handshake), what it sent and what we sent it: we
     /// never send more than [`AMPLIFICATION_LIMIT`] times what arrived.
@@ -145,6 +147,9 @@ impl Endpoint {
 
     /// Handles one received datagram.
     pub fn recv(&mut self, buf: &mut [u8], from: SocketAddr, now: Instant) {
+        if self.opts.faults.never_answer {
+            return;
+        }
         let hdr = match quiche::Header::from_slice(buf, CID_LEN) {
             Ok(h) => h,
             Err(e) => {
@@ -182,6 +187,17 @@ impl Endpoint {
             Ok(_) => {}
             Err(quiche::Error::Done) => {}
             Err(e) => log::debug!("{from}: {} recv failed: {e}", conn.q.trace_id()),
+        }
+        if self.opts.faults.exit_on_streamless_close
+            && conn.q.is_established()
+            && !conn.saw_stream
+            && conn.q.readable().next().is_none()
+            && conn.q.peer_error().is_some()
+        {
+            log::error!(
+                "fault exit-on-streamless-close: the client left without a stream; exiting"
+            );
+            std::process::exit(1);
         }
         if self.opts.faults.silent_reject
             && !conn.q.is_established()
@@ -302,6 +318,13 @@ impl Endpoint {
             }
         }
 
+        if self.opts.faults.exit_after == Some(self.counters.accepted) {
+            log::error!(
+                "fault exit-after: {} connections served; exiting",
+                self.counters.accepted
+            );
+            std::process::exit(1);
+        }
         let key = self.next_key;
         self.next_key += 1;
         let mut ids = vec![scid.clone()];
@@ -329,6 +352,7 @@ impl Endpoint {
                 draining: false,
                 bytes_in: 0,
                 bytes_out: 0,
+                saw_stream: false,
                 unvalidated: (!self.opts.retry).then_some((0, 0)),
             },
         );
@@ -520,6 +544,7 @@ fn serve(conn: &mut Conn, scratch: &mut [u8], faults: Faults) {
         return;
     }
     for stream in conn.q.readable() {
+        conn.saw_stream = true;
         if stream & 0x2 != 0 {
             // Client-initiated unidirectional stream: nothing to echo on.
             let _ = conn
