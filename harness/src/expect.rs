@@ -6,7 +6,7 @@ use std::path::Path;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use crate::runner::{CaseResult, Status};
+use crate::case::{CaseResult, Status};
 use crate::scenario::DriverKind;
 
 /// The `--expect` file.
@@ -53,6 +53,15 @@ impl ExpectFile {
                 e.to_string().replace('`', "\"")
             )
         })
+    }
+
+    /// Several files as one (each peer keeps its own).
+    pub fn load_all(paths: &[std::path::PathBuf]) -> Result<ExpectFile, String> {
+        let mut all = ExpectFile::default();
+        for p in paths {
+            all.known.extend(ExpectFile::load(p)?.known);
+        }
+        Ok(all)
     }
 
     /// The entry that covers `r`, if any.

@@ -24,6 +24,31 @@ pub struct Check {
     pub skipped: Option<String>,
 }
 
+impl Check {
+    /// A check that failed.
+    pub fn failed(name: &str, expected: impl Into<String>, actual: impl Into<String>) -> Check {
+        Check {
+            name: name.into(),
+            passed: false,
+            expected: expected.into(),
+            actual: actual.into(),
+            skipped: None,
+        }
+    }
+
+    /// A check that was not made, and why.
+    pub fn skipped(name: &str, expected: impl Into<String>, why: impl Into<String>) -> Check {
+        let why = why.into();
+        Check {
+            name: name.into(),
+            passed: true,
+            expected: expected.into(),
+            actual: why.clone(),
+            skipped: Some(why),
+        }
+    }
+}
+
 fn show_close(c: &Option<Close>) -> String {
     match c {
         None => "no CONNECTION_CLOSE from the server".into(),
@@ -183,6 +208,10 @@ pub fn judge(label: &str, expect: &Expect, run: &Run, blind: &Blind) -> Vec<Chec
     } else if let Some(want) = &expect.close {
         let got = &obs.peer_close;
         let (passed, expected) = match want {
+            CloseExpect::NoError => (
+                got.as_ref().is_some_and(|g| g.code == 0),
+                "a NO_ERROR close (0x0, application or transport)".into(),
+            ),
             CloseExpect::App(c) => (
                 got.as_ref().is_some_and(|g| g.app && g.code == c.value()),
                 format!("application close {:#x}", c.value()),

@@ -2,18 +2,21 @@
 //!
 //! `scenario` parses and checks scenario files; `driver` turns a connection
 //! spec into traffic (native quiche client or `openssl s_client`); `netem`
-//! and `hostile` impair the network and attack the server; `sut` starts and
-//! stops the server under test; `runner` runs a case and `judge` turns what
-//! was observed into checks; `report` prints them (human, JSON, JUnit);
-//! `bench` measures throughput and latency. `src/main.rs` is the CLI.
+//! and `hostile` impair the network and attack the server; `sut` starts,
+//! probes, watches and stops the server under test; `schedule` orders the
+//! cases, `case` executes one and `judge` turns what was observed into
+//! checks; `report` prints them (human, JSON, JUnit) and `expect` holds
+//! known results; `bench` measures throughput and latency. `src/main.rs`
+//! is the CLI.
 
 pub mod bench;
+pub mod case;
 pub mod driver;
 pub mod expect;
 pub mod hostile;
 pub mod judge;
 pub mod netem;
 pub mod report;
-pub mod runner;
 pub mod scenario;
+pub mod schedule;
 pub mod sut;

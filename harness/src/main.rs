@@ -10,7 +10,8 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use harness::driver::{self, Driver};
 use harness::scenario::{self, DriverKind};
-use harness::{bench, expect, report, runner, sut};
+use harness::schedule::Schedule;
+use harness::{bench, case, expect, report, sut};
 
 const AFTER_HELP: &str = "\
 Exit status:
@@ -19,11 +20,13 @@ Exit status:
   2  usage error or a bad scenario / --expect file
   3  a server under test could not be started
 
-Server templates may use {host} {port} {chain} {key} {ca}, and {args} for a
-scenario's server_args (flags in the reference server's terms, such as
---max-connections 50 or --no-retry; without {args} such scenarios are skipped); e.g.
-  --server 'demo=./quic-server-non-block {port} {chain} {key}'
-  --server reference   (this harness's built-in reference server; the default)";
+Servers by name: reference (the default), quinn (peers/quinn-echo, built in),
+openssl (peers/openssl-echo, built by ci/build-peers.sh); NAME=reference etc.
+renames one. Server templates may use {host} {port} {chain} {key} {ca}, and
+{args} for a scenario's server_args (flags in the reference server's terms,
+such as --max-connections 50 or --no-retry; without {args} such scenarios are
+skipped); e.g.
+  --server 'demo=./quic-server-non-block {port} {chain} {key}'";
 
 #[derive(Debug, Parser)]
 #[command(name = "harness", version, about = "Conformance harness for QUIC echo servers", after_help = AFTER_HELP, args_conflicts_with_subcommands = true)]
@@ -34,8 +37,9 @@ struct Cli {
     /// Scenario files or folders (recursive). Default: scenarios
     paths: Vec<PathBuf>,
 
-    /// Server under test as [NAME=]TEMPLATE; repeat to compare servers.
-    #[arg(long = "server", value_name = "[NAME=]TEMPLATE")]
+    /// Server under test: reference, quinn, openssl, or [NAME=]TEMPLATE;
+    /// repeat to compare servers.
+    #[arg(long = "server", value_name = "[NAME=]TEMPLATE|NAME")]
     servers: Vec<String>,
 
     /// Folder with chain.pem, key.pem and ca.pem. Default: ./certs, else the workspace's.
@@ -75,9 +79,10 @@ struct Cli {
     #[arg(long, value_name = "PATH")]
     openssl: Option<PathBuf>,
 
-    /// Known results per server: only results that differ fail the run.
+    /// Known results per server: only results that differ fail the run
+    /// (repeatable: e.g. one file per peer).
     #[arg(long, value_name = "FILE")]
-    expect: Option<PathBuf>,
+    expect: Vec<PathBuf>,
 
     /// Time limit per scenario (e.g. 30s, 500ms).
     #[arg(long, default_value = "30s", value_parser = server::cli::parse_duration)]
@@ -108,6 +113,12 @@ enum Command {
     /// Run the built-in reference server (arguments as quic-echo-server's).
     #[command(hide = true)]
     ServeReference {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Run the built-in quinn peer (arguments as quinn-echo's).
+    #[command(hide = true)]
+    ServeQuinn {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<String>,
     },
@@ -147,6 +158,7 @@ fn main() -> ExitCode {
             return ExitCode::SUCCESS;
         }
         Some(Command::ServeReference { args }) => return serve_reference(args),
+        Some(Command::ServeQuinn { args }) => return serve_quinn(args),
         Some(Command::Bench(args)) => {
             env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn"))
                 .init();
@@ -168,6 +180,19 @@ fn serve_reference(args: Vec<String>) -> ExitCode {
         std::iter::once("quic-echo-server".to_string()).chain(args),
     );
     match server::run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(1, e),
+    }
+}
+
+fn serve_quinn(args: Vec<String>) -> ExitCode {
+    env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("info"))
+        .format_timestamp_millis()
+        .init();
+    let args = <quinn_echo::Args as Parser>::parse_from(
+        std::iter::once("quinn-echo".to_string()).chain(args),
+    );
+    match quinn_echo::run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => fail(1, e),
     }
@@ -274,12 +299,9 @@ fn run(cli: Cli) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let known = match &cli.expect {
-        Some(p) => match expect::ExpectFile::load(p) {
-            Ok(k) => k,
-            Err(e) => return fail(2, e),
-        },
-        None => expect::ExpectFile::default(),
+    let known = match expect::ExpectFile::load_all(&cli.expect) {
+        Ok(k) => k,
+        Err(e) => return fail(2, e),
     };
     let certs_dir = cli.certs.clone().unwrap_or_else(default_certs);
     let certs = sut::Certs::in_dir(&certs_dir);
@@ -300,7 +322,7 @@ fn run(cli: Cli) -> ExitCode {
             "harness: seed {seed} for network and attack scenarios (replay with --seed {seed})"
         );
     }
-    let cfg = runner::RunConfig {
+    let cfg = case::RunConfig {
         timeout: cli.timeout,
         ready_timeout: cli.ready_timeout,
         certs,
@@ -309,10 +331,15 @@ fn run(cli: Cli) -> ExitCode {
     let specs: Vec<sut::ServerSpec> = if cli.servers.is_empty() {
         vec![sut::ServerSpec::reference()]
     } else {
-        cli.servers
+        match cli
+            .servers
             .iter()
             .map(|s| sut::ServerSpec::parse(s))
             .collect()
+        {
+            Ok(s) => s,
+            Err(e) => return fail(2, e),
+        }
     };
     let mut names = std::collections::HashSet::new();
     for s in &specs {
@@ -320,8 +347,9 @@ fn run(cli: Cli) -> ExitCode {
             return fail(
                 2,
                 format!(
-                    "two servers are named {:?}; use --server NAME=TEMPLATE",
-                    s.name
+                    "two servers are named {:?}; use --server NAME=TEMPLATE (or NAME={})",
+                    s.name,
+                    sut::spec::KNOWN_NAMES
                 ),
             );
         }
@@ -344,7 +372,7 @@ fn run(cli: Cli) -> ExitCode {
         Err(why) if wants_openssl => eprintln!("harness: openssl scenarios will be skipped: {why}"),
         Err(_) => {}
     }
-    let pick = |k: DriverKind| -> runner::DriverChoice<'_> {
+    let pick = |k: DriverKind| -> case::DriverChoice<'_> {
         match (k, &openssl) {
             (DriverKind::Native, _) => Ok(&native as &dyn Driver),
             (DriverKind::Openssl, Ok(o)) => Ok(o as &dyn Driver),
@@ -357,32 +385,32 @@ fn run(cli: Cli) -> ExitCode {
         verbose: cli.verbose,
         show_server: specs.len() > 1,
     };
+    let scenarios: Vec<&scenario::Scenario> = loaded.iter().map(|l| &l.scenario).collect();
+    let schedule = Schedule {
+        servers: &specs,
+        scenarios: &scenarios,
+        drivers: &selected,
+    };
     let mut entries = Vec::new();
     let mut stdout = std::io::stdout();
-    for spec in &specs {
-        let mut slot = runner::ServerSlot::new(spec.clone());
-        if let Err(e) = slot.ensure(&cfg, &[]) {
-            return fail(3, format!("server {:?} could not start: {e}", spec.name));
+    let ran = schedule.run(&cfg, pick, |result| {
+        let e = report::entry(result, &known, &required);
+        if cli.format == Format::Human {
+            let _ = human.case(&mut stdout, &e);
+            let _ = stdout.flush();
         }
-        for l in &loaded {
-            for &d in &l.scenario.drivers {
-                if !selected.is_empty() && !selected.contains(&d) {
-                    continue;
-                }
-                let result = runner::run_case(&mut slot, pick(d), d, &l.scenario, &cfg);
-                let e = report::entry(result, &known, &required);
-                if cli.format == Format::Human {
-                    let _ = human.case(&mut stdout, &e);
-                    let _ = stdout.flush();
-                }
-                entries.push(e);
-            }
-        }
+        entries.push(e);
+    });
+    if let Err(e) = ran {
+        return fail(
+            3,
+            format!("server {:?} could not start: {}", e.server, e.why),
+        );
     }
     let report = report::Report::new(specs.iter().map(|s| s.name.clone()).collect(), entries);
     match cli.format {
         Format::Human => {
-            let _ = human.footer(&mut stdout, &report, cli.expect.is_some());
+            let _ = human.footer(&mut stdout, &report, !cli.expect.is_empty());
         }
         Format::Json => print!("{}", report.to_json()),
     }

@@ -6,8 +6,8 @@ use std::io::Write;
 
 use serde::Serialize;
 
+use crate::case::{CaseResult, Status};
 use crate::expect::{is_expected, ExpectFile};
-use crate::runner::{CaseResult, Status};
 use crate::scenario::{DriverKind, Level};
 
 /// A case with its verdict against the known results.

@@ -485,6 +485,12 @@ impl Code {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case", deny_unknown_fields)]
 pub enum CloseExpect {
+    /// A clean close: NO_ERROR (0x0) as an application or a transport
+    /// close. RFC 9000 §10.2 lets an endpoint close with either frame type,
+    /// and §20.1 defines transport NO_ERROR for a close without error;
+    /// OpenSSL's SSL_shutdown(3), which the guide's server uses, sends the
+    /// transport one.
+    NoError,
     /// Application close with exactly this code (0 is NO_ERROR).
     App(Code),
     /// Transport close with exactly this code (0x178: no_application_protocol).

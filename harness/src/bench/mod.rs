@@ -152,11 +152,16 @@ pub fn run(mut args: BenchArgs, certs_dir: PathBuf) -> Result<BenchReport, (u8, 
     let mut specs: Vec<ServerSpec> = if args.servers.is_empty() {
         vec![ServerSpec::reference()]
     } else {
-        args.servers.iter().map(|s| ServerSpec::parse(s)).collect()
+        args.servers
+            .iter()
+            .map(|s| ServerSpec::parse(s))
+            .collect::<Result<_, _>>()
+            .map_err(|e| (2, e))?
     };
     for s in &mut specs {
-        if matches!(s.launch, Launch::Reference) {
-            s.reference_args = REFERENCE_BENCH_ARGS.iter().map(|a| a.to_string()).collect();
+        // The built-in servers (reference and quinn peer) share these flags.
+        if matches!(s.launch, Launch::Builtin(_)) {
+            s.builtin_args = REFERENCE_BENCH_ARGS.iter().map(|a| a.to_string()).collect();
         }
     }
     let mut names = std::collections::HashSet::new();

@@ -19,6 +19,21 @@ pub struct Target {
     pub server_name: String,
     /// CA that signed the server's chain; the driver verifies against it.
     pub ca: PathBuf,
+    /// Set once the server is known to be gone: drivers abandon their
+    /// connections at once (and say so) instead of waiting out deadlines.
+    pub cancel: echo_client::Cancel,
+}
+
+impl Target {
+    /// `addr`, verified as `localhost` against `ca`, with its own cancel flag.
+    pub fn new(addr: SocketAddr, ca: PathBuf) -> Target {
+        Target {
+            addr,
+            server_name: "localhost".into(),
+            ca,
+            cancel: echo_client::Cancel::default(),
+        }
+    }
 }
 
 /// What one connection sent and saw.

@@ -59,6 +59,7 @@ pub fn plan(spec: &ConnectionSpec, n: u32, deadline: Duration) -> (Plan, Vec<Vec
             LeaveSpec::Vanish => Leave::Vanish,
         },
         notify_established: None,
+        cancel: None,
     };
     (plan, sent)
 }
@@ -102,6 +103,7 @@ impl Driver for Native {
     ) -> Result<Run, String> {
         let (mut plan, sent) = plan(spec, n, deadline);
         plan.notify_established = established;
+        plan.cancel = Some(target.cancel.clone());
         self.run_plan(target, &spec.alpn, &plan, sent)
     }
 }

@@ -107,6 +107,8 @@ pub struct Ended {
     pub exited_by_itself: Option<i32>,
     pub elapsed: Duration,
     pub deadline_hit: bool,
+    /// Killed because the server was known to be gone.
+    pub abandoned: bool,
 }
 
 /// What s_client's exit and output mean, as an observation.
@@ -117,6 +119,7 @@ pub fn observe(offered: &[String], sent: usize, fin_sent: bool, end: Ended) -> O
         exited_by_itself,
         elapsed,
         deadline_hit,
+        abandoned,
     } = end;
     let established = stderr.contains("CONNECTION ESTABLISHED");
     let handshake = if established {
@@ -158,6 +161,8 @@ pub fn observe(offered: &[String], sent: usize, fin_sent: bool, end: Ended) -> O
         local_close: None,
         idle_timed_out: false,
         deadline_hit,
+        unreachable: false,
+        abandoned,
         elapsed,
     }
 }
@@ -270,10 +275,15 @@ impl Driver for Openssl {
         let mut fin_sent = false;
         let mut exited: Option<i32> = None;
         let mut linger_until: Option<Instant> = None;
+        let mut abandoned = false;
         loop {
             let now = Instant::now();
             if let Ok(Some(status)) = child.try_wait() {
                 exited = Some(status.code().unwrap_or(-1));
+                break;
+            }
+            if target.cancel.load(std::sync::atomic::Ordering::Acquire) {
+                abandoned = true;
                 break;
             }
             if let Some(t) = fin_at {
@@ -313,6 +323,7 @@ impl Driver for Openssl {
             exited_by_itself: exited,
             elapsed: start.elapsed(),
             deadline_hit,
+            abandoned,
         };
         let obs = observe(&spec.alpn, sent, fin_sent, end);
         Ok(Run {

@@ -1,108 +1,17 @@
-//! The server under test (SUT): spawning it from a template, knowing when it is
-//! ready, noticing when it dies, and never leaving it behind.
+//! One server process: spawning it, knowing when it is ready, its stderr,
+//! and never leaving it behind.
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::probe::{probe, Probe};
+use super::spec::{quoted, Certs, Launch, ServerSpec};
 use crate::driver::Target;
-
-/// How to start a server.
-#[derive(Debug, Clone)]
-pub enum Launch {
-    /// This harness's own copy of the reference server (`harness serve-reference`).
-    Reference,
-    /// A command template with `{host}` `{port}` `{chain}` `{key}` `{ca}`,
-    /// and `{args}` where a scenario's `server_args` go.
-    Template(String),
-}
-
-/// A named server to test.
-#[derive(Debug, Clone)]
-pub struct ServerSpec {
-    pub name: String,
-    pub launch: Launch,
-    /// Extra flags for the reference server (ignored for templates).
-    pub reference_args: Vec<String>,
-}
-
-impl ServerSpec {
-    /// Parses `--server` values: `NAME=TEMPLATE` or a bare `TEMPLATE`.
-    pub fn parse(value: &str) -> ServerSpec {
-        if let Some((name, rest)) = value.split_once('=') {
-            let is_name = !name.is_empty()
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c));
-            if is_name {
-                let launch = if rest.trim() == "reference" {
-                    Launch::Reference
-                } else {
-                    Launch::Template(rest.to_string())
-                };
-                return ServerSpec {
-                    name: name.to_string(),
-                    launch,
-                    reference_args: Vec::new(),
-                };
-            }
-        }
-        if value.trim() == "reference" {
-            return ServerSpec::reference();
-        }
-        ServerSpec {
-            name: "server".into(),
-            launch: Launch::Template(value.to_string()),
-            reference_args: Vec::new(),
-        }
-    }
-
-    /// Whether this server can be started with a scenario's `server_args`:
-    /// the reference server always; a template only if it has `{args}`.
-    pub fn takes_args(&self) -> bool {
-        match &self.launch {
-            Launch::Reference => true,
-            Launch::Template(t) => t.contains("{args}"),
-        }
-    }
-
-    pub fn reference() -> ServerSpec {
-        ServerSpec {
-            name: "reference".into(),
-            launch: Launch::Reference,
-            reference_args: Vec::new(),
-        }
-    }
-}
-
-/// `args` as one shell-quoted string, for a template's `{args}`.
-fn quoted(args: &[String]) -> Result<String, String> {
-    shlex::try_join(args.iter().map(String::as_str))
-        .map_err(|e| format!("server_args cannot be quoted for a template: {e}"))
-}
-
-/// Files handed to servers and clients.
-#[derive(Debug, Clone)]
-pub struct Certs {
-    pub chain: PathBuf,
-    pub key: PathBuf,
-    pub ca: PathBuf,
-}
-
-impl Certs {
-    pub fn in_dir(dir: &Path) -> Certs {
-        Certs {
-            chain: dir.join("chain.pem"),
-            key: dir.join("key.pem"),
-            ca: dir.join("ca.pem"),
-        }
-    }
-}
 
 /// Process groups of running servers, killed on Ctrl-C.
 static GROUPS: Mutex<Vec<i32>> = Mutex::new(Vec::new());
@@ -140,16 +49,16 @@ impl Running {
         ready_timeout: Duration,
     ) -> Result<Running, String> {
         let (mut cmd, fixed_addr) = match &spec.launch {
-            Launch::Reference => {
+            Launch::Builtin(b) => {
                 let exe = std::env::current_exe()
                     .map_err(|e| format!("cannot find the harness binary: {e}"))?;
                 let mut cmd = Command::new(exe);
-                cmd.arg("serve-reference")
+                cmd.arg(b.subcommand())
                     .args(["--listen", "127.0.0.1:0", "--cert"])
                     .arg(&certs.chain)
                     .arg("--key")
                     .arg(&certs.key)
-                    .args(&spec.reference_args)
+                    .args(&spec.builtin_args)
                     .args(args);
                 (cmd, None)
             }
@@ -186,7 +95,7 @@ impl Running {
         }
         let mut child = cmd.spawn().map_err(|e| match &spec.launch {
             Launch::Template(t) => format!("cannot run {t:?}: {e}"),
-            Launch::Reference => format!("cannot run the reference server: {e}"),
+            Launch::Builtin(b) => format!("cannot run `harness {}`: {e}", b.subcommand()),
         })?;
         GROUPS.lock().unwrap().push(child.id() as i32);
 
@@ -279,11 +188,7 @@ impl Running {
     }
 
     fn wait_probe(&mut self, certs: &Certs, deadline: Instant) -> Result<(), String> {
-        let target = Target {
-            addr: self.addr,
-            server_name: "localhost".into(),
-            ca: certs.ca.clone(),
-        };
+        let target = Target::new(self.addr, certs.ca.clone());
         loop {
             if let Some(status) = self.exit_status() {
                 return Err(format!("server exited with {status} before it was ready"));
@@ -293,18 +198,22 @@ impl Running {
                     "server did not complete a QUIC handshake before --ready-timeout".into(),
                 );
             }
-            if probe(&target, Duration::from_millis(500)) {
-                return Ok(());
+            let left = deadline.saturating_duration_since(Instant::now());
+            match probe(&target, left.min(Duration::from_secs(1))) {
+                Probe::Served | Probe::Answered(_) => return Ok(()),
+                // Not bound yet: ECONNREFUSED comes back at once.
+                Probe::Unreachable => std::thread::sleep(Duration::from_millis(20)),
+                Probe::Silent(_) => {}
             }
         }
     }
 
-    /// `Some(status)` once the process has exited.
     /// The server's process id (of the command itself, for templates).
     pub fn pid(&self) -> u32 {
         self.child.id()
     }
 
+    /// `Some(status)` once the process has exited.
     pub fn exit_status(&mut self) -> Option<ExitStatus> {
         self.child.try_wait().ok().flatten()
     }
@@ -316,7 +225,22 @@ impl Running {
         self.stderr.lock().unwrap().iter().cloned().collect()
     }
 
-    fn tail_text(&self) -> String {
+    /// Whether the process exits within `within` (it is reaped if so).
+    pub fn exits_within(&mut self, within: Duration) -> Option<ExitStatus> {
+        let until = Instant::now() + within;
+        loop {
+            if let Some(s) = self.exit_status() {
+                return Some(s);
+            }
+            if Instant::now() >= until {
+                return None;
+            }
+            // A bounded look at a process that owes us nothing to wait on.
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    pub(crate) fn tail_text(&self) -> String {
         let tail = self.stderr_tail();
         if tail.is_empty() {
             String::new()
@@ -351,24 +275,6 @@ impl Drop for Running {
     fn drop(&mut self) {
         self.stop();
     }
-}
-
-/// A single handshake attempt with both guide ALPNs.
-pub fn probe(target: &Target, within: Duration) -> bool {
-    let cfg = echo_client::ClientConfig {
-        alpn: vec!["http/1.0".into(), "hq-interop".into()],
-        server_name: target.server_name.clone(),
-        ca: None,
-        ..Default::default()
-    };
-    let plan = echo_client::Plan {
-        deadline: within,
-        linger: Duration::ZERO,
-        ..Default::default()
-    };
-    echo_client::run(target.addr, &cfg, &plan)
-        .map(|o| matches!(o.handshake, echo_client::Handshake::Completed { .. }))
-        .unwrap_or(false)
 }
 
 fn free_udp_port() -> std::io::Result<u16> {

@@ -1,0 +1,101 @@
+//! A scenario's `attack` section: the flood of hostile datagrams, misused
+//! Retry tokens and spoofed clients, and the checks on how the server took
+//! them.
+
+use std::time::Duration;
+
+use super::result::AttackReport;
+use crate::bench::stats::process_cpu;
+use crate::driver::Target;
+use crate::hostile;
+use crate::judge::{token_checks, Check};
+use crate::scenario::AttackSpec;
+
+/// How long the server's answers to spoofed clients are counted: long enough
+/// for its first retransmissions.
+const SPOOF_LISTEN: Duration = Duration::from_millis(2500);
+
+/// Floods the server, then checks Version Negotiation and CPU per datagram
+/// (that it is still running is checked with every case).
+pub(super) fn attack(
+    target: &Target,
+    pid: u32,
+    spec: &AttackSpec,
+    seed: u64,
+) -> Result<(AttackReport, Vec<Check>), String> {
+    let cpu0 = process_cpu(pid);
+    let outcome =
+        hostile::flood(target.addr, spec, seed).map_err(|e| format!("flood socket: {e}"))?;
+    let server_cpu_s = cpu0.zip(process_cpu(pid)).map(|(a, b)| b - a);
+    let mut checks = Vec::new();
+    let vn_sent = spec.kinds.is_empty() || spec.kinds.contains(&hostile::Kind::UnknownVersion);
+    if outcome.sent > 0 && vn_sent {
+        checks.push(Check {
+            name: "attack: version_negotiation".into(),
+            passed: outcome.version_negotiations > 0,
+            expected: "Version Negotiation for unknown versions".into(),
+            actual: format!(
+                "{} Version Negotiation packet(s) among {} replies to {} datagrams",
+                outcome.version_negotiations, outcome.replies, outcome.sent
+            ),
+            skipped: None,
+        });
+    }
+    if let Some(cpu) = server_cpu_s.filter(|_| outcome.sent > 0) {
+        let per = cpu * 1e6 / outcome.sent.max(1) as f64;
+        checks.push(Check {
+            name: "attack: cpu".into(),
+            passed: per <= spec.max_cpu_us_per_datagram,
+            expected: format!(
+                "at most {} us of server CPU per datagram",
+                spec.max_cpu_us_per_datagram
+            ),
+            actual: format!(
+                "{per:.1} us ({cpu:.2} s for {} datagrams in {} ms)",
+                outcome.sent, outcome.elapsed_ms
+            ),
+            skipped: None,
+        });
+    }
+    let mut amplification = None;
+    let mut stale_tokens = None;
+    if spec.stale_tokens > 0 {
+        let st = hostile::stale_tokens(
+            target.addr,
+            spec.stale_tokens,
+            Duration::from_millis(spec.token_age_ms),
+        );
+        checks.extend(token_checks(&st, spec.invalid_token_close));
+        stale_tokens = Some(st);
+    }
+    if spec.spoofed > 0 {
+        let a = hostile::spoofed(target.addr, spec.spoofed, seed, SPOOF_LISTEN)
+            .map_err(|e| format!("spoofed-client socket: {e}"))?;
+        checks.push(Check {
+            name: "attack: amplification".into(),
+            passed: a.factor() <= spec.max_amplification,
+            expected: format!(
+                "at most {}x the bytes of unvalidated clients sent back",
+                spec.max_amplification
+            ),
+            actual: format!(
+                "{:.2}x ({} bytes back for {} bytes in {} Initials)",
+                a.factor(),
+                a.bytes_received,
+                a.bytes_sent,
+                a.initials
+            ),
+            skipped: None,
+        });
+        amplification = Some(a);
+    }
+    Ok((
+        AttackReport {
+            outcome,
+            server_cpu_s,
+            amplification,
+            stale_tokens,
+        },
+        checks,
+    ))
+}

@@ -1,0 +1,236 @@
+//! A case's connections: one after another, or all at once, each judged
+//! against its expectations.
+
+use std::sync::atomic::Ordering;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use crate::driver::{Driver, Target};
+use crate::judge::{judge, together, Check, Span};
+use crate::scenario::{ConnectionSpec, Expect, Payload, Scenario, StreamSpec};
+
+/// What a case's connections came to.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    pub checks: Vec<Check>,
+    /// Connections given up because the server was gone, as
+    /// "conn 3 was waiting for its echo".
+    pub abandoned: Vec<String>,
+    /// Connections not started because the server was already gone.
+    pub not_started: usize,
+}
+
+impl Outcome {
+    fn add(&mut self, (checks, _, abandoned): ConnResult) {
+        self.checks.extend(checks);
+        self.abandoned.extend(abandoned);
+    }
+}
+
+/// One connection's checks, when it was open, and what it was waiting for
+/// if it was abandoned.
+type ConnResult = (Vec<Check>, Span, Option<String>);
+
+/// A plain echo that a working server must serve.
+pub(super) fn served_probe() -> ConnectionSpec {
+    ConnectionSpec {
+        alpn: vec!["http/1.0".into()],
+        repeat: 1,
+        streams: vec![StreamSpec {
+            send: Payload::Text("still serving?".into()),
+            chunk_size: None,
+            pause_ms: 0,
+            fin: Default::default(),
+            uni: false,
+            abort: None,
+        }],
+        leave: Default::default(),
+        hold_ms: None,
+        first: false,
+        expect: Expect {
+            echo: Some(true),
+            fin: Some(true),
+            ..Expect::default()
+        },
+    }
+}
+
+fn label(sc: &Scenario, i: usize, n: u32) -> String {
+    let c = &sc.connections[i];
+    match (sc.connections.len(), c.repeat) {
+        (1, 1) => String::new(),
+        (_, 1) => format!("conn {}: ", i + 1),
+        (1, _) => format!("conn {}/{}: ", n + 1, c.repeat),
+        _ => format!("conn {}.{}/{}: ", i + 1, n + 1, c.repeat),
+    }
+}
+
+/// Makes one connection and judges it; also tells when it was open.
+pub(super) fn run_one(
+    driver: &dyn Driver,
+    target: &Target,
+    spec: &ConnectionSpec,
+    n: u32,
+    timeout: Duration,
+    established: Option<mpsc::Sender<()>>,
+    label: &str,
+) -> ConnResult {
+    match driver.run(target, spec, n, timeout, established) {
+        Ok(run) => {
+            let span = Span {
+                established: run.obs.established_at,
+                first_fin: run.obs.streams.iter().filter_map(|s| s.fin_sent_at).min(),
+            };
+            let abandoned = (run.obs.abandoned || run.obs.unreachable).then(|| {
+                let who = label.trim_end_matches(": ");
+                let who = if who.is_empty() {
+                    "the connection"
+                } else {
+                    who
+                };
+                format!("{who} was waiting for {}", waiting_for(&run.obs))
+            });
+            let mut checks = Vec::new();
+            if run.obs.unreachable {
+                checks.push(Check::failed(
+                    &format!("{label}server"),
+                    format!("a server listening on {}", target.addr),
+                    format!(
+                        "nothing is listening on {} (ICMP port unreachable)",
+                        target.addr
+                    ),
+                ));
+            }
+            checks.extend(judge(label, &spec.expect, &run, &driver.blind(spec)));
+            (checks, span, abandoned)
+        }
+        Err(e) => (vec![driver_failure(label, e)], Span::default(), None),
+    }
+}
+
+pub(super) fn driver_failure(label: &str, e: String) -> Check {
+    Check {
+        name: format!("{label}driver"),
+        passed: false,
+        expected: "the client to run".into(),
+        actual: e,
+        skipped: None,
+    }
+}
+
+/// Runs the connections one after another; none is started once the
+/// server is known to be gone.
+pub fn run_sequential(
+    driver: &dyn Driver,
+    target: &Target,
+    sc: &Scenario,
+    timeout: Duration,
+) -> Outcome {
+    let mut out = Outcome::default();
+    for (i, c) in sc.connections.iter().enumerate() {
+        for n in 0..c.repeat {
+            if target.cancel.load(Ordering::Acquire) {
+                out.not_started += 1;
+                continue;
+            }
+            out.add(run_one(
+                driver,
+                target,
+                c,
+                n,
+                timeout,
+                None,
+                &label(sc, i, n),
+            ));
+        }
+    }
+    out
+}
+
+/// What an abandoned connection was waiting for, in words.
+fn waiting_for(obs: &echo_client::Observation) -> &'static str {
+    if !matches!(obs.handshake, echo_client::Handshake::Completed { .. }) {
+        "its handshake"
+    } else if obs.streams.iter().any(|s| s.fin_sent && !s.fin_received) {
+        "its echo"
+    } else if obs
+        .streams
+        .iter()
+        .any(|s| !s.fin_sent && s.fin_sent_at.is_none())
+    {
+        "its turn to send the rest of its stream"
+    } else {
+        "the server's close"
+    }
+}
+
+/// Starts the `first` connections, waits for their handshakes, then starts
+/// every other connection at once.
+pub fn run_concurrent(
+    driver: &dyn Driver,
+    target: &Target,
+    sc: &Scenario,
+    timeout: Duration,
+) -> Outcome {
+    let deadline = Instant::now() + timeout;
+    std::thread::scope(|scope| {
+        let mut handles = Vec::new();
+        let mut waits = Vec::new();
+        for (i, c) in sc.connections.iter().enumerate().filter(|(_, c)| c.first) {
+            for n in 0..c.repeat {
+                let (tx, rx) = mpsc::channel();
+                waits.push(rx);
+                let l = label(sc, i, n);
+                handles.push(
+                    scope.spawn(move || run_one(driver, target, c, n, timeout, Some(tx), &l)),
+                );
+            }
+        }
+        let mut early = Vec::new();
+        for rx in waits {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if rx.recv_timeout(left).is_err() {
+                early.push(Check {
+                    name: "first".into(),
+                    passed: false,
+                    expected: "the `first` connection to complete its handshake".into(),
+                    actual: "it did not, so the others were not started".into(),
+                    skipped: None,
+                });
+            }
+        }
+        if early.is_empty() {
+            for (i, c) in sc.connections.iter().enumerate().filter(|(_, c)| !c.first) {
+                for n in 0..c.repeat {
+                    let l = label(sc, i, n);
+                    handles.push(
+                        scope.spawn(move || run_one(driver, target, c, n, timeout, None, &l)),
+                    );
+                }
+            }
+        }
+        let mut spans = Vec::new();
+        let mut out = Outcome::default();
+        for h in handles {
+            match h.join() {
+                Ok((c, span, abandoned)) => {
+                    out.add((c, Span::default(), abandoned));
+                    spans.push(span);
+                }
+                Err(_) => {
+                    out.checks
+                        .push(driver_failure("", "client thread panicked".into()));
+                    spans.push(Span::default());
+                }
+            }
+        }
+        out.checks.extend(early);
+        if sc.together {
+            let total: usize = sc.connections.iter().map(|c| c.repeat as usize).sum();
+            spans.resize(total, Span::default());
+            let blind = driver.blind(&sc.connections[0]).timing;
+            out.checks.push(together(&spans, blind));
+        }
+        out
+    })
+}

@@ -1,0 +1,163 @@
+//! Executes one case: one scenario, by one driver, against one server.
+//!
+//! The server is watched while the case runs: if it exits, every client
+//! still waiting gives up at once, and the case fails with that cause
+//! first ("server exited with status 1 while conn 3 was waiting for its
+//! echo"), its stderr tail, and a fresh server for the next case.
+
+mod attack;
+mod connections;
+mod result;
+
+pub use result::{AttackReport, CaseResult, NetworkReport, RunConfig, Status};
+
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use crate::driver::{Driver, Target};
+use crate::judge::{amplification_check, Check};
+use crate::netem::Relay;
+use crate::scenario::{DriverKind, Scenario};
+use crate::sut::{probe, ExitWatch, Probe, ServerSlot};
+use connections::{driver_failure, run_concurrent, run_one, run_sequential, served_probe};
+
+/// A driver, or why there is none.
+pub type DriverChoice<'a> = Result<&'a dyn Driver, String>;
+
+/// How long the liveness probe after a failed case may take.
+const LIVENESS: Duration = Duration::from_secs(2);
+
+/// Runs one scenario with one driver against one server.
+pub fn run_case(
+    slot: &mut ServerSlot,
+    driver: DriverChoice<'_>,
+    driver_kind: DriverKind,
+    sc: &Scenario,
+    cfg: &RunConfig,
+) -> CaseResult {
+    let started = Instant::now();
+    let mut result = CaseResult::new(sc, driver_kind, &slot.spec.name, cfg.seed);
+    let driver = match driver {
+        Ok(d) => d,
+        Err(why) => return result.skipped(why),
+    };
+    if let Some(why) = sc.connections.iter().find_map(|c| driver.cannot_run(c)) {
+        return result.skipped(why);
+    }
+    if !sc.server_args.is_empty() && !slot.spec.takes_args() {
+        return result.skipped(format!(
+            "needs the server started with `{}`; put {{args}} in the --server template \
+             where such flags go",
+            sc.server_args.join(" ")
+        ));
+    }
+    let (target, pid) = match slot.ensure(&cfg.certs, &sc.server_args, cfg.ready_timeout) {
+        Ok(r) => (Target::new(r.addr, cfg.certs.ca.clone()), r.pid()),
+        Err(why) => {
+            slot.discard();
+            return result.failed(format!("server could not be (re)started: {why}"), started);
+        }
+    };
+    let timeout = sc.timeout_ms.map_or(cfg.timeout, Duration::from_millis);
+    let watch = ExitWatch::start(pid, target.cancel.clone());
+
+    let mut checks = Vec::new();
+    if let Some(spec) = &sc.attack {
+        match attack::attack(&target, pid, spec, cfg.seed) {
+            Ok((report, c)) => {
+                result.attack = Some(report);
+                checks.extend(c);
+            }
+            Err(e) => checks.push(driver_failure("attack: ", e)),
+        }
+    }
+
+    // Through the impaired network, if the scenario has one.
+    let relay = match &sc.network {
+        Some(n) => match Relay::start(target.addr, n.clone(), cfg.seed) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                return result.failed(format!("cannot start the network relay: {e}"), started)
+            }
+        },
+        None => None,
+    };
+    let via = Target {
+        addr: relay.as_ref().map_or(target.addr, |r| r.addr),
+        ..target.clone()
+    };
+    let outcome = if sc.concurrent {
+        run_concurrent(driver, &via, sc, timeout)
+    } else {
+        run_sequential(driver, &via, sc, timeout)
+    };
+    checks.extend(outcome.checks);
+    if let Some(r) = relay {
+        let (to_server, to_client) = r.tallies();
+        let amplification = r.amplification();
+        if let Some(limit) = sc.network.as_ref().and_then(|n| n.max_amplification) {
+            checks.push(amplification_check(amplification, limit));
+        }
+        result.network = Some(NetworkReport {
+            to_server,
+            to_client,
+            amplification,
+        });
+    }
+    if sc.then_served {
+        if target.cancel.load(Ordering::Acquire) {
+            checks.push(Check::skipped(
+                "then_served",
+                "a fresh client served afterwards",
+                "not tried: the server had exited",
+            ));
+        } else {
+            let spec = served_probe();
+            checks.extend(run_one(driver, &target, &spec, 0, timeout, None, "then_served: ").0);
+        }
+    }
+    drop(watch);
+
+    // Did the server survive?
+    let running = slot.running.as_mut().expect("ensured above");
+    if let Some(status) = running.exit_status() {
+        let during = match (outcome.abandoned.first(), outcome.abandoned.len()) {
+            (None, _) => String::new(),
+            (Some(first), 1) => format!(" while {first}"),
+            (Some(first), n) => format!(" while {first} ({} more abandoned)", n - 1),
+        };
+        let unstarted = match outcome.not_started {
+            0 => String::new(),
+            n => format!("; {n} connection(s) not started"),
+        };
+        checks.insert(
+            0,
+            Check::failed(
+                "server",
+                "still running",
+                format!("server exited with {status}{during}{unstarted}"),
+            ),
+        );
+        result.server_stderr = running.stderr_tail();
+        slot.discard();
+    } else if checks.iter().any(|c| !c.passed) {
+        result.server_stderr = running.stderr_tail();
+        match probe(&target, LIVENESS) {
+            p if p.is_up() => {}
+            p => {
+                let seen = match p {
+                    Probe::Unreachable => "nothing is listening any more".to_string(),
+                    Probe::Silent(why) => why,
+                    _ => unreachable!("is_up covers the rest"),
+                };
+                checks.push(Check::failed(
+                    "server",
+                    "still answering handshakes (a probe echo)",
+                    format!("{seen}; restarting it"),
+                ));
+                slot.discard();
+            }
+        }
+    }
+    result.finish(checks, started)
+}

@@ -1,0 +1,146 @@
+//! What one case produced: its status, checks and evidence.
+
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::hostile;
+use crate::judge::Check;
+use crate::netem::amplification::Exposure;
+use crate::netem::model::Tally;
+use crate::scenario::{DriverKind, Level, Scenario};
+use crate::sut::Certs;
+
+/// Settings shared by every case.
+#[derive(Debug, Clone)]
+pub struct RunConfig {
+    pub timeout: Duration,
+    pub ready_timeout: Duration,
+    pub certs: Certs,
+    /// Seeds the network model of scenarios with a `network` section.
+    pub seed: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    Pass,
+    Fail,
+    Skip,
+}
+
+impl Status {
+    pub fn label(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Fail => "FAIL",
+            Status::Skip => "SKIP",
+        }
+    }
+}
+
+/// One scenario run by one driver against one server.
+#[derive(Debug, Clone, Serialize)]
+pub struct CaseResult {
+    pub scenario: String,
+    pub description: String,
+    pub driver: DriverKind,
+    pub server: String,
+    pub level: Level,
+    pub status: Status,
+    /// Why it was skipped, or the first failed check in words.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    pub checks: Vec<Check>,
+    pub duration_ms: u64,
+    /// The server's last stderr lines, kept for failures.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub server_stderr: Vec<String>,
+    /// The seed of the network model and the attack, when there is one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
+    /// For scenarios with a `network` section: what the relay did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub network: Option<NetworkReport>,
+    /// For scenarios with an `attack`: what the flood did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attack: Option<AttackReport>,
+}
+
+impl CaseResult {
+    /// A case not yet run.
+    pub fn new(sc: &Scenario, driver: DriverKind, server: &str, seed: u64) -> CaseResult {
+        CaseResult {
+            scenario: sc.id.clone(),
+            description: sc.description.clone(),
+            driver,
+            server: server.to_string(),
+            level: sc.level,
+            status: Status::Skip,
+            reason: None,
+            checks: Vec::new(),
+            duration_ms: 0,
+            server_stderr: Vec::new(),
+            seed: (sc.network.is_some() || sc.attack.is_some()).then_some(seed),
+            network: None,
+            attack: None,
+        }
+    }
+
+    /// Skipped, and why.
+    pub fn skipped(mut self, why: String) -> CaseResult {
+        self.status = Status::Skip;
+        self.reason = Some(why);
+        self
+    }
+
+    /// Failed before its checks could be made.
+    pub fn failed(mut self, why: String, started: Instant) -> CaseResult {
+        self.status = Status::Fail;
+        self.reason = Some(why);
+        self.duration_ms = started.elapsed().as_millis() as u64;
+        self
+    }
+
+    /// Judged by its checks: the first failed one is the reason.
+    pub fn finish(mut self, checks: Vec<Check>, started: Instant) -> CaseResult {
+        self.status = if checks.iter().all(|c| c.passed) {
+            Status::Pass
+        } else {
+            Status::Fail
+        };
+        self.reason = checks
+            .iter()
+            .find(|c| !c.passed)
+            .map(|c| format!("{}: expected {}, got {}", c.name, c.expected, c.actual));
+        self.checks = checks;
+        self.duration_ms = started.elapsed().as_millis() as u64;
+        self
+    }
+}
+
+/// What the impaired network did during one case.
+#[derive(Debug, Clone, Serialize)]
+pub struct NetworkReport {
+    pub to_server: Tally,
+    pub to_client: Tally,
+    /// The client the server sent most to before validating its address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amplification: Option<Exposure>,
+}
+
+/// What a flood of hostile datagrams did, and what it cost the server.
+#[derive(Debug, Clone, Serialize)]
+pub struct AttackReport {
+    #[serde(flatten)]
+    pub outcome: hostile::Outcome,
+    /// Server CPU seconds during the flood, when /proc could tell.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub server_cpu_s: Option<f64>,
+    /// What the server sent to clients that never proved their address.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub amplification: Option<hostile::Amplification>,
+    /// How the server treated misused Retry tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stale_tokens: Option<hostile::StaleTokens>,
+}
