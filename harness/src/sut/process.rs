@@ -118,11 +118,12 @@ impl Running {
         let (line_tx, line_rx) = mpsc::channel();
         {
             let pipe = child.stdout.take().expect("piped");
+            // Drained to the end even once nobody listens for the ready
+            // line: a server that logs to stdout must never block on a
+            // full pipe.
             std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    if line_tx.send(line).is_err() {
-                        break;
-                    }
+                    let _ = line_tx.send(line);
                 }
             });
         }
