@@ -171,10 +171,6 @@ fn exchange(
         if now >= end {
             break None;
         }
-        if is_cancelled() {
-            abandoned = true;
-            break None;
-        }
         if now >= resend_at {
             match socket.send(&at.initial(&crypto)) {
                 Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
@@ -190,10 +186,22 @@ fn exchange(
         if cancel.is_some() {
             wait = wait.min(crate::CANCEL_CHECK);
         }
+        let gone_before_this_read = is_cancelled();
+        if gone_before_this_read {
+            wait = Duration::from_millis(1);
+        }
         socket.set_read_timeout(Some(wait))?;
         let n = match socket.recv(&mut buf) {
             Ok(n) => n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => continue,
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                // Read before the socket was last looked at: anything the
+                // server sent before it went away has been read.
+                if gone_before_this_read {
+                    abandoned = true;
+                    break None;
+                }
+                continue;
+            }
             // An ICMP port unreachable from an earlier send: nothing
             // listens at that address (any more).
             Err(e) if e.kind() == ErrorKind::ConnectionRefused => {

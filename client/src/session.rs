@@ -237,10 +237,6 @@ pub fn run(
             deadline_hit = true;
             break;
         }
-        if crate::cancelled(plan) {
-            abandoned = true;
-            break;
-        }
         if stop_at.is_some_and(|t| now >= t) {
             break;
         }
@@ -325,6 +321,15 @@ pub fn run(
             }
             Err(e) => return Err(e.into()),
         }
+        // The flag is read before a last look at the socket: whatever the
+        // server sent before it went away is already queued, and counts.
+        let cancelled = crate::cancelled(plan);
+        if cancelled {
+            socket.set_nonblocking(true)?;
+            while let Ok((n, from)) = socket.recv_from(&mut buf) {
+                let _ = conn.recv(&mut buf[..n], quiche::RecvInfo { from, to: local });
+            }
+        }
         if conn.timeout_instant().is_some_and(|t| t <= Instant::now()) {
             conn.on_timeout();
         }
@@ -355,6 +360,10 @@ pub fn run(
                     s.obs.stop_sending = Some(c);
                 }
             }
+        }
+        if cancelled {
+            abandoned = true;
+            break;
         }
     }
 

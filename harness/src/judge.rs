@@ -427,6 +427,49 @@ mod tests {
             .collect()
     }
 
+    fn closed_with(close: Option<Close>) -> Vec<Check> {
+        let run = Run {
+            sent: Vec::new(),
+            obs: echo_client::Observation {
+                handshake: Handshake::Completed {
+                    alpn: "http/1.0".into(),
+                    after: Duration::ZERO,
+                },
+                established_at: None,
+                streams: Vec::new(),
+                peer_close: close,
+                local_close: None,
+                idle_timed_out: false,
+                deadline_hit: false,
+                unreachable: false,
+                abandoned: false,
+                elapsed: Duration::ZERO,
+            },
+        };
+        let expect = Expect {
+            close: Some(CloseExpect::NoError),
+            ..Expect::default()
+        };
+        judge("", &expect, &run, &Blind::default())
+    }
+
+    #[test]
+    fn no_error_takes_an_application_or_a_transport_close_with_code_zero() {
+        let close = |app, code| {
+            Some(Close {
+                app,
+                code,
+                reason: String::new(),
+            })
+        };
+        let passed = |c| closed_with(c).iter().all(|c| c.passed);
+        assert!(passed(close(true, 0)));
+        assert!(passed(close(false, 0)), "SSL_shutdown's transport NO_ERROR");
+        assert!(!passed(close(true, 1)));
+        assert!(!passed(close(false, 0x178)));
+        assert!(!passed(None));
+    }
+
     #[test]
     fn together_passes_when_every_handshake_precedes_every_fin() {
         let c = together(&spans(&[0, 10, 20], &[30, 25, 40]), None);

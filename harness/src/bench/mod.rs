@@ -195,7 +195,14 @@ pub fn run(mut args: BenchArgs, certs_dir: PathBuf) -> Result<BenchReport, (u8, 
                 },
                 name: &spec.name,
             };
-            for row in bench.workload(*w)? {
+            let rows = match bench.needs_reuse(*w) {
+                true => match bench.closes_after_echo()? {
+                    Some(why) => bench.skipped(*w, why),
+                    None => bench.workload(*w)?,
+                },
+                false => bench.workload(*w)?,
+            };
+            for row in rows {
                 eprintln!("bench: {}", row.one_line());
                 report.rows.push(row);
             }
@@ -329,6 +336,54 @@ impl Bench<'_> {
             Workload::Scale => self.args.scale.iter().map(|&n| self.scale(n)).collect(),
             Workload::Idle => Ok(vec![self.idle()]),
         }
+    }
+
+    /// Whether `w` runs many streams on one connection.
+    fn needs_reuse(&self, w: Workload) -> bool {
+        matches!(w, Workload::Warm | Workload::Goodput)
+    }
+
+    /// Why workloads that reuse a connection cannot run here: the server
+    /// closes the connection after an echo (no keep-alive), as the guide's
+    /// server does. Checked with one connection echoing for a moment.
+    fn closes_after_echo(&self) -> Result<Option<String>, (u8, String)> {
+        let plan = LoadPlan {
+            concurrency: 1,
+            payload: 64,
+            streams_per_conn: None,
+            duration: Duration::from_millis(300),
+            max_connections: None,
+            max_handshakes: 1,
+            barrier: false,
+            deadline: Duration::from_secs(10),
+        };
+        let s = self.measure(&plan, 1)?;
+        Ok((s.load.closed_by_server > 0).then(|| {
+            "the server closes the connection after each echo (no keep-alive); \
+             this workload measures streams on an open connection"
+                .to_string()
+        }))
+    }
+
+    /// Rows for `w` not run, with the reason.
+    fn skipped(&self, w: Workload, why: String) -> Vec<Row> {
+        let params: Vec<(&str, String)> = match w {
+            Workload::Warm => self
+                .args
+                .sizes
+                .iter()
+                .map(|s| ("warm", format!("size={s}")))
+                .collect(),
+            Workload::Goodput => vec![(
+                "goodput",
+                format!("clients={} size=8192", self.args.goodput_clients),
+            )],
+            _ => Vec::new(),
+        };
+        params
+            .into_iter()
+            .map(|(name, p)| Row::skipped(self.name, name, p, why.clone()))
+            .collect()
     }
 
     fn row(&self, workload: &str, params: String, samples: &[Sample]) -> Row {

@@ -40,6 +40,9 @@ pub struct Row {
     /// Load-generator threads (the share can reach this many cores).
     pub client_threads: usize,
     pub notes: Vec<String>,
+    /// Why this workload was not run against this server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub skipped: Option<String>,
 }
 
 impl Row {
@@ -56,6 +59,15 @@ impl Row {
             client_cpu_share: 0.0,
             client_threads: 1,
             notes: Vec::new(),
+            skipped: None,
+        }
+    }
+
+    /// A workload not run against this server, and why.
+    pub fn skipped(server: &str, workload: &str, params: String, why: String) -> Row {
+        Row {
+            skipped: Some(why),
+            ..Row::new(server, workload, params)
         }
     }
 
@@ -79,6 +91,12 @@ impl Row {
 
     /// A progress line for stderr.
     pub fn one_line(&self) -> String {
+        if let Some(why) = &self.skipped {
+            return format!(
+                "{} {} {}: skipped: {why}",
+                self.server, self.workload, self.params
+            );
+        }
         let shown: Vec<String> = self
             .metrics
             .iter()
@@ -156,7 +174,13 @@ impl BenchReport {
                 write!(out, "{s:>34}")?;
             }
             writeln!(out)?;
-            let first = rows.iter().flatten().next().expect("at least one row");
+            // Metric names come from a row that was run, if any was.
+            let first = rows
+                .iter()
+                .flatten()
+                .find(|r| r.skipped.is_none())
+                .or_else(|| rows.iter().flatten().next())
+                .expect("at least one row");
             for (i, m) in first.metrics.iter().enumerate() {
                 write!(out, "  {:width$}", m.name)?;
                 let base = rows[0].and_then(|r| r.metrics.get(i)).and_then(|m| m.value);
@@ -187,8 +211,9 @@ impl BenchReport {
                 }
                 writeln!(out)
             };
-            line(out, "errors", &|r| {
-                format!("{} of {}", r.errors, r.ok + r.errors)
+            line(out, "errors", &|r| match r.skipped {
+                Some(_) => "skipped".into(),
+                None => format!("{} of {}", r.errors, r.ok + r.errors),
             })?;
             line(out, "client CPU", &|r| {
                 format!(
@@ -198,6 +223,9 @@ impl BenchReport {
                 )
             })?;
             for r in rows.iter().flatten() {
+                if let Some(why) = &r.skipped {
+                    writeln!(out, "  {}: skipped: {why}", r.server)?;
+                }
                 for f in &r.failures {
                     writeln!(out, "  {}: failure: {f}", r.server)?;
                 }
@@ -236,5 +264,27 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(json["rows"][1]["metrics"][0]["value"], 50.0);
         assert!(json["rows"][0]["metrics"][1]["value"].is_null());
+    }
+
+    #[test]
+    fn a_skipped_workload_shows_its_reason_not_figures() {
+        let mut report = BenchReport::new(vec!["a".into(), "b".into()]);
+        let mut r = Row::new("a", "warm", "size=64".into());
+        r.point("round trip p50", "us", Some(70.0));
+        report.rows.push(r);
+        report.rows.push(Row::skipped(
+            "b",
+            "warm",
+            "size=64".into(),
+            "no keep-alive".into(),
+        ));
+        let mut out = Vec::new();
+        report.human(&mut out).unwrap();
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("round trip p50"), "{text}");
+        assert!(text.contains("  b: skipped: no keep-alive"), "{text}");
+        assert!(text.contains("skipped"), "{text}");
+        let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+        assert_eq!(json["rows"][1]["skipped"], "no keep-alive");
     }
 }

@@ -25,6 +25,10 @@ use crate::scenario::{CloseExpect, ConnectionSpec, FinSpec};
 /// close before giving up.
 const LINGER: Duration = Duration::from_secs(3);
 
+/// How long s_client may still take to exit by itself once the server is
+/// known to be gone.
+const CANCEL_GRACE: Duration = Duration::from_millis(200);
+
 pub struct Openssl {
     pub binary: PathBuf,
 }
@@ -276,15 +280,21 @@ impl Driver for Openssl {
         let mut exited: Option<i32> = None;
         let mut linger_until: Option<Instant> = None;
         let mut abandoned = false;
+        let mut gone_at: Option<Instant> = None;
         loop {
             let now = Instant::now();
             if let Ok(Some(status)) = child.try_wait() {
                 exited = Some(status.code().unwrap_or(-1));
                 break;
             }
+            // Once the server is gone, s_client gets a moment to act on what
+            // it already received (a close makes it exit by itself).
             if target.cancel.load(std::sync::atomic::Ordering::Acquire) {
-                abandoned = true;
-                break;
+                let until = *gone_at.get_or_insert(now + CANCEL_GRACE);
+                if now >= until {
+                    abandoned = true;
+                    break;
+                }
             }
             if let Some(t) = fin_at {
                 if !fin_sent && now >= t {

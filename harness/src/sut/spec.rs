@@ -194,7 +194,7 @@ mod tests {
     }
 
     #[test]
-    fn a_missing_openssl_peer_says_how_to_build_it() {
+    fn the_openssl_peer_is_looked_for_in_the_environment_then_the_build() {
         std::env::set_var("HARNESS_OPENSSL_ECHO", "/no/such/openssl-echo");
         let c = openssl_peer_candidates();
         std::env::remove_var("HARNESS_OPENSSL_ECHO");
