@@ -118,3 +118,43 @@ fn several_servers_are_measured_side_by_side_with_ratios() {
         .unwrap();
     assert!(p50.contains("x)"), "no ratio: {table}");
 }
+
+#[test]
+fn the_peers_and_a_server_without_keep_alive_get_reasons_not_errors() {
+    // The reference server as a template runs without --keep-alive: it
+    // closes after each echo, like the guide's server.
+    let exe = assert_cmd::cargo::cargo_bin("harness");
+    let template = format!(
+        "closing={} serve-reference --listen {{host}}:{{port}} --cert {{chain}} --key {{key}}",
+        exe.display()
+    );
+    let (code, report, stderr) = bench(&[
+        "--server",
+        "quinn",
+        "--server",
+        &template,
+        "--workload",
+        "warm",
+        "--workload",
+        "goodput",
+        "--sizes",
+        "64",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let rows = report["rows"].as_array().unwrap();
+    for r in rows {
+        assert_eq!(r["errors"], 0, "{r}");
+        match r["server"].as_str().unwrap() {
+            // The quinn peer keeps connections open under the bench flags.
+            "quinn" => assert!(r["skipped"].is_null(), "{r}"),
+            _ => assert!(
+                r["skipped"]
+                    .as_str()
+                    .unwrap()
+                    .contains("closes the connection after each echo"),
+                "{r}"
+            ),
+        }
+    }
+    assert_eq!(rows.len(), 4, "warm and goodput for each server");
+}
