@@ -146,10 +146,7 @@ fn the_peers_and_a_server_without_keep_alive_get_reasons_not_errors() {
             // The quinn peer keeps connections open under the bench flags.
             "quinn" => assert!(r["skipped"].is_null(), "{r}"),
             _ => assert!(
-                r["skipped"]
-                    .as_str()
-                    .unwrap()
-                    .contains("no keep-alive"),
+                r["skipped"].as_str().unwrap().contains("no keep-alive"),
                 "{r}"
             ),
         }
@@ -157,7 +154,8 @@ fn the_peers_and_a_server_without_keep_alive_get_reasons_not_errors() {
     for server in ["quinn", "closing"] {
         for w in ["warm", "goodput"] {
             assert!(
-                rows.iter().any(|r| r["server"] == server && r["workload"] == w),
+                rows.iter()
+                    .any(|r| r["server"] == server && r["workload"] == w),
                 "no {w} row for {server}"
             );
         }
