@@ -142,21 +142,18 @@ pub fn run_case(
         slot.discard();
     } else if checks.iter().any(|c| !c.passed) {
         result.server_stderr = running.stderr_tail();
-        match probe(&target, LIVENESS) {
-            p if p.is_up() => {}
-            p => {
-                let seen = match p {
-                    Probe::Unreachable => "nothing is listening any more".to_string(),
-                    Probe::Silent(why) => why,
-                    _ => unreachable!("is_up covers the rest"),
-                };
-                checks.push(Check::failed(
-                    "server",
-                    "still answering handshakes (a probe echo)",
-                    format!("{seen}; restarting it"),
-                ));
-                slot.discard();
-            }
+        let seen = match probe(&target, LIVENESS) {
+            Probe::Served | Probe::Answered(_) => None,
+            Probe::Unreachable => Some("nothing is listening any more".to_string()),
+            Probe::Silent(why) => Some(why),
+        };
+        if let Some(seen) = seen {
+            checks.push(Check::failed(
+                "server",
+                "still answering handshakes (a probe echo)",
+                format!("{seen}; restarting it"),
+            ));
+            slot.discard();
         }
     }
     result.finish(checks, started)

@@ -1,8 +1,9 @@
 //! The harness's own check that a server is up: a client like any other.
 //!
-//! A probe is a complete small echo (ALPN `http/1.0`, a few bytes with FIN,
-//! the echo read, a NO_ERROR close), so a server that serves normal clients
-//! is never hurt by being checked. Closing without opening a stream is a
+//! A probe is a complete small echo: both of the guide's ALPNs offered
+//! (`http/1.0` first, so a server set to accept only one still answers), a
+//! few bytes with FIN, the echo read, a NO_ERROR close. So a server that
+//! serves normal clients is never hurt by being checked. Closing without opening a stream is a
 //! scenario of its own (`robust/close-without-stream`), not something every
 //! readiness check does to a server.
 
@@ -28,17 +29,10 @@ pub enum Probe {
     Silent(String),
 }
 
-impl Probe {
-    /// Whether the server is up (it completed a handshake).
-    pub fn is_up(&self) -> bool {
-        matches!(self, Probe::Served | Probe::Answered(_))
-    }
-}
-
 /// One echo against `target`, within `within` in all.
 pub fn probe(target: &Target, within: Duration) -> Probe {
     let cfg = ClientConfig {
-        alpn: vec!["http/1.0".into()],
+        alpn: vec!["http/1.0".into(), "hq-interop".into()],
         server_name: target.server_name.clone(),
         ca: None,
         ..Default::default()
