@@ -2,14 +2,12 @@
 //! formed; a server that mangles echoes shows up as errors, not as speed.
 //! (How fast things are is measured by running the bench, not by tests.)
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{reference_template, root};
 
 use assert_cmd::Command;
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn bench(extra: &[&str]) -> (i32, Value, String) {
     let out = Command::cargo_bin("harness")
@@ -71,11 +69,7 @@ fn every_workload_runs_against_the_reference_server() {
 
 #[test]
 fn a_server_that_mangles_echoes_gives_errors_and_exit_1() {
-    let exe = assert_cmd::cargo::cargo_bin("harness");
-    let template = format!(
-        "broken={} serve-reference --listen {{host}}:{{port}} --cert {{chain}} --key {{key}} --fault reverse",
-        exe.display()
-    );
+    let template = reference_template("broken", "--fault reverse");
     let (code, report, _) = bench(&["--server", &template, "--workload", "churn"]);
     assert_eq!(code, 1);
     let row = &report["rows"][0];
@@ -92,11 +86,7 @@ fn a_server_that_mangles_echoes_gives_errors_and_exit_1() {
 
 #[test]
 fn several_servers_are_measured_side_by_side_with_ratios() {
-    let exe = assert_cmd::cargo::cargo_bin("harness");
-    let template = format!(
-        "other={} serve-reference --listen {{host}}:{{port}} --cert {{chain}} --key {{key}} --keep-alive",
-        exe.display()
-    );
+    let template = reference_template("other", "--keep-alive");
     let out = Command::cargo_bin("harness")
         .unwrap()
         .current_dir(root())
@@ -123,11 +113,7 @@ fn several_servers_are_measured_side_by_side_with_ratios() {
 fn the_peers_and_a_server_without_keep_alive_get_reasons_not_errors() {
     // The reference server as a template runs without --keep-alive: it
     // closes after each echo, like the guide's server.
-    let exe = assert_cmd::cargo::cargo_bin("harness");
-    let template = format!(
-        "closing={} serve-reference --listen {{host}}:{{port}} --cert {{chain}} --key {{key}}",
-        exe.display()
-    );
+    let template = reference_template("closing", "");
     let (code, report, stderr) = bench(&[
         "--server",
         "quinn",

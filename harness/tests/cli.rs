@@ -1,13 +1,11 @@
 //! The harness command line: exit codes, listing, filtering, report formats.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{reference_template, root};
 
 use assert_cmd::Command;
 use predicates::prelude::*;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn harness() -> Command {
     let mut c = Command::cargo_bin("harness").unwrap();
@@ -201,13 +199,7 @@ fn server_args_reach_the_server_or_the_scenario_is_skipped() {
                              "expect": {"handshake": "rejected"}}]}"#,
     )
     .unwrap();
-    let exe = assert_cmd::cargo::cargo_bin("harness");
-    let template = |extra: &str| {
-        format!(
-            "t={} serve-reference --listen {{host}}:{{port}} --cert {{chain}} --key {{key}}{extra}",
-            exe.display()
-        )
-    };
+    let template = |extra: &str| reference_template("t", extra);
     harness()
         .arg(&f)
         .assert()
@@ -264,11 +256,7 @@ fn expect_file_turns_known_failures_green_and_reports_unexpected_passes() {
 
 #[test]
 fn several_servers_give_a_matrix() {
-    let exe = assert_cmd::cargo::cargo_bin("harness");
-    let other = format!(
-        "alt={} serve-reference --listen {{host}}:{{port}} --cert {{chain}} --key {{key}} --alpn http/1.0",
-        exe.display()
-    );
+    let other = reference_template("alt", "--alpn http/1.0");
     harness()
         .args([
             "scenarios",

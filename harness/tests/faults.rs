@@ -1,23 +1,18 @@
 //! Every scenario passes against the reference server and FAILS against a
 //! server that breaks the rule it checks, so no check can pass vacuously.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{reference_template, root};
+use std::path::PathBuf;
 
 use assert_cmd::Command;
 use serde_json::Value;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
 /// Runs the native driver over `scenarios` against the built-in server
 /// started with `server_args`; returns (exit code, JSON report).
 fn report(server_args: &str, scenarios: &[&str]) -> (i32, Value) {
-    let exe = assert_cmd::cargo::cargo_bin("harness");
-    let template = format!(
-        "broken={} serve-reference --listen {{host}}:{{port}} --cert {{chain}} --key {{key}} {server_args} {{args}}",
-        exe.display()
-    );
+    let template = reference_template("broken", &format!("{server_args} {{args}}"));
     let mut cmd = Command::cargo_bin("harness").unwrap();
     cmd.current_dir(root())
         .args(["--driver", "native", "--format", "json", "--timeout", "10s"])
@@ -342,11 +337,7 @@ fn the_openssl_driver_fails_a_server_that_mangles_bytes() {
         eprintln!("no QUIC-capable openssl: openssl driver not exercised");
         return;
     };
-    let exe = assert_cmd::cargo::cargo_bin("harness");
-    let template = format!(
-        "broken={} serve-reference --listen {{host}}:{{port}} --cert {{chain}} --key {{key}} --fault reverse",
-        exe.display()
-    );
+    let template = reference_template("broken", "--fault reverse");
     let out = Command::cargo_bin("harness")
         .unwrap()
         .current_dir(root())

@@ -3,15 +3,14 @@
 //! The harness must give true verdicts on the other cases, name the cause
 //! on the broken ones, and never wait out its timeouts to find out.
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use common::{reference_template, root};
+
 use std::time::Duration;
 
 use assert_cmd::Command;
 use serde_json::Value;
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 /// The per-scenario limit in these runs: far above what a case against a
 /// dead server may take, so a case that waited for it is plain to see.
@@ -23,11 +22,7 @@ const DEAD_SERVER_CASE_MS: u64 = TIMEOUT_S * 100;
 /// Runs the native driver over `scenarios` against the test build of the
 /// reference server started with `fault`; returns (exit code, report).
 fn run(fault: &str, scenarios: &[&str]) -> (i32, Value) {
-    let exe = assert_cmd::cargo::cargo_bin("harness");
-    let template = format!(
-        "fragile={} serve-reference --listen {{host}}:{{port}} --cert {{chain}} --key {{key}} {fault} {{args}}",
-        exe.display()
-    );
+    let template = reference_template("fragile", &format!("{fault} {{args}}"));
     let out = Command::cargo_bin("harness")
         .unwrap()
         .current_dir(root())
@@ -121,11 +116,7 @@ fn a_server_that_dies_mid_case_is_seen_at_once_and_restarted() {
 
 #[test]
 fn a_server_that_never_answers_is_reported_within_the_ready_timeout() {
-    let exe = assert_cmd::cargo::cargo_bin("harness");
-    let template = format!(
-        "silent={} serve-reference --listen {{host}}:{{port}} --cert {{chain}} --key {{key}} --fault never-answer",
-        exe.display()
-    );
+    let template = reference_template("silent", "--fault never-answer");
     let started = std::time::Instant::now();
     Command::cargo_bin("harness")
         .unwrap()
