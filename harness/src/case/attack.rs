@@ -11,6 +11,10 @@ use crate::hostile;
 use crate::judge::{token_checks, Check};
 use crate::scenario::AttackSpec;
 
+/// How long to wait for the server to work through a flood before the
+/// spoofed clients (a probe echo must be answered).
+const DRAIN: Duration = Duration::from_secs(10);
+
 /// How long the server's answers to spoofed clients are counted: long enough
 /// for its first retransmissions.
 const SPOOF_LISTEN: Duration = Duration::from_millis(2500);
@@ -69,6 +73,10 @@ pub(super) fn attack(
         stale_tokens = Some(st);
     }
     if spec.spoofed > 0 {
+        // The flood may still sit in the server's receive queue; spoofed
+        // Initials dropped behind it would read as "nothing sent back".
+        // A probe echo answered means the server has read past it.
+        let _ = crate::sut::probe(target, DRAIN);
         let a = hostile::spoofed(target.addr, spec.spoofed, seed, SPOOF_LISTEN)
             .map_err(|e| format!("spoofed-client socket: {e}"))?;
         checks.push(Check {

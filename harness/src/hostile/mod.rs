@@ -56,6 +56,10 @@ pub fn spoofed(
 ) -> std::io::Result<Amplification> {
     let socket = UdpSocket::bind(SocketAddr::new(server.ip(), 0))?;
     socket.connect(server)?;
+    // Room for every answer (an amplifying server sends hundreds of small
+    // datagrams at once): what the kernel drops here would be counted as
+    // never sent, and a busy machine would make an amplifier pass.
+    let _ = socket2::SockRef::from(&socket).set_recv_buffer_size(4 << 20);
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5eed);
     let mut a = Amplification {
         initials: n,
