@@ -138,6 +138,74 @@ pub struct Plan {
     /// Once set (the server under test is known to be gone), the client
     /// abandons the connection within [`CANCEL_CHECK`] and says so.
     pub cancel: Option<Cancel>,
+    /// Shared by connections that must all be open before any of them
+    /// sends FIN: each writes its data, then holds its FIN until every
+    /// connection of the gate has completed (or given up on) its handshake.
+    pub fin_gate: Option<FinGate>,
+}
+
+/// Holds back FINs until `n` connections have each arrived (completed their
+/// handshake or ended): proves they were open together without trickling
+/// data for seconds to keep them so.
+#[derive(Debug, Clone)]
+pub struct FinGate(std::sync::Arc<std::sync::atomic::AtomicUsize>);
+
+impl FinGate {
+    /// A gate for `n` connections.
+    pub fn new(n: usize) -> FinGate {
+        FinGate(std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(n)))
+    }
+
+    /// One connection arrived (call once per connection).
+    pub fn arrive(&self) {
+        let _ = self.0.fetch_update(
+            std::sync::atomic::Ordering::AcqRel,
+            std::sync::atomic::Ordering::Acquire,
+            |n| n.checked_sub(1),
+        );
+    }
+
+    /// Every connection has arrived.
+    pub fn is_open(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Acquire) == 0
+    }
+}
+
+/// How often a connection holding its FIN at a [`FinGate`] looks again.
+pub const GATE_CHECK: Duration = Duration::from_millis(20);
+
+/// One connection's place at an optional [`FinGate`]: arrives at most once,
+/// and on drop if it never did.
+pub(crate) struct GateTicket {
+    gate: Option<FinGate>,
+    arrived: bool,
+}
+
+impl GateTicket {
+    pub(crate) fn new(gate: Option<FinGate>) -> GateTicket {
+        GateTicket {
+            gate,
+            arrived: false,
+        }
+    }
+
+    pub(crate) fn arrive(&mut self) {
+        if let (Some(g), false) = (&self.gate, self.arrived) {
+            g.arrive();
+            self.arrived = true;
+        }
+    }
+
+    /// Open when there is no gate, or every connection of it arrived.
+    pub(crate) fn is_open(&self) -> bool {
+        self.gate.as_ref().is_none_or(FinGate::is_open)
+    }
+}
+
+impl Drop for GateTicket {
+    fn drop(&mut self) {
+        self.arrive();
+    }
 }
 
 /// A flag that abandons every connection that holds it.
@@ -163,6 +231,7 @@ impl Default for Plan {
             leave: Leave::Close,
             notify_established: None,
             cancel: None,
+            fin_gate: None,
         }
     }
 }

@@ -68,6 +68,8 @@ pub struct Scenario {
     pub concurrent: bool,
     /// With `concurrent`: every connection must have completed its
     /// handshake before any of them sent FIN, so all were open at once.
+    /// Clients that can (the native one) send their data, then hold FIN
+    /// until every connection of the case is open or has given up.
     #[serde(default)]
     pub together: bool,
     pub connections: Vec<ConnectionSpec>,

@@ -173,6 +173,12 @@ pub fn run_concurrent(
     timeout: Duration,
 ) -> Outcome {
     let deadline = Instant::now() + timeout;
+    let total: usize = sc.connections.iter().map(|c| c.repeat as usize).sum();
+    let gated = Target {
+        fin_gate: sc.together.then(|| echo_client::FinGate::new(total)),
+        ..target.clone()
+    };
+    let target = &gated;
     std::thread::scope(|scope| {
         let mut handles = Vec::new();
         let mut waits = Vec::new();
@@ -226,7 +232,6 @@ pub fn run_concurrent(
         }
         out.checks.extend(early);
         if sc.together {
-            let total: usize = sc.connections.iter().map(|c| c.repeat as usize).sum();
             spans.resize(total, Span::default());
             let blind = driver.blind(&sc.connections[0]).timing;
             out.checks.push(together(&spans, blind));

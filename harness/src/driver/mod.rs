@@ -22,6 +22,9 @@ pub struct Target {
     /// Set once the server is known to be gone: drivers abandon their
     /// connections at once (and say so) instead of waiting out deadlines.
     pub cancel: echo_client::Cancel,
+    /// Shared by a `together` case's connections: each holds its FIN until
+    /// all of them are open. A driver that cannot hold FIN arrives at once.
+    pub fin_gate: Option<echo_client::FinGate>,
 }
 
 impl Target {
@@ -32,6 +35,7 @@ impl Target {
             server_name: "localhost".into(),
             ca,
             cancel: echo_client::Cancel::default(),
+            fin_gate: None,
         }
     }
 }

@@ -60,6 +60,7 @@ pub fn plan(spec: &ConnectionSpec, n: u32, deadline: Duration) -> (Plan, Vec<Vec
         },
         notify_established: None,
         cancel: None,
+        fin_gate: None,
     };
     (plan, sent)
 }
@@ -104,6 +105,7 @@ impl Driver for Native {
         let (mut plan, sent) = plan(spec, n, deadline);
         plan.notify_established = established;
         plan.cancel = Some(target.cancel.clone());
+        plan.fin_gate = target.fin_gate.clone();
         self.run_plan(target, &spec.alpn, &plan, sent)
     }
 }

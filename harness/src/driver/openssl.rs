@@ -211,6 +211,10 @@ impl Driver for Openssl {
         deadline: Duration,
         established: Option<Sender<()>>,
     ) -> Result<Run, String> {
+        // s_client cannot hold its FIN for others: it does not wait.
+        if let Some(g) = &target.fin_gate {
+            g.arrive();
+        }
         let start = Instant::now();
         let until = start + deadline;
         let stream = &spec.streams[0];
