@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use harness::driver::{self, Driver};
 use harness::scenario::{self, DriverKind};
-use harness::schedule::Schedule;
+use harness::schedule::{self, Schedule};
 use harness::{bench, case, expect, report, sut};
 
 const AFTER_HELP: &str = "\
@@ -98,9 +98,26 @@ struct Cli {
     #[arg(long)]
     seed: Option<u64>,
 
+    /// Run only scenarios of this level (must: what the guide and the RFCs
+    /// require; should: robustness beyond them).
+    #[arg(long, value_enum)]
+    level: Option<LevelArg>,
+
+    /// Cases run side by side, each against its own server processes
+    /// (default: 8 per core, at most 32). Cases that flood or open 250+
+    /// connections always run alone.
+    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
+    jobs: Option<u16>,
+
     /// Show every check, not only failures.
     #[arg(short, long)]
     verbose: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum LevelArg {
+    Must,
+    Should,
 }
 
 #[derive(Debug, Subcommand)]
@@ -280,8 +297,18 @@ fn run(cli: Cli) -> ExitCode {
         };
         loaded.retain(|l| set.is_match(&l.scenario.id));
     }
+    if let Some(level) = cli.level {
+        let want = match level {
+            LevelArg::Must => scenario::Level::Must,
+            LevelArg::Should => scenario::Level::Should,
+        };
+        loaded.retain(|l| l.scenario.level == want);
+    }
     if loaded.is_empty() {
-        return fail(2, "no scenarios matched (check the paths and --filter)");
+        return fail(
+            2,
+            "no scenarios matched (check the paths, --filter and --level)",
+        );
     }
     if cli.list {
         let mut out = std::io::stdout().lock();
@@ -390,7 +417,9 @@ fn run(cli: Cli) -> ExitCode {
         servers: &specs,
         scenarios: &scenarios,
         drivers: &selected,
+        jobs: cli.jobs.map_or_else(schedule::default_jobs, usize::from),
     };
+    let started = std::time::Instant::now();
     let mut entries = Vec::new();
     let mut stdout = std::io::stdout();
     let ran = schedule.run(&cfg, pick, |result| {
@@ -407,7 +436,9 @@ fn run(cli: Cli) -> ExitCode {
             format!("server {:?} could not start: {}", e.server, e.why),
         );
     }
-    let report = report::Report::new(specs.iter().map(|s| s.name.clone()).collect(), entries);
+    let mut report = report::Report::new(specs.iter().map(|s| s.name.clone()).collect(), entries);
+    report.wall_ms = started.elapsed().as_millis() as u64;
+    report.jobs = schedule.jobs;
     match cli.format {
         Format::Human => {
             let _ = human.footer(&mut stdout, &report, !cli.expect.is_empty());

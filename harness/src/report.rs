@@ -56,6 +56,9 @@ pub struct Report {
     /// scenario id -> driver -> server -> status (several servers only).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub matrix: BTreeMap<String, BTreeMap<DriverKind, BTreeMap<String, Status>>>,
+    /// Wall time of the whole run, and how many cases ran side by side.
+    pub wall_ms: u64,
+    pub jobs: usize,
 }
 
 /// Classifies a result against the known results.
@@ -97,15 +100,23 @@ impl Report {
             results,
             summary,
             matrix,
+            wall_ms: 0,
+            jobs: 1,
         }
     }
 
-    /// The last line of human output, exactly `N passed, N failed, N skipped`.
+    /// The last line of human output, exactly
+    /// `N passed, N failed, N skipped in S.s s (N jobs)`.
     pub fn closing_line(&self) -> String {
         let c = self.summary.all;
         format!(
-            "{} passed, {} failed, {} skipped",
-            c.passed, c.failed, c.skipped
+            "{} passed, {} failed, {} skipped in {:.1} s ({} job{})",
+            c.passed,
+            c.failed,
+            c.skipped,
+            self.wall_ms as f64 / 1000.0,
+            self.jobs,
+            if self.jobs == 1 { "" } else { "s" }
         )
     }
 
@@ -146,6 +157,7 @@ impl Report {
                 .add_test_case(case);
         }
         report.add_test_suites(suites.into_values());
+        report.set_time(std::time::Duration::from_millis(self.wall_ms));
         report.to_string().expect("JUnit serialises")
     }
 }

@@ -132,7 +132,12 @@ fn json_and_junit_reports_are_well_formed() {
         .arg(&junit)
         .assert()
         .success()
-        .stdout(predicate::str::is_match("(?m)^6 passed, 0 failed, 0 skipped$").unwrap());
+        .stdout(
+            predicate::str::is_match(
+                r"(?m)^6 passed, 0 failed, 0 skipped in \d+\.\d s \(\d+ jobs?\)$",
+            )
+            .unwrap(),
+        );
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
     assert_eq!(report["summary"]["all"]["passed"], 6);
@@ -382,4 +387,66 @@ fn a_server_that_ignores_sigterm_is_killed_after_the_grace_period() {
 extern "C" {
     #[link_name = "kill"]
     fn libc_kill(pid: i32, sig: i32) -> i32;
+}
+
+/// The report is the same whatever runs side by side: same cases, same
+/// order, same verdicts and checks (only timings differ).
+#[test]
+fn jobs_change_the_schedule_not_the_report() {
+    let report = |jobs: &str| -> serde_json::Value {
+        let out = harness()
+            .args(["scenarios", "--format", "json", "--driver", "native"])
+            .args([
+                "--filter", "alpn/*", "--filter", "fin/*", "--filter", "input/*",
+            ])
+            .args(["--jobs", jobs])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let mut v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for r in v["results"].as_array_mut().unwrap() {
+            r.as_object_mut().unwrap().remove("duration_ms");
+        }
+        assert_eq!(v["jobs"], jobs.parse::<u64>().unwrap());
+        let o = v.as_object_mut().unwrap();
+        o.remove("wall_ms");
+        o.remove("jobs");
+        v
+    };
+    let one = report("1");
+    assert!(one["results"].as_array().unwrap().len() >= 15, "{one}");
+    assert_eq!(one, report("6"));
+}
+
+#[test]
+fn level_selects_must_or_should_scenarios() {
+    let listed = |level: &str| -> String {
+        let out = harness()
+            .args(["scenarios", "--list", "--level", level])
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let must = listed("must");
+    assert!(must.lines().count() > 10, "{must}");
+    assert!(must.lines().all(|l| l.contains("  Must  ")), "{must}");
+    let should = listed("should");
+    assert!(should.lines().all(|l| l.contains("  Should  ")), "{should}");
+    assert!(should.contains("concurrency/1000-at-once"), "{should}");
+    harness()
+        .args([
+            "scenarios",
+            "--level",
+            "must",
+            "--filter",
+            "concurrency/1000-at-once",
+        ])
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("--level"));
 }

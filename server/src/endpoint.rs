@@ -145,6 +145,12 @@ impl Endpoint {
         self.conns.len()
     }
 
+    /// Connections that have not yet sent or received a CONNECTION_CLOSE:
+    /// the rest only wait out their draining period (RFC 9000 §10.2).
+    pub fn open_count(&self) -> usize {
+        self.conns.len() - self.draining
+    }
+
     /// Handles one received datagram.
     pub fn recv(&mut self, buf: &mut [u8], from: SocketAddr, now: Instant) {
         if self.opts.faults.never_answer {

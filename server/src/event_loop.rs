@@ -116,7 +116,10 @@ impl Listener {
                 }
             }
             if let Some(deadline) = shutdown_by {
-                if endpoint.connection_count() == 0 || Instant::now() >= deadline {
+                // Once every connection has sent its CONNECTION_CLOSE, their
+                // draining periods are not waited out: leaving then only
+                // risks a stateless reset for a late packet (§10.2).
+                if endpoint.open_count() == 0 || Instant::now() >= deadline {
                     io::stdout().flush().ok();
                     return Ok(());
                 }

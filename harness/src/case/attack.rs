@@ -16,8 +16,9 @@ use crate::scenario::AttackSpec;
 const DRAIN: Duration = Duration::from_secs(10);
 
 /// How long the server's answers to spoofed clients are counted: long enough
-/// for its first retransmissions.
-const SPOOF_LISTEN: Duration = Duration::from_millis(2500);
+/// for its first retransmission (a PTO of about 1 s, from the 333 ms
+/// initial RTT of RFC 9002 §6.2.2), which a server without Retry sends.
+const SPOOF_LISTEN: Duration = Duration::from_millis(1200);
 
 /// Floods the server, then checks Version Negotiation and CPU per datagram
 /// (that it is still running is checked with every case).

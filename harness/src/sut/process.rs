@@ -85,7 +85,8 @@ impl Running {
             .process_group(0);
         // If the harness is killed outright (SIGKILL, no chance to clean
         // up), the kernel kills the server it started too. This follows the
-        // spawning thread, which is the main thread.
+        // spawning thread: a server started by a schedule worker goes when
+        // that worker ends, which is when its cases are done anyway.
         // SAFETY: prctl is async-signal-safe; nothing else runs in the child.
         unsafe {
             cmd.pre_exec(|| {
@@ -278,8 +279,20 @@ impl Drop for Running {
     }
 }
 
+/// A port the kernel says is free, never one handed out before in this
+/// run: servers started side by side must not be told the same port (a
+/// port is free again as soon as its probe socket closes).
 fn free_udp_port() -> std::io::Result<u16> {
-    Ok(std::net::UdpSocket::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    for _ in 0..64 {
+        let port = std::net::UdpSocket::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
+        let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
+        if !given.contains(&port) {
+            given.push(port);
+            return Ok(port);
+        }
+    }
+    Err(std::io::Error::other("no unused port after 64 tries"))
 }

@@ -1,0 +1,43 @@
+//! A worker: runs cases one at a time, each against the worker's own
+//! server processes (one per server under test, started on demand), so
+//! no two cases running side by side share a server.
+
+use super::plan::Case;
+use crate::case::{run_case, CaseResult, DriverChoice, RunConfig};
+use crate::scenario::DriverKind;
+use crate::sut::{ServerSlot, ServerSpec};
+
+pub struct Worker {
+    slots: Vec<ServerSlot>,
+}
+
+impl Worker {
+    pub fn new(servers: &[ServerSpec]) -> Worker {
+        Worker {
+            slots: servers.iter().cloned().map(ServerSlot::new).collect(),
+        }
+    }
+
+    /// Starts server `i` now (with no scenario flags), so one that cannot
+    /// start at all is reported before any case.
+    pub fn start(&mut self, i: usize, cfg: &RunConfig) -> Result<(), String> {
+        self.slots[i]
+            .ensure(&cfg.certs, &[], cfg.ready_timeout)
+            .map(|_| ())
+    }
+
+    pub fn run<'d>(
+        &mut self,
+        case: &Case<'_>,
+        cfg: &RunConfig,
+        pick: &impl Fn(DriverKind) -> DriverChoice<'d>,
+    ) -> CaseResult {
+        run_case(
+            &mut self.slots[case.server],
+            pick(case.driver),
+            case.driver,
+            case.scenario,
+            cfg,
+        )
+    }
+}
