@@ -129,7 +129,8 @@ pub struct Plan {
     pub linger: Duration,
     /// Give up (and say so) after this long in all.
     pub deadline: Duration,
-    /// Stop after this long even if streams are unfinished.
+    /// Stop this long after the handshake completed, even if streams are
+    /// unfinished.
     pub stop_after: Option<Duration>,
     pub leave: Leave,
     /// Told once the handshake completes, so a caller can order clients
@@ -170,6 +171,10 @@ impl FinGate {
         self.0.load(std::sync::atomic::Ordering::Acquire) == 0
     }
 }
+
+/// How often a connection held at a [`FinGate`] sends a PING, so that no
+/// server's idle timeout ends it while the others open.
+pub const GATE_KEEPALIVE: Duration = Duration::from_millis(500);
 
 /// How often a connection holding its FIN at a [`FinGate`] looks again.
 pub const GATE_CHECK: Duration = Duration::from_millis(20);

@@ -226,7 +226,9 @@ pub fn run(
 ) -> Result<Observation, ClientError> {
     let start = Instant::now();
     let deadline = start + plan.deadline;
-    let stop_at = plan.stop_after.map(|d| start + d);
+    // A hold counts from the handshake's completion: a slow handshake (a
+    // busy server) must not eat the time the stream is meant to be held.
+    let mut stop_at: Option<Instant> = None;
     let config = shared_config(cfg)?;
     let socket = UdpSocket::bind(crate::any_port_for(server))?;
     // Connected, so an ICMP port unreachable comes back as ECONNREFUSED:
@@ -268,6 +270,7 @@ pub fn run(
     // Counted as arrived once established, or when this run ends however
     // it ends, so no other connection waits on this one for ever.
     let mut gate = crate::GateTicket::new(plan.fin_gate.clone());
+    let mut next_keepalive = start + crate::GATE_KEEPALIVE;
     let mut out = [0u8; MAX_DATAGRAM];
     let mut buf = [0u8; 65536];
     let mut handshake = Handshake::NotCompleted;
@@ -294,6 +297,7 @@ pub fn run(
                     after: now - start,
                 };
                 established_at = Some(now);
+                stop_at = plan.stop_after.map(|d| now + d);
                 for s in &mut streams {
                     s.next_at = now;
                 }
@@ -306,6 +310,15 @@ pub fn run(
             // Read after the gate, so a FIN it let through is timed after
             // the handshake that opened it.
             let now = Instant::now();
+            // Held at the gate, the connection is kept alive: the others
+            // may take longer to open than the server's idle timeout.
+            if fin_held && now >= next_keepalive {
+                let _ = conn.send_ack_eliciting();
+                next_keepalive = now + crate::GATE_KEEPALIVE;
+            }
+            if fin_held {
+                wake = wake.min(next_keepalive);
+            }
             for s in &mut streams {
                 if let Some(t) = s.step(&mut conn, now, fin_held) {
                     wake = wake.min(t);
@@ -326,7 +339,7 @@ pub fn run(
         // With no streams planned, a completed handshake is all there is.
         // A stream that never sends FIN is done once written, unless the
         // plan holds the connection open (`stop_after`): then it is held.
-        let holding = stop_at.is_some()
+        let holding = plan.stop_after.is_some()
             && streams
                 .iter()
                 .any(|s| s.fin == Fin::Never && !s.obs.fin_received && s.obs.reset.is_none());

@@ -310,7 +310,8 @@ pub struct ConnectionSpec {
     /// How the client leaves.
     #[serde(default)]
     pub leave: LeaveSpec,
-    /// Stop after this many milliseconds even if streams are unfinished.
+    /// Leave this many milliseconds after the handshake completed, even if
+    /// streams are unfinished (s_client: after it started).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold_ms: Option<u64>,
     /// In a concurrent scenario, start the other connections only once

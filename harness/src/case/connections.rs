@@ -176,6 +176,8 @@ pub fn run_concurrent(
     let total: usize = sc.connections.iter().map(|c| c.repeat as usize).sum();
     let gated = Target {
         fin_gate: sc.together.then(|| echo_client::FinGate::new(total)),
+        // A server closing 1,000 connections at once gets 5 s more.
+        close_wait: crate::driver::CLOSE_WAIT + Duration::from_millis(5 * total as u64),
         ..target.clone()
     };
     let target = &gated;

@@ -25,7 +25,13 @@ pub struct Target {
     /// Shared by a `together` case's connections: each holds its FIN until
     /// all of them are open. A driver that cannot hold FIN arrives at once.
     pub fin_gate: Option<echo_client::FinGate>,
+    /// How long a client whose streams are done waits for the server's
+    /// CONNECTION_CLOSE (more when many clients are served at once).
+    pub close_wait: Duration,
 }
+
+/// [`Target::close_wait`] for one client at a time.
+pub const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 impl Target {
     /// `addr`, verified as `localhost` against `ca`, with its own cancel flag.
@@ -36,6 +42,7 @@ impl Target {
             ca,
             cancel: echo_client::Cancel::default(),
             fin_gate: None,
+            close_wait: CLOSE_WAIT,
         }
     }
 }

@@ -106,6 +106,7 @@ impl Driver for Native {
         plan.notify_established = established;
         plan.cancel = Some(target.cancel.clone());
         plan.fin_gate = target.fin_gate.clone();
+        plan.linger = target.close_wait;
         self.run_plan(target, &spec.alpn, &plan, sent)
     }
 }
