@@ -10,7 +10,8 @@ use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
-use crate::endpoint::Endpoint;
+use crate::endpoint::{Endpoint, MAX_DATAGRAM};
+use crate::udp::{Receiver, Sender};
 
 const SOCKET: Token = Token(0);
 const SIGNALS: Token = Token(1);
@@ -60,8 +61,9 @@ impl Listener {
     /// Serves until SIGINT or SIGTERM, then closes connections and returns.
     pub fn run(mut self, mut endpoint: Endpoint) -> io::Result<()> {
         let mut events = Events::with_capacity(256);
-        let mut buf = vec![0u8; 65536];
-        let mut out = vec![0u8; crate::endpoint::MAX_DATAGRAM];
+        let udp = quinn_udp::UdpSocketState::new((&self.socket).into())?;
+        let mut receiver = Receiver::new();
+        let mut sender = Sender::new(MAX_DATAGRAM);
         let mut shutdown_by: Option<Instant> = None;
         loop {
             let timeout = endpoint
@@ -84,11 +86,14 @@ impl Listener {
             for event in events.iter() {
                 match event.token() {
                     SOCKET => loop {
-                        match self.socket.recv_from(&mut buf) {
-                            Ok((n, from)) => endpoint.recv(&mut buf[..n], from, Instant::now()),
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                        let now = Instant::now();
+                        match receiver
+                            .recv(&udp, &self.socket, |d, from| endpoint.recv(d, from, now))
+                        {
+                            Ok(0) => break,
+                            Ok(_) => {}
                             Err(e) => {
-                                log::debug!("recv_from: {e}");
+                                log::debug!("recv: {e}");
                                 break;
                             }
                         }
@@ -109,12 +114,14 @@ impl Listener {
                 }
             }
             endpoint.on_timeout(Instant::now());
-            while let Some((n, to)) = endpoint.poll_transmit(&mut out) {
-                if let Err(e) = self.socket.send_to(&out[..n], to) {
-                    // UDP may drop; QUIC retransmits what mattered.
-                    log::debug!("send_to {to}: {e}");
-                }
+            loop {
+                let slot = sender.slot(&udp, &self.socket, MAX_DATAGRAM);
+                let Some((n, to)) = endpoint.poll_transmit(slot) else {
+                    break;
+                };
+                sender.push(&udp, &self.socket, n, to);
             }
+            sender.flush(&udp, &self.socket);
             if let Some(deadline) = shutdown_by {
                 // Once every connection has sent its CONNECTION_CLOSE, their
                 // draining periods are not waited out: leaving then only

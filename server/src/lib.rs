@@ -5,6 +5,7 @@
 //! - [`cid`], [`token`]: connection-ID derivation and Retry tokens;
 //! - [`endpoint`]: quiche connections, routing and timers (sans-IO);
 //! - [`event_loop`]: the mio loop with the UDP socket and signals;
+//! - [`udp`]: batched datagram I/O for it (recvmmsg, GRO, GSO);
 //! - [`tls`], [`cli`]: startup checks and flags.
 
 pub mod cid;
@@ -15,6 +16,7 @@ pub mod endpoint;
 pub mod event_loop;
 pub mod tls;
 pub mod token;
+pub mod udp;
 
 use std::io::Write;
 
@@ -40,6 +42,12 @@ pub fn quiche_config(args: &cli::Args) -> Result<quiche::Config, String> {
     config
         .set_application_protos(&protos)
         .map_err(|e| format!("--alpn: {e}"))?;
+    config.set_curves_list(&args.groups).map_err(|e| {
+        format!(
+            "--groups {:?}: TLS library refused the list: {e}",
+            args.groups
+        )
+    })?;
     config.set_max_idle_timeout(args.idle_timeout.as_millis() as u64);
     config.set_max_recv_udp_payload_size(endpoint::MAX_DATAGRAM);
     config.set_max_send_udp_payload_size(endpoint::MAX_DATAGRAM);

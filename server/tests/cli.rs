@@ -195,3 +195,20 @@ fn qlog_dir_and_sslkeylogfile_are_written() {
     let keys = std::fs::read_to_string(&keylog).unwrap();
     assert!(keys.contains("CLIENT_HANDSHAKE_TRAFFIC_SECRET"), "{keys}");
 }
+
+#[test]
+fn an_unknown_key_exchange_group_is_one_line_and_exit_1() {
+    server_cmd()
+        .args(["--listen", "127.0.0.1:0", "--cert"])
+        .arg(certs().join("chain.pem"))
+        .arg("--key")
+        .arg(certs().join("key.pem"))
+        .args(["--groups", "X25519:no-such-group"])
+        .timeout(std::time::Duration::from_secs(20))
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains(
+            "--groups \"X25519:no-such-group\"",
+        ))
+        .stderr(predicate::function(|s: &str| s.lines().count() == 1));
+}

@@ -160,8 +160,11 @@ pub fn run(mut args: BenchArgs, certs_dir: PathBuf) -> Result<BenchReport, (u8, 
     };
     for s in &mut specs {
         // The built-in servers (reference and quinn peer) share these flags.
+        // Flags given with the name come after, so they win.
         if matches!(s.launch, Launch::Builtin(_)) {
+            let given = std::mem::take(&mut s.builtin_args);
             s.builtin_args = REFERENCE_BENCH_ARGS.iter().map(|a| a.to_string()).collect();
+            s.builtin_args.extend(given);
         }
     }
     let mut names = std::collections::HashSet::new();

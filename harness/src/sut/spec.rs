@@ -50,16 +50,29 @@ pub const KNOWN_NAMES: &str = "reference, quinn, openssl";
 
 impl ServerSpec {
     /// Parses `--server` values: a known name (`reference`, `quinn`,
-    /// `openssl`), `NAME=TEMPLATE`, `NAME=KNOWN` or a bare `TEMPLATE`.
+    /// `openssl`), `NAME=TEMPLATE`, `NAME=KNOWN` or a bare `TEMPLATE`. A
+    /// built-in name may be followed by its flags (`x=reference --no-retry`).
     pub fn parse(value: &str) -> Result<ServerSpec, String> {
         let (name, rest) = match value.split_once('=') {
             Some((n, rest)) if is_name(n) => (Some(n), rest),
             _ => (None, value),
         };
-        let spec = match known(rest.trim())? {
+        let rest = rest.trim();
+        let (word, flags) = rest.split_once(char::is_whitespace).unwrap_or((rest, ""));
+        let spec = match known(word)? {
             Some(mut spec) => {
                 if let Some(n) = name {
                     spec.name = n.to_string();
+                }
+                if !flags.trim().is_empty() {
+                    if !matches!(spec.launch, Launch::Builtin(_)) {
+                        return Err(format!(
+                            "--server {value:?}: the {word} peer takes no flags"
+                        ));
+                    }
+                    spec.builtin_args = shlex::split(flags).ok_or_else(|| {
+                        format!("--server {value:?}: unbalanced quotes in its flags")
+                    })?;
                 }
                 spec
             }
@@ -190,6 +203,10 @@ mod tests {
         let b = ServerSpec::parse("./srv --opt=1 {port}").unwrap();
         assert_eq!(b.name, "server");
         assert!(ServerSpec::parse("quinn").unwrap().takes_args());
+        let f = ServerSpec::parse("nr=reference --no-retry --groups X25519").unwrap();
+        assert_eq!(f.launch, Launch::Builtin(Builtin::Reference));
+        assert_eq!(f.builtin_args, ["--no-retry", "--groups", "X25519"]);
+        assert_eq!(f.name, "nr");
         assert!(!b.takes_args());
     }
 
