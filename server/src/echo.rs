@@ -74,7 +74,7 @@ pub struct Faults {
     pub no_version_negotiation: bool,
     /// Amplify as a careless server would: 40 copies of each Retry, and
     /// without Retry no 3x budget and every datagram to an unvalidated
-    /// client sent twice.
+    /// client sent four times.
     pub amplify: bool,
     /// Beyond --max-connections, drop new clients without a word instead
     /// of refusing them with CONNECTION_REFUSED.

@@ -442,8 +442,11 @@ impl Endpoint {
                         return Some((n, info.to));
                     };
                     if self.opts.faults.amplify {
-                        // No budget, and every datagram twice.
-                        self.stateless.push_back((buf[..n].to_vec(), info.to));
+                        // No budget, and every datagram four times: well
+                        // over 3x whatever the size of the first flight.
+                        for _ in 0..3 {
+                            self.stateless.push_back((buf[..n].to_vec(), info.to));
+                        }
                         return Some((n, info.to));
                     }
                     if *sent + n <= AMPLIFICATION_LIMIT * *received {
