@@ -6,7 +6,8 @@
 //! probes, watches and stops the server under test; `schedule` orders the
 //! cases, `case` executes one and `judge` turns what was observed into
 //! checks; `report` prints them (human, JSON, JUnit) and `expect` holds
-//! known results; `bench` measures throughput and latency. `src/main.rs`
+//! known results, `progress` the one-line indicator on a terminal; `bench`
+//! measures throughput and latency. `src/main.rs`
 //! is the CLI.
 
 pub mod bench;
@@ -16,6 +17,7 @@ pub mod expect;
 pub mod hostile;
 pub mod judge;
 pub mod netem;
+pub mod progress;
 pub mod report;
 pub mod scenario;
 pub mod schedule;

@@ -422,14 +422,23 @@ fn run(cli: Cli) -> ExitCode {
     let started = std::time::Instant::now();
     let mut entries = Vec::new();
     let mut stdout = std::io::stdout();
-    let ran = schedule.run(&cfg, pick, |result| {
+    let progress = harness::progress::Progress::new(
+        cli.format == Format::Human
+            && std::io::stderr().is_terminal()
+            && std::env::var_os("NO_COLOR").is_none(),
+        schedule.cases().len(),
+    );
+    let ran = schedule.run(&cfg, pick, &progress, |result| {
         let e = report::entry(result, &known, &required);
         if cli.format == Format::Human {
-            let _ = human.case(&mut stdout, &e);
-            let _ = stdout.flush();
+            progress.around(|| {
+                let _ = human.case(&mut stdout, &e);
+                let _ = stdout.flush();
+            });
         }
         entries.push(e);
     });
+    progress.finish();
     if let Err(e) = ran {
         return fail(
             3,

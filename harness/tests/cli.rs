@@ -450,3 +450,20 @@ fn level_selects_must_or_should_scenarios() {
         .code(2)
         .stderr(predicate::str::contains("--level"));
 }
+
+/// The progress indicator is for terminals only: captured output has none.
+#[test]
+fn no_progress_line_reaches_captured_output() {
+    let out = harness()
+        .args(["scenarios", "--filter", "alpn/*", "--driver", "native"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        !stderr.contains("\x1b[2K") && !stderr.contains("[0/"),
+        "{stderr}"
+    );
+    assert!(!stdout.contains("\x1b[2K"), "{stdout}");
+}

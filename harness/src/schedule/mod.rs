@@ -30,6 +30,19 @@ pub struct Schedule<'a> {
     pub jobs: usize,
 }
 
+/// Told when each case starts and ends, in whatever order they run (for
+/// a progress indicator; results themselves come in report order).
+pub trait Watch: Sync {
+    fn started(&self, case: &Case<'_>);
+    fn finished(&self, case: &Case<'_>);
+}
+
+/// Watches nothing.
+impl Watch for () {
+    fn started(&self, _: &Case<'_>) {}
+    fn finished(&self, _: &Case<'_>) {}
+}
+
 /// A server that could not be started at all, before its first case.
 #[derive(Debug)]
 pub struct StartError {
@@ -56,6 +69,7 @@ impl<'a> Schedule<'a> {
         &self,
         cfg: &RunConfig,
         pick: impl Fn(DriverKind) -> DriverChoice<'d> + Sync,
+        watch: &dyn Watch,
         done: impl FnMut(CaseResult),
     ) -> Result<(), StartError> {
         let cases = self.cases();
@@ -67,8 +81,14 @@ impl<'a> Schedule<'a> {
             })?;
         }
         let mut order = Reorder::new(done);
+        let run = |w: &mut Worker, case: &Case<'_>| {
+            watch.started(case);
+            let result = w.run(case, cfg, &pick);
+            watch.finished(case);
+            result
+        };
         for case in cases.iter().filter(|c| c.alone) {
-            order.push(case.index, first.run(case, cfg, &pick));
+            order.push(case.index, run(&mut first, case));
         }
 
         let mut shared: Vec<&Case<'a>> = cases.iter().filter(|c| !c.alone).collect();
@@ -82,10 +102,10 @@ impl<'a> Schedule<'a> {
             let (tx, rx) = mpsc::channel();
             for mut w in workers {
                 let tx = tx.clone();
-                let (next, pick) = (&next, &pick);
+                let (next, run) = (&next, &run);
                 scope.spawn(move || {
                     while let Some(case) = next() {
-                        let result = w.run(case, cfg, pick);
+                        let result = run(&mut w, case);
                         if tx.send((case.index, result)).is_err() {
                             break;
                         }
