@@ -15,6 +15,7 @@ pub use quic_wire as initial;
 mod load;
 mod raw;
 mod session;
+mod verify;
 
 pub use load::{run_load, LoadPlan, LoadReport};
 pub use raw::{offer_hello, offer_hello_with, TokenUse};
@@ -30,10 +31,12 @@ pub struct ClientConfig {
     /// ALPN protocols offered, in order. Empty: no ALPN extension at all,
     /// which only the hand-built ClientHello can send (see [`run`]).
     pub alpn: Vec<String>,
-    /// Server name sent in SNI and checked when `ca` is set.
+    /// The name the certificate must be valid for. A host name is also
+    /// sent as SNI; an IP address is not (RFC 6066 §3 forbids it) and is
+    /// checked against the certificate's IP addresses instead.
     pub server_name: String,
-    /// Verify the server's chain against this CA file; `None` skips checks.
-    pub ca: Option<PathBuf>,
+    /// What the server's certificate is checked against.
+    pub trust: Trust,
     /// Our idle timeout.
     pub idle_timeout: Duration,
 }
@@ -43,10 +46,55 @@ impl Default for ClientConfig {
         ClientConfig {
             alpn: vec!["http/1.0".into()],
             server_name: "localhost".into(),
-            ca: None,
+            trust: Trust::Nothing,
             idle_timeout: Duration::from_secs(30),
         }
     }
+}
+
+/// What a client checks the server's certificate against.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
+pub enum Trust {
+    /// No check at all (`--insecure`, and the harness's own probes).
+    #[default]
+    Nothing,
+    /// The system's roots (BoringSSL's default paths; `SSL_CERT_FILE` and
+    /// `SSL_CERT_DIR` override them).
+    SystemRoots,
+    /// This CA file. quiche also loads the system's roots beside it, so a
+    /// certificate from a public CA passes too.
+    CaFile(PathBuf),
+}
+
+impl Trust {
+    pub fn verifies(&self) -> bool {
+        *self != Trust::Nothing
+    }
+}
+
+/// For reports: "against FILE", "against the system's roots", "not checked".
+impl std::fmt::Display for Trust {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Trust::Nothing => f.write_str("not checked"),
+            Trust::SystemRoots => f.write_str("against the system's roots"),
+            Trust::CaFile(ca) => write!(f, "against {}", ca.display()),
+        }
+    }
+}
+
+/// `name` as an IP address, when it is one: such a name is never sent as
+/// SNI and is checked against the certificate's IP addresses.
+pub fn ip_name(name: &str) -> Option<std::net::IpAddr> {
+    name.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse()
+        .ok()
+}
+
+/// The name to send as SNI: none for an IP address.
+pub(crate) fn sni(name: &str) -> Option<&str> {
+    (ip_name(name).is_none() && !name.is_empty()).then_some(name)
 }
 
 /// Bytes to write, then how long to wait before the next step.
@@ -332,7 +380,7 @@ pub fn run(
 
 /// The wildcard address, any port, of `server`'s family: where a client
 /// socket binds.
-pub(crate) fn any_port_for(server: SocketAddr) -> SocketAddr {
+pub fn any_port_for(server: SocketAddr) -> SocketAddr {
     let ip: std::net::IpAddr = if server.is_ipv4() {
         std::net::Ipv4Addr::UNSPECIFIED.into()
     } else {

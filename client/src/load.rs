@@ -285,7 +285,7 @@ impl Engine<'_> {
             .fill(&mut scid)
             .map_err(|_| ClientError::Config("system RNG failed".into()))?;
         let q = quiche::connect(
-            Some(&self.server_name),
+            crate::sni(&self.server_name),
             &quiche::ConnectionId::from_ref(&scid),
             self.local,
             self.server,

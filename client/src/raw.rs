@@ -136,7 +136,7 @@ fn exchange(
     let dcid = random(&rng, 16)?;
     let alpn: Vec<&[u8]> = cfg.alpn.iter().map(|a| a.as_bytes()).collect();
     let hello = initial::client_hello(&Hello {
-        server_name: &cfg.server_name,
+        server_name: crate::sni(&cfg.server_name).unwrap_or(""),
         alpn: &alpn,
         scid: &scid,
         x25519: public.as_ref(),

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::net::{SocketAddr, UdpSocket};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -10,7 +9,7 @@ use ring::rand::SecureRandom;
 
 use crate::{
     Abort, AbortHow, Chunk, ClientConfig, Close, Fin, Handshake, Leave, Observation, Plan,
-    StreamObservation,
+    StreamObservation, Trust,
 };
 
 pub(crate) const MAX_DATAGRAM: usize = 1350;
@@ -45,13 +44,11 @@ pub(crate) fn quiche_config(cfg: &ClientConfig) -> Result<quiche::Config, Client
     let protos: Vec<&[u8]> = cfg.alpn.iter().map(|a| a.as_bytes()).collect();
     c.set_application_protos(&protos)
         .map_err(|e| ClientError::Config(format!("ALPN list {:?} rejected: {e}", cfg.alpn)))?;
-    match &cfg.ca {
-        Some(ca) => {
-            c.verify_peer(true);
-            c.load_verify_locations_from_file(&ca.to_string_lossy())
-                .map_err(|e| ClientError::Config(format!("{}: {e}", ca.display())))?;
-        }
-        None => c.verify_peer(false),
+    // quiche loads the system's roots into every configuration.
+    c.verify_peer(cfg.trust.verifies());
+    if let Trust::CaFile(ca) = &cfg.trust {
+        c.load_verify_locations_from_file(&ca.to_string_lossy())
+            .map_err(|e| ClientError::Config(format!("{}: {e}", ca.display())))?;
     }
     c.set_max_idle_timeout(cfg.idle_timeout.as_millis() as u64);
     c.set_max_recv_udp_payload_size(MAX_DATAGRAM);
@@ -68,13 +65,13 @@ pub(crate) fn quiche_config(cfg: &ClientConfig) -> Result<quiche::Config, Client
 
 /// The quiche configuration for `cfg`, built once per process and shared
 /// by every connection made with the same settings. Building one loads the
-/// system's CA bundle as well as `cfg.ca` (quiche always adds the default
+/// system's CA bundle as well as the CA file (quiche always adds the default
 /// verify paths): about 8 ms of CPU, which a case of 1,000 clients would
 /// otherwise pay 1,000 times.
 fn shared_config(cfg: &ClientConfig) -> Result<Arc<Mutex<quiche::Config>>, ClientError> {
-    type Key = (Vec<String>, Option<PathBuf>, Duration);
+    type Key = (Vec<String>, Trust, Duration);
     static CONFIGS: OnceLock<Mutex<HashMap<Key, Arc<Mutex<quiche::Config>>>>> = OnceLock::new();
-    let key = (cfg.alpn.clone(), cfg.ca.clone(), cfg.idle_timeout);
+    let key = (cfg.alpn.clone(), cfg.trust.clone(), cfg.idle_timeout);
     let mut configs = CONFIGS
         .get_or_init(Default::default)
         .lock()
@@ -242,7 +239,13 @@ pub fn run(
     let scid = quiche::ConnectionId::from_ref(&scid);
     let mut conn = {
         let mut config = config.lock().unwrap_or_else(|p| p.into_inner());
-        quiche::connect(Some(&cfg.server_name), &scid, local, server, &mut config)
+        quiche::connect(
+            crate::sni(&cfg.server_name),
+            &scid,
+            local,
+            server,
+            &mut config,
+        )
     }
     .map_err(|e| ClientError::Config(format!("connect: {e}")))?;
 
@@ -274,6 +277,7 @@ pub fn run(
     let mut out = [0u8; MAX_DATAGRAM];
     let mut buf = [0u8; 65536];
     let mut handshake = Handshake::NotCompleted;
+    let mut cert_rejected = false;
     let mut established_at = None;
     let mut linger_until: Option<Instant> = None;
     let (mut deadline_hit, mut unreachable, mut abandoned) = (false, false, false);
@@ -290,7 +294,15 @@ pub fn run(
 
         // Our own writes.
         let mut wake = deadline;
-        if conn.is_established() {
+        if conn.is_established() && handshake == Handshake::NotCompleted && !cert_rejected {
+            // BoringSSL checks host names only; an IP address is ours to check.
+            if let Some(why) = crate::verify::wrong_ip(&conn, cfg) {
+                log::debug!("closing: {why}");
+                let _ = conn.close(false, crate::verify::BAD_CERTIFICATE, why.as_bytes());
+                cert_rejected = true;
+            }
+        }
+        if conn.is_established() && !cert_rejected {
             if handshake == Handshake::NotCompleted {
                 handshake = Handshake::Completed {
                     alpn: String::from_utf8_lossy(conn.application_proto()).into_owned(),

@@ -68,7 +68,7 @@ impl Server {
     pub fn client(&self, alpn: &[&str], plan: &Plan) -> Observation {
         let cfg = ClientConfig {
             alpn: alpn.iter().map(|s| s.to_string()).collect(),
-            ca: Some(certs().join("ca.pem")),
+            trust: echo_client::Trust::CaFile(certs().join("ca.pem")),
             ..ClientConfig::default()
         };
         echo_client::run(self.addr, &cfg, plan).expect("client ran")
