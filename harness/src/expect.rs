@@ -120,6 +120,7 @@ mod tests {
             seed: None,
             network: None,
             attack: None,
+            notes: Vec::new(),
         }
     }
 

@@ -42,9 +42,45 @@ struct Cli {
     #[arg(long = "server", value_name = "[NAME=]TEMPLATE|NAME")]
     servers: Vec<String>,
 
-    /// Folder with chain.pem, key.pem and ca.pem. Default: ./certs, else the workspace's.
+    /// A server already running, not started by the harness:
+    /// [NAME=]HOST:PORT (IPv6 as [::1]:PORT; host names resolve). Repeat,
+    /// and mix with --server, to compare. Cases that need the server's
+    /// process are skipped with the reason.
+    #[arg(long = "connect", value_name = "[NAME=]HOST:PORT")]
+    connects: Vec<String>,
+
+    /// The name clients check certificates for and send as SNI. Default:
+    /// localhost for started servers, the host for --connect.
+    #[arg(long, value_name = "NAME")]
+    sni: Option<String>,
+
+    /// The CA clients check certificates against. Default: the
+    /// certificates folder's ca.pem for started servers, the system's roots
+    /// for --connect. Also the {ca} of templates.
+    #[arg(long, value_name = "FILE")]
+    ca: Option<PathBuf>,
+
+    /// Do not check certificates at all (the report says so).
+    #[arg(long)]
+    insecure: bool,
+
+    /// Send floods and 250+ connections to --connect servers too (the
+    /// report says how much was sent).
+    #[arg(long)]
+    allow_load: bool,
+
+    /// Folder with chain.pem, key.pem and ca.pem for the servers the
+    /// harness starts. Default: ./certs, else the workspace's.
     #[arg(long, value_name = "DIR")]
     certs: Option<PathBuf>,
+
+    /// The certificate chain started servers get (default: in --certs).
+    #[arg(long, value_name = "FILE")]
+    chain: Option<PathBuf>,
+
+    /// The private key started servers get (default: in --certs).
+    #[arg(long, value_name = "FILE")]
+    key: Option<PathBuf>,
 
     /// Output on stdout.
     #[arg(long, value_enum, default_value_t = Format::Human)]
@@ -271,6 +307,90 @@ fn default_certs() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../certs")
 }
 
+/// The servers under test: `--server` values (the reference server when
+/// there are none and no `--connect`), then `--connect` targets.
+fn server_specs(servers: &[String], connects: &[String]) -> Result<Vec<sut::ServerSpec>, String> {
+    let mut specs: Vec<sut::ServerSpec> = servers
+        .iter()
+        .map(|s| sut::ServerSpec::parse(s))
+        .collect::<Result<_, _>>()?;
+    for c in connects {
+        specs.push(sut::ServerSpec::connect(c)?);
+    }
+    if specs.is_empty() {
+        specs.push(sut::ServerSpec::reference());
+    }
+    let mut names = std::collections::HashSet::new();
+    for s in &specs {
+        if !names.insert(s.name.clone()) {
+            return Err(format!(
+                "two servers are named {:?}; use --server NAME=TEMPLATE (or NAME={}) \
+                 or --connect NAME=HOST:PORT",
+                s.name,
+                sut::spec::KNOWN_NAMES
+            ));
+        }
+    }
+    Ok(specs)
+}
+
+/// The files for started servers: `--chain`, `--key` and `--ca` each, else
+/// from `--certs`. Only what will be used must exist: nothing of the
+/// folder for `--connect` alone, no CA with `--insecure`.
+fn certs_for(cli: &Cli, specs: &[sut::ServerSpec]) -> Result<sut::Certs, String> {
+    let dir = sut::Certs::in_dir(&cli.certs.clone().unwrap_or_else(default_certs));
+    let certs = sut::Certs {
+        chain: cli.chain.clone().unwrap_or(dir.chain),
+        key: cli.key.clone().unwrap_or(dir.key),
+        ca: cli.ca.clone().unwrap_or(dir.ca),
+    };
+    let starts = specs.iter().any(|s| s.remote().is_none());
+    let mut needed = Vec::new();
+    if starts {
+        needed.push((&certs.chain, "--chain FILE"));
+        needed.push((&certs.key, "--key FILE"));
+    }
+    if cli.ca.is_some() || (starts && !cli.insecure) {
+        needed.push((&certs.ca, "--ca FILE"));
+    }
+    for (f, flag) in needed {
+        if !f.is_file() {
+            return Err(format!(
+                "{}: not found (set --certs DIR or {flag})",
+                f.display()
+            ));
+        }
+    }
+    Ok(certs)
+}
+
+/// What the report should say about the whole run.
+fn run_notes(specs: &[sut::ServerSpec], cfg: &case::RunConfig) -> Vec<String> {
+    let mut notes = Vec::new();
+    if cfg.verify.insecure {
+        notes.push("certificates were not checked (--insecure)".to_string());
+    }
+    for s in specs {
+        if let Some(r) = s.remote() {
+            let trust = cfg.verify.trust(s, &cfg.certs);
+            let checked = if trust.verifies() {
+                format!(
+                    "its certificate is checked for {:?}, {trust}",
+                    cfg.verify.server_name(s)
+                )
+            } else {
+                "its certificate is not checked".into()
+            };
+            notes.push(format!(
+                "{}: a server the harness did not start, at {}; {checked}",
+                s.name,
+                r.label_resolved(),
+            ));
+        }
+    }
+    notes
+}
+
 fn run(cli: Cli) -> ExitCode {
     let paths = if cli.paths.is_empty() {
         vec![PathBuf::from("scenarios")]
@@ -330,13 +450,19 @@ fn run(cli: Cli) -> ExitCode {
         Ok(k) => k,
         Err(e) => return fail(2, e),
     };
-    let certs_dir = cli.certs.clone().unwrap_or_else(default_certs);
-    let certs = sut::Certs::in_dir(&certs_dir);
-    for f in [&certs.chain, &certs.key, &certs.ca] {
-        if !f.is_file() {
-            return fail(2, format!("{}: not found (set --certs DIR)", f.display()));
-        }
-    }
+    let specs = match server_specs(&cli.servers, &cli.connects) {
+        Ok(s) => s,
+        Err(e) => return fail(2, e),
+    };
+    let verify = sut::Verify {
+        sni: cli.sni.clone(),
+        ca: cli.ca.clone(),
+        insecure: cli.insecure,
+    };
+    let certs = match certs_for(&cli, &specs) {
+        Ok(c) => c,
+        Err(e) => return fail(2, e),
+    };
     let seed = cli.seed.unwrap_or_else(|| {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
         now.map_or(1, |d| d.as_nanos() as u64 ^ u64::from(std::process::id()))
@@ -353,34 +479,10 @@ fn run(cli: Cli) -> ExitCode {
         timeout: cli.timeout,
         ready_timeout: cli.ready_timeout,
         certs,
+        verify,
+        allow_load: cli.allow_load,
         seed,
     };
-    let specs: Vec<sut::ServerSpec> = if cli.servers.is_empty() {
-        vec![sut::ServerSpec::reference()]
-    } else {
-        match cli
-            .servers
-            .iter()
-            .map(|s| sut::ServerSpec::parse(s))
-            .collect()
-        {
-            Ok(s) => s,
-            Err(e) => return fail(2, e),
-        }
-    };
-    let mut names = std::collections::HashSet::new();
-    for s in &specs {
-        if !names.insert(s.name.clone()) {
-            return fail(
-                2,
-                format!(
-                    "two servers are named {:?}; use --server NAME=TEMPLATE (or NAME={})",
-                    s.name,
-                    sut::spec::KNOWN_NAMES
-                ),
-            );
-        }
-    }
     let required: Vec<DriverKind> = cli.require_driver.iter().map(|&d| d.into()).collect();
     let selected: Vec<DriverKind> = cli.driver.iter().map(|&d| d.into()).collect();
 
@@ -440,12 +542,14 @@ fn run(cli: Cli) -> ExitCode {
     });
     progress.finish();
     if let Err(e) = ran {
-        return fail(
-            3,
-            format!("server {:?} could not start: {}", e.server, e.why),
-        );
+        let not = match specs.iter().find(|s| s.name == e.server) {
+            Some(s) if s.remote().is_some() => "is not ready",
+            _ => "could not start",
+        };
+        return fail(3, format!("server {:?} {not}: {}", e.server, e.why));
     }
     let mut report = report::Report::new(specs.iter().map(|s| s.name.clone()).collect(), entries);
+    report.notes = run_notes(&specs, &cfg);
     report.wall_ms = started.elapsed().as_millis() as u64;
     report.jobs = schedule.jobs;
     match cli.format {

@@ -59,6 +59,10 @@ pub struct Report {
     /// Wall time of the whole run, and how many cases ran side by side.
     pub wall_ms: u64,
     pub jobs: usize,
+    /// What a reader should know about the whole run (servers the harness
+    /// did not start, certificates not checked).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Classifies a result against the known results.
@@ -101,6 +105,7 @@ impl Report {
             summary,
             matrix,
             wall_ms: 0,
+            notes: Vec::new(),
             jobs: 1,
         }
     }
@@ -220,6 +225,9 @@ impl Human {
                 writeln!(out, "      skipped: {why}")?;
             }
         }
+        for n in &r.notes {
+            writeln!(out, "      note: {n}")?;
+        }
         if r.status == Status::Fail || self.verbose {
             for c in r.checks.iter().filter(|c| self.verbose || !c.passed) {
                 let tag = if c.passed { "ok  " } else { "fail" };
@@ -275,6 +283,9 @@ impl Human {
         }
         let s = &report.summary;
         writeln!(out)?;
+        for n in &report.notes {
+            writeln!(out, "note: {n}")?;
+        }
         writeln!(
             out,
             "must: {} passed, {} failed, {} skipped; should: {} passed, {} failed, {} skipped",

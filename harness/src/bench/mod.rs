@@ -192,7 +192,7 @@ pub fn run(mut args: BenchArgs, certs_dir: PathBuf) -> Result<BenchReport, (u8, 
                 // load one client thread can offer.
                 cfg: ClientConfig {
                     alpn: vec!["http/1.0".into()],
-                    ca: None,
+                    trust: echo_client::Trust::Nothing,
                     idle_timeout: Duration::from_secs(60),
                     ..ClientConfig::default()
                 },

@@ -22,16 +22,21 @@ const SPOOF_LISTEN: Duration = Duration::from_millis(1200);
 
 /// Floods the server, then checks Version Negotiation and CPU per datagram
 /// (that it is still running is checked with every case).
+/// `pid` is the server's process, or why its CPU time cannot be read.
 pub(super) fn attack(
     target: &Target,
-    pid: u32,
+    pid: Result<u32, String>,
     spec: &AttackSpec,
     seed: u64,
 ) -> Result<(AttackReport, Vec<Check>), String> {
-    let cpu0 = process_cpu(pid);
+    let cpu0 = pid.as_ref().ok().and_then(|&p| process_cpu(p));
     let outcome =
         hostile::flood(target.addr, spec, seed).map_err(|e| format!("flood socket: {e}"))?;
-    let server_cpu_s = cpu0.zip(process_cpu(pid)).map(|(a, b)| b - a);
+    let server_cpu_s = pid
+        .as_ref()
+        .ok()
+        .and_then(|&p| cpu0.zip(process_cpu(p)))
+        .map(|(a, b)| b - a);
     let mut checks = Vec::new();
     let vn_sent = spec.kinds.is_empty() || spec.kinds.contains(&hostile::Kind::UnknownVersion);
     if outcome.sent > 0 && vn_sent {
@@ -45,6 +50,16 @@ pub(super) fn attack(
             ),
             skipped: None,
         });
+    }
+    if let (Err(why), true) = (&pid, outcome.sent > 0) {
+        checks.push(Check::skipped(
+            "attack: cpu",
+            format!(
+                "at most {} us of server CPU per datagram",
+                spec.max_cpu_us_per_datagram
+            ),
+            why.as_str(),
+        ));
     }
     if let Some(cpu) = server_cpu_s.filter(|_| outcome.sent > 0) {
         let per = cpu * 1e6 / outcome.sent.max(1) as f64;

@@ -7,6 +7,8 @@
 
 mod attack;
 mod connections;
+pub mod load;
+mod remote;
 mod result;
 
 pub use result::{AttackReport, CaseResult, NetworkReport, RunConfig, Status};
@@ -44,6 +46,11 @@ pub fn run_case(
     if let Some(why) = sc.connections.iter().find_map(|c| driver.cannot_run(c)) {
         return result.skipped(why);
     }
+    if let Some(remote) = slot.spec.remote() {
+        if let Some(why) = remote::skip_reason(&slot.spec, remote, sc, cfg.allow_load) {
+            return result.skipped(why);
+        }
+    }
     if !sc.server_args.is_empty() && !slot.spec.takes_args() {
         return result.skipped(format!(
             "needs the server started with `{}`; put {{args}} in the --server template \
@@ -51,19 +58,28 @@ pub fn run_case(
             sc.server_args.join(" ")
         ));
     }
-    let (target, pid) = match slot.ensure(&cfg.certs, &sc.server_args, cfg.ready_timeout) {
-        Ok(r) => (Target::new(r.addr, cfg.certs.ca.clone()), r.pid()),
+    let live = match slot.ensure(&cfg.certs, &cfg.verify, &sc.server_args, cfg.ready_timeout) {
+        Ok(l) => l,
         Err(why) => {
             slot.discard();
             return result.failed(format!("server could not be (re)started: {why}"), started);
         }
     };
+    let target = cfg.target(&slot.spec, live.addr);
     let timeout = sc.timeout_ms.map_or(cfg.timeout, Duration::from_millis);
-    let watch = ExitWatch::start(pid, target.cancel.clone());
+    let watch = live
+        .pid
+        .map(|pid| ExitWatch::start(pid, target.cancel.clone()));
 
     let mut checks = Vec::new();
     if let Some(spec) = &sc.attack {
-        match attack::attack(&target, pid, spec, cfg.seed) {
+        let cpu = live.pid.ok_or_else(|| {
+            format!(
+                "the harness did not start {}, so it cannot read its CPU time",
+                slot.spec.name
+            )
+        });
+        match attack::attack(&target, cpu, spec, cfg.seed) {
             Ok((report, c)) => {
                 result.attack = Some(report);
                 checks.extend(c);
@@ -117,9 +133,33 @@ pub fn run_case(
         }
     }
     drop(watch);
+    if let Some(remote) = slot.spec.remote() {
+        result
+            .notes
+            .extend(remote::load_note(remote, sc, result.attack.as_ref()));
+    }
 
     // Did the server survive?
-    let running = slot.running.as_mut().expect("ensured above");
+    let Some(running) = slot.running.as_mut() else {
+        // Not started here: only a probe can tell, and nobody can restart it.
+        let remote = slot
+            .spec
+            .remote()
+            .expect("a slot without a process is remote");
+        if checks.iter().any(|c| !c.passed) {
+            if let Some(seen) = unanswered(&target) {
+                checks.push(Check::failed(
+                    "server",
+                    "still answering handshakes (a probe echo)",
+                    format!(
+                        "{seen}; the harness did not start it, so its remaining cases are skipped"
+                    ),
+                ));
+                remote.mark_gone(format!("since {} [{}]: {seen}", sc.id, driver_kind));
+            }
+        }
+        return result.finish(checks, started);
+    };
     if let Some(status) = running.exit_status() {
         let during = match (outcome.abandoned.first(), outcome.abandoned.len()) {
             (None, _) => String::new(),
@@ -142,12 +182,7 @@ pub fn run_case(
         slot.discard();
     } else if checks.iter().any(|c| !c.passed) {
         result.server_stderr = running.stderr_tail();
-        let seen = match probe(&target, LIVENESS) {
-            Probe::Served | Probe::Answered(_) => None,
-            Probe::Unreachable => Some("nothing is listening any more".to_string()),
-            Probe::Silent(why) => Some(why),
-        };
-        if let Some(seen) = seen {
+        if let Some(seen) = unanswered(&target) {
             checks.push(Check::failed(
                 "server",
                 "still answering handshakes (a probe echo)",
@@ -157,4 +192,14 @@ pub fn run_case(
         }
     }
     result.finish(checks, started)
+}
+
+/// What a probe echo saw when the server did not answer it, or `None` when
+/// it did.
+fn unanswered(target: &Target) -> Option<String> {
+    match probe(target, LIVENESS) {
+        Probe::Served | Probe::Answered(_) => None,
+        Probe::Unreachable => Some("nothing is listening any more".to_string()),
+        Probe::Silent(why) => Some(why),
+    }
 }

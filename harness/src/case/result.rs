@@ -4,21 +4,38 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
+use crate::driver::Target;
 use crate::hostile;
 use crate::judge::Check;
 use crate::netem::amplification::Exposure;
 use crate::netem::model::Tally;
 use crate::scenario::{DriverKind, Level, Scenario};
-use crate::sut::Certs;
+use crate::sut::{Certs, ServerSpec, Verify};
 
 /// Settings shared by every case.
 #[derive(Debug, Clone)]
 pub struct RunConfig {
     pub timeout: Duration,
     pub ready_timeout: Duration,
+    /// Handed to the servers the harness starts.
     pub certs: Certs,
+    /// How clients check each server's certificate.
+    pub verify: Verify,
+    /// Floods and crowds may go to servers the harness did not start.
+    pub allow_load: bool,
     /// Seeds the network model of scenarios with a `network` section.
     pub seed: u64,
+}
+
+impl RunConfig {
+    /// How clients reach `spec` at `addr` and check its certificate.
+    pub fn target(&self, spec: &ServerSpec, addr: std::net::SocketAddr) -> Target {
+        Target::new(
+            addr,
+            self.verify.server_name(spec),
+            self.verify.trust(spec, &self.certs),
+        )
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -65,6 +82,10 @@ pub struct CaseResult {
     /// For scenarios with an `attack`: what the flood did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub attack: Option<AttackReport>,
+    /// What a reader should know beside the checks (e.g. how much load
+    /// went to a server the harness did not start).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 impl CaseResult {
@@ -84,6 +105,7 @@ impl CaseResult {
             seed: (sc.network.is_some() || sc.attack.is_some()).then_some(seed),
             network: None,
             attack: None,
+            notes: Vec::new(),
         }
     }
 

@@ -6,7 +6,6 @@ pub mod native;
 pub mod openssl;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
@@ -16,9 +15,11 @@ use crate::scenario::ConnectionSpec;
 #[derive(Debug, Clone)]
 pub struct Target {
     pub addr: SocketAddr,
+    /// The name the server's certificate must be valid for (and the SNI,
+    /// unless it is an IP address).
     pub server_name: String,
-    /// CA that signed the server's chain; the driver verifies against it.
-    pub ca: PathBuf,
+    /// What the driver checks the server's certificate against.
+    pub trust: echo_client::Trust,
     /// Set once the server is known to be gone: drivers abandon their
     /// connections at once (and say so) instead of waiting out deadlines.
     pub cancel: echo_client::Cancel,
@@ -34,12 +35,13 @@ pub struct Target {
 pub const CLOSE_WAIT: Duration = Duration::from_secs(1);
 
 impl Target {
-    /// `addr`, verified as `localhost` against `ca`, with its own cancel flag.
-    pub fn new(addr: SocketAddr, ca: PathBuf) -> Target {
+    /// `addr`, its certificate checked for `server_name` against `trust`,
+    /// with its own cancel flag.
+    pub fn new(addr: SocketAddr, server_name: String, trust: echo_client::Trust) -> Target {
         Target {
             addr,
-            server_name: "localhost".into(),
-            ca,
+            server_name,
+            trust,
             cancel: echo_client::Cancel::default(),
             fin_gate: None,
             close_wait: CLOSE_WAIT,

@@ -77,7 +77,7 @@ impl Native {
         let cfg = ClientConfig {
             alpn: alpn.to_vec(),
             server_name: target.server_name.clone(),
-            ca: Some(target.ca.clone()),
+            trust: target.trust.clone(),
             ..ClientConfig::default()
         };
         let obs = echo_client::run(target.addr, &cfg, plan).map_err(|e| e.to_string())?;

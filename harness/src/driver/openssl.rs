@@ -90,6 +90,47 @@ pub fn find(flag: Option<&Path>) -> Result<Openssl, String> {
         .ok_or_else(|| format!("no openssl with `s_client -quic` (OpenSSL >= 3.2) found; {hint}"))
 }
 
+/// s_client's flags for the name it sends and checks, and what it trusts.
+/// An IP address is not sent as SNI and is checked with `-verify_ip`.
+/// Without checks s_client goes on past a certificate it cannot verify.
+pub fn verify_args(target: &Target) -> Vec<std::ffi::OsString> {
+    use echo_client::Trust;
+    let name = target.server_name.as_str();
+    let ip = echo_client::ip_name(name);
+    let mut args: Vec<std::ffi::OsString> = Vec::new();
+    let mut push = |a: &[&std::ffi::OsStr]| args.extend(a.iter().map(|s| s.to_os_string()));
+    match ip {
+        Some(_) => push(&["-noservername".as_ref()]),
+        None => push(&["-servername".as_ref(), name.as_ref()]),
+    }
+    if target.trust == Trust::Nothing {
+        return args;
+    }
+    let ip_text = ip.map(|ip| ip.to_string());
+    match &ip_text {
+        Some(ip) => push(&["-verify_ip".as_ref(), ip.as_ref()]),
+        None => push(&["-verify_hostname".as_ref(), name.as_ref()]),
+    }
+    push(&["-verify_return_error".as_ref()]);
+    match &target.trust {
+        Trust::CaFile(ca) => push(&["-CAfile".as_ref(), ca.as_os_str()]),
+        // The openssl the harness builds looks in its own build folder,
+        // which holds no roots; the system's are where the platform keeps
+        // them (`SSL_CERT_FILE` / `SSL_CERT_DIR` first).
+        Trust::SystemRoots => {
+            let roots = openssl_probe::probe();
+            if let Some(file) = &roots.cert_file {
+                push(&["-CAfile".as_ref(), file.as_os_str()]);
+            }
+            if let Some(dir) = roots.cert_dir.first() {
+                push(&["-CApath".as_ref(), dir.as_os_str()]);
+            }
+        }
+        Trust::Nothing => {}
+    }
+    args
+}
+
 /// Escapes data for `-adv` mode: every `{` is doubled.
 pub fn escape(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + 8);
@@ -224,10 +265,8 @@ impl Driver for Openssl {
             .arg("-connect")
             .arg(target.addr.to_string())
             .args(["-quic", "-alpn", &spec.alpn.join(",")])
-            .args(["-servername", &target.server_name])
-            .args(["-verify_hostname", &target.server_name, "-CAfile"])
-            .arg(&target.ca)
-            .args(["-verify_return_error", "-brief", "-adv"])
+            .args(verify_args(target))
+            .args(["-brief", "-adv"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -350,6 +389,38 @@ impl Driver for Openssl {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn args_for(name: &str, trust: echo_client::Trust) -> String {
+        let t = Target::new("127.0.0.1:1".parse().unwrap(), name.into(), trust);
+        let a: Vec<String> = verify_args(&t)
+            .iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        a.join(" ")
+    }
+
+    #[test]
+    fn names_and_trust_become_s_client_flags() {
+        use echo_client::Trust;
+        assert_eq!(
+            args_for("localhost", Trust::CaFile("/c/ca.pem".into())),
+            "-servername localhost -verify_hostname localhost -verify_return_error -CAfile /c/ca.pem"
+        );
+        assert_eq!(
+            args_for("::1", Trust::CaFile("/c/ca.pem".into())),
+            "-noservername -verify_ip ::1 -verify_return_error -CAfile /c/ca.pem"
+        );
+        assert_eq!(
+            args_for("echo.test", Trust::Nothing),
+            "-servername echo.test"
+        );
+        let roots = concat!(env!("CARGO_MANIFEST_DIR"), "/../certs/ca.pem");
+        std::env::set_var("SSL_CERT_FILE", roots);
+        let system = args_for("echo.test", Trust::SystemRoots);
+        std::env::remove_var("SSL_CERT_FILE");
+        let want = format!("-verify_return_error -CAfile {roots}");
+        assert!(system.contains(&want), "{system}");
+    }
 
     #[test]
     fn braces_are_doubled() {

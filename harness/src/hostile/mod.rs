@@ -166,7 +166,7 @@ const STRAGGLERS: Duration = Duration::from_millis(200);
 /// Sends `spec.datagrams` hostile datagrams to `server`, kinds chosen at
 /// random from `spec.kinds` by a generator seeded with `seed`.
 pub fn flood(server: SocketAddr, spec: &AttackSpec, seed: u64) -> std::io::Result<Outcome> {
-    let socket = UdpSocket::bind(SocketAddr::new(server.ip(), 0))?;
+    let socket = UdpSocket::bind(echo_client::any_port_for(server))?;
     socket.connect(server)?;
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     let kinds: Vec<Kind> = if spec.kinds.is_empty() {

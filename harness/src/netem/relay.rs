@@ -37,10 +37,17 @@ pub struct Relay {
 }
 
 impl Relay {
-    /// Starts relaying between a new loopback port and `server`.
+    /// Starts relaying between a new loopback port and `server` (on the
+    /// server's own loopback address when it has one, so a server on
+    /// 127.0.0.2 is reached from 127.0.0.2).
     pub fn start(server: SocketAddr, spec: NetworkSpec, seed: u64) -> io::Result<Relay> {
         let poll = Poll::new()?;
-        let mut front = UdpSocket::bind(SocketAddr::new(server.ip(), 0))?;
+        let front_ip = match server.ip() {
+            ip if ip.is_loopback() => ip,
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        };
+        let mut front = UdpSocket::bind(SocketAddr::new(front_ip, 0))?;
         let addr = front.local_addr()?;
         poll.registry()
             .register(&mut front, CLIENTS, Interest::READABLE)?;
@@ -185,7 +192,7 @@ impl State {
             let client = match self.by_client.get(&from) {
                 Some(&c) => c,
                 None if self.upstreams.len() < MAX_CLIENTS => {
-                    let mut up = UdpSocket::bind(SocketAddr::new(self.server.ip(), 0))?;
+                    let mut up = UdpSocket::bind(echo_client::any_port_for(self.server))?;
                     up.connect(self.server)?;
                     let token = Token(FIRST_UPSTREAM + self.upstreams.len());
                     self.poll

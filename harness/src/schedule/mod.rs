@@ -3,6 +3,10 @@
 //! Cases that need the machine to themselves ([`plan::runs_alone`]) run
 //! first, one at a time; then the others run `jobs` at a time, longest
 //! first, each worker with its own server processes on their own ports.
+//! A server the harness did not start (`--connect`) is one process for
+//! every case, so its cases run one at a time in a lane of their own,
+//! beside the others: cases side by side on it would see each other's
+//! clients.
 //! Results are handed on in report order ([`reorder`]), so the report is
 //! the same whatever the schedule.
 
@@ -91,8 +95,16 @@ impl<'a> Schedule<'a> {
             order.push(case.index, run(&mut first, case));
         }
 
-        let mut shared: Vec<&Case<'a>> = cases.iter().filter(|c| !c.alone).collect();
+        let remote = |c: &Case<'_>| self.servers[c.server].remote().is_some();
+        let mut shared: Vec<&Case<'a>> = cases.iter().filter(|c| !c.alone && !remote(c)).collect();
         shared.sort_by_key(|c| std::cmp::Reverse(c.cost_ms));
+        let lanes: Vec<Vec<&Case<'a>>> = (0..self.servers.len())
+            .map(|s| {
+                let lane = cases.iter().filter(|c| !c.alone && c.server == s);
+                lane.filter(|c| remote(c)).collect()
+            })
+            .filter(|lane: &Vec<_>| !lane.is_empty())
+            .collect();
         let jobs = self.jobs.clamp(1, shared.len().max(1));
         let queue = Mutex::new(shared.into_iter().collect::<VecDeque<_>>());
         let next = || queue.lock().unwrap_or_else(|p| p.into_inner()).pop_front();
@@ -100,6 +112,18 @@ impl<'a> Schedule<'a> {
         workers.extend((1..jobs).map(|_| Worker::new(self.servers)));
         std::thread::scope(|scope| {
             let (tx, rx) = mpsc::channel();
+            for lane in lanes {
+                let (tx, run) = (tx.clone(), &run);
+                let mut w = Worker::new(self.servers);
+                scope.spawn(move || {
+                    for case in lane {
+                        let result = run(&mut w, case);
+                        if tx.send((case.index, result)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
             for mut w in workers {
                 let tx = tx.clone();
                 let (next, run) = (&next, &run);

@@ -1,11 +1,7 @@
 //! The cases of a run in report order, and how each may share the machine.
 
+use crate::case::load::heavy;
 use crate::scenario::{DriverKind, FinSpec, Scenario};
-
-/// A case opening this many connections loads both cores by itself; it
-/// runs alone so that it neither slows the others' timing checks nor is
-/// slowed by them.
-pub const CROWD: u32 = 250;
 
 /// One case: a scenario, by one driver, against one server.
 #[derive(Debug, Clone, Copy)]
@@ -24,20 +20,14 @@ pub struct Case<'a> {
 
 /// Whether a scenario needs the machine to itself: it floods the server
 /// and measures its CPU per datagram and its answers to spoofed clients
-/// (`attack` with datagrams or spoofed clients), or it opens [`CROWD`]
-/// connections or more. Every other case shares the machine; its checks
-/// count what happened rather than how fast, or have margins that hold
-/// with the other cases running beside it.
+/// (`attack` with datagrams or spoofed clients), or it opens
+/// [`crate::case::load::CROWD`] connections or more, which load both cores
+/// by themselves: alone, it neither slows the others' timing checks nor is
+/// slowed by them. Every other case shares the machine; its checks count
+/// what happened rather than how fast, or have margins that hold with the
+/// other cases running beside it.
 pub fn runs_alone(sc: &Scenario) -> bool {
-    let floods = sc
-        .attack
-        .as_ref()
-        .is_some_and(|a| a.datagrams > 0 || a.spoofed > 0);
-    floods || connection_count(sc) >= CROWD
-}
-
-fn connection_count(sc: &Scenario) -> u32 {
-    sc.connections.iter().map(|c| c.repeat).sum()
+    heavy(sc).is_some()
 }
 
 /// How long a case is likely to take, from what it waits for: pauses,

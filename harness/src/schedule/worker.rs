@@ -1,6 +1,7 @@
 //! A worker: runs cases one at a time, each against the worker's own
 //! server processes (one per server under test, started on demand), so
-//! no two cases running side by side share a server.
+//! no two cases running side by side share a server. (A server the harness
+//! did not start is one for all; its cases run in a lane of their own.)
 
 use super::plan::Case;
 use crate::case::{run_case, CaseResult, DriverChoice, RunConfig};
@@ -22,7 +23,7 @@ impl Worker {
     /// start at all is reported before any case.
     pub fn start(&mut self, i: usize, cfg: &RunConfig) -> Result<(), String> {
         self.slots[i]
-            .ensure(&cfg.certs, &[], cfg.ready_timeout)
+            .ensure(&cfg.certs, &cfg.verify, &[], cfg.ready_timeout)
             .map(|_| ())
     }
 

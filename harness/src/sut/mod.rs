@@ -12,5 +12,5 @@ pub mod watch;
 pub use probe::{probe, Probe};
 pub use process::{kill_all, Running};
 pub use slot::ServerSlot;
-pub use spec::{Builtin, Certs, Launch, ServerSpec};
+pub use spec::{Builtin, Certs, Launch, Remote, ServerSpec, Verify};
 pub use watch::ExitWatch;

@@ -7,7 +7,7 @@
 //! scenario of its own (`robust/close-without-stream`), not something every
 //! readiness check does to a server.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use echo_client::{ClientConfig, Handshake, Plan, StreamPlan};
 
@@ -29,12 +29,74 @@ pub enum Probe {
     Silent(String),
 }
 
-/// One echo against `target`, within `within` in all.
+/// The name of the TLS alert a CRYPTO_ERROR carries (RFC 9001 §4.8), for
+/// the ones a client sends about a certificate.
+fn tls_alert(code: u64) -> Option<&'static str> {
+    Some(match code.checked_sub(0x100)? {
+        42 => "bad_certificate",
+        44 => "certificate_revoked",
+        45 => "certificate_expired",
+        46 => "certificate_unknown",
+        48 => "unknown_ca",
+        _ => return None,
+    })
+}
+
+/// Probes `target` until it answers a handshake, at most until
+/// `deadline`. `gone` is asked before each try whether the server has
+/// already failed in a way no probe can mend (its process exited).
+pub fn await_handshake(
+    target: &Target,
+    deadline: Instant,
+    mut gone: impl FnMut() -> Option<String>,
+) -> Result<(), String> {
+    let mut last = None;
+    loop {
+        if let Some(why) = gone() {
+            return Err(why);
+        }
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(format!(
+                "server did not complete a QUIC handshake before --ready-timeout{}",
+                last.map_or(String::new(), |l| format!(" (last try: {l})"))
+            ));
+        }
+        match probe(target, left.min(Duration::from_secs(1))) {
+            Probe::Served | Probe::Answered(_) => return Ok(()),
+            // Not bound yet: ECONNREFUSED comes back at once.
+            Probe::Unreachable => {
+                last = Some("nothing listens there".to_string());
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            Probe::Silent(why) => last = Some(why),
+        }
+    }
+}
+
+/// One echo against `target`, within `within` in all. The certificate is
+/// not checked: a probe asks whether the server is up, not whether
+/// clients trust it (that is [`verified`]).
 pub fn probe(target: &Target, within: Duration) -> Probe {
+    probe_with(target, within, echo_client::Trust::Nothing)
+}
+
+/// Whether a client checking the certificate as the cases will
+/// (`target.trust`, `target.server_name`) completes a handshake, or what
+/// it refused.
+pub fn verified(target: &Target, within: Duration) -> Result<(), String> {
+    match probe_with(target, within, target.trust.clone()) {
+        Probe::Served | Probe::Answered(_) => Ok(()),
+        Probe::Unreachable => Err("nothing listens there any more".into()),
+        Probe::Silent(why) => Err(why),
+    }
+}
+
+fn probe_with(target: &Target, within: Duration, trust: echo_client::Trust) -> Probe {
     let cfg = ClientConfig {
         alpn: vec!["http/1.0".into(), "hq-interop".into()],
         server_name: target.server_name.clone(),
-        ca: None,
+        trust,
         ..Default::default()
     };
     let plan = Plan {
@@ -52,9 +114,19 @@ pub fn probe(target: &Target, within: Duration) -> Probe {
         return Probe::Unreachable;
     }
     if !matches!(obs.handshake, Handshake::Completed { .. }) {
-        return Probe::Silent(match &obs.peer_close {
-            Some(c) => format!("the handshake was refused ({:#x})", c.code),
-            None => format!("no handshake within {} ms", within.as_millis()),
+        return Probe::Silent(match (&obs.local_close, &obs.peer_close) {
+            (Some(c), _) if !c.app => format!(
+                "the client refused the server's certificate ({:#x}{}{})",
+                c.code,
+                tls_alert(c.code).map_or(String::new(), |a| format!(", {a}")),
+                if c.reason.is_empty() {
+                    String::new()
+                } else {
+                    format!(": {}", c.reason)
+                }
+            ),
+            (_, Some(c)) => format!("the handshake was refused ({:#x})", c.code),
+            _ => format!("no handshake within {} ms", within.as_millis()),
         });
     }
     match obs.streams.first() {

@@ -9,7 +9,7 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use super::probe::{probe, Probe};
+use super::probe::await_handshake;
 use super::spec::{quoted, Certs, Launch, ServerSpec};
 use crate::driver::Target;
 
@@ -49,6 +49,12 @@ impl Running {
         ready_timeout: Duration,
     ) -> Result<Running, String> {
         let (mut cmd, fixed_addr) = match &spec.launch {
+            Launch::Remote(r) => {
+                return Err(format!(
+                    "{} is a server the harness did not start; it cannot start it",
+                    r.label()
+                ))
+            }
             Launch::Builtin(b) => {
                 let exe = std::env::current_exe()
                     .map_err(|e| format!("cannot find the harness binary: {e}"))?;
@@ -97,6 +103,7 @@ impl Running {
         let mut child = cmd.spawn().map_err(|e| match &spec.launch {
             Launch::Template(t) => format!("cannot run {t:?}: {e}"),
             Launch::Builtin(b) => format!("cannot run `harness {}`: {e}", b.subcommand()),
+            Launch::Remote(_) => unreachable!("returned above"),
         })?;
         GROUPS.lock().unwrap().push(child.id() as i32);
 
@@ -139,7 +146,7 @@ impl Running {
             None => running.wait_listening_line(&line_rx, deadline),
             Some(addr) => {
                 running.addr = addr;
-                running.wait_probe(certs, deadline)
+                running.wait_probe(deadline)
             }
         };
         match ready {
@@ -189,25 +196,12 @@ impl Running {
         }
     }
 
-    fn wait_probe(&mut self, certs: &Certs, deadline: Instant) -> Result<(), String> {
-        let target = Target::new(self.addr, certs.ca.clone());
-        loop {
-            if let Some(status) = self.exit_status() {
-                return Err(format!("server exited with {status} before it was ready"));
-            }
-            if Instant::now() >= deadline {
-                return Err(
-                    "server did not complete a QUIC handshake before --ready-timeout".into(),
-                );
-            }
-            let left = deadline.saturating_duration_since(Instant::now());
-            match probe(&target, left.min(Duration::from_secs(1))) {
-                Probe::Served | Probe::Answered(_) => return Ok(()),
-                // Not bound yet: ECONNREFUSED comes back at once.
-                Probe::Unreachable => std::thread::sleep(Duration::from_millis(20)),
-                Probe::Silent(_) => {}
-            }
-        }
+    fn wait_probe(&mut self, deadline: Instant) -> Result<(), String> {
+        let target = Target::new(self.addr, "localhost".into(), echo_client::Trust::Nothing);
+        await_handshake(&target, deadline, || {
+            self.exit_status()
+                .map(|status| format!("server exited with {status} before it was ready"))
+        })
     }
 
     /// The server's process id (of the command itself, for templates).

@@ -1,16 +1,29 @@
 //! A server under test across cases: started on demand, restarted with a
 //! scenario's flags or after it died, and checked to still be alive after
-//! its readiness check before a case may use it.
+//! its readiness check before a case may use it. A server the harness did
+//! not start (`--connect`) is only checked, once: it answers, and its
+//! certificate passes the clients' checks.
 
-use std::time::Duration;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
 
+use super::probe::{await_handshake, verified};
 use super::process::Running;
-use super::spec::{Certs, ServerSpec};
+use super::spec::{Certs, Remote, ServerSpec, Verify};
+use crate::driver::Target;
 
 /// How long a freshly ready server must stay up before a case starts: a
 /// server that dies of its own readiness check is reported as such, not
 /// found dead by the case's first connection.
 pub const GRACE: Duration = Duration::from_millis(150);
+
+/// Where a case finds its server.
+#[derive(Debug, Clone, Copy)]
+pub struct Live {
+    pub addr: SocketAddr,
+    /// The process, when the harness started it.
+    pub pid: Option<u32>,
+}
 
 /// A server under test and its current process, restarted on demand.
 pub struct ServerSlot {
@@ -18,6 +31,8 @@ pub struct ServerSlot {
     pub running: Option<Running>,
     /// The `server_args` the running process was started with.
     args: Vec<String>,
+    /// A server not started by the harness was found answering.
+    checked: bool,
 }
 
 impl ServerSlot {
@@ -26,17 +41,35 @@ impl ServerSlot {
             spec,
             running: None,
             args: Vec::new(),
+            checked: false,
         }
     }
 
-    /// A live process started with `args`, starting (or restarting) one if
-    /// needed, at most `ready_timeout` to come up.
+    /// A live server: for one the harness starts, a process started with
+    /// `args`, starting (or restarting) one if needed, at most
+    /// `ready_timeout` to come up.
     pub fn ensure(
         &mut self,
         certs: &Certs,
+        verify: &Verify,
         args: &[String],
         ready_timeout: Duration,
-    ) -> Result<&mut Running, String> {
+    ) -> Result<Live, String> {
+        if let Some(remote) = self.spec.remote() {
+            if !self.checked {
+                let target = Target::new(
+                    remote.addr,
+                    verify.server_name(&self.spec),
+                    verify.trust(&self.spec, certs),
+                );
+                check_remote(remote, &target, ready_timeout)?;
+                self.checked = true;
+            }
+            return Ok(Live {
+                addr: remote.addr,
+                pid: None,
+            });
+        }
         let stale = match &mut self.running {
             Some(r) => r.exit_status().is_some() || self.args != args,
             None => true,
@@ -54,7 +87,11 @@ impl ServerSlot {
             }
             self.running = Some(r);
         }
-        Ok(self.running.as_mut().expect("just ensured"))
+        let r = self.running.as_ref().expect("just ensured");
+        Ok(Live {
+            addr: r.addr,
+            pid: Some(r.pid()),
+        })
     }
 
     /// Forgets the process (stopping it if it still runs), so the next
@@ -62,4 +99,20 @@ impl ServerSlot {
     pub fn discard(&mut self) {
         self.running = None;
     }
+}
+
+/// A server the harness did not start answers a probe echo within
+/// `within`, and a client checking its certificate as the cases will
+/// completes a handshake; else why not, with what to try.
+fn check_remote(remote: &Remote, target: &Target, within: Duration) -> Result<(), String> {
+    let at = remote.label();
+    await_handshake(target, Instant::now() + within, || None)
+        .map_err(|why| format!("{}: {why}", remote.label_resolved()))?;
+    verified(target, within.min(Duration::from_secs(5))).map_err(|why| {
+        format!(
+            "{at} answers, but a client checking its certificate for {:?} {} fails: {why}; \
+             set the name with --sni NAME, the CA with --ca FILE, or skip the check with --insecure",
+            target.server_name, target.trust,
+        )
+    })
 }

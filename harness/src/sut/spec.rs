@@ -1,8 +1,11 @@
 //! What server to test and how to start it: `--server` values, the servers
-//! known by name (the reference server and the peers), and the files a
-//! server and its clients are handed.
+//! known by name (the reference server and the peers), `--connect` targets
+//! the harness does not start, and the files a server and its clients are
+//! handed.
 
+use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
 
 /// How to start a server.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +17,60 @@ pub enum Launch {
     /// A command template with `{host}` `{port}` `{chain}` `{key}` `{ca}`,
     /// and `{args}` where a scenario's `server_args` go.
     Template(String),
+    /// Already running somewhere (`--connect HOST:PORT`): never started,
+    /// restarted or stopped by the harness.
+    Remote(Remote),
+}
+
+/// A server the harness did not start.
+#[derive(Debug, Clone)]
+pub struct Remote {
+    /// As given: a host name or an IP address (without brackets).
+    pub host: String,
+    pub port: u16,
+    /// What `host` resolved to (the first address).
+    pub addr: SocketAddr,
+    /// Set once it stops answering, for every worker: the harness cannot
+    /// restart it, so its remaining cases are skipped with this reason.
+    gone: Arc<OnceLock<String>>,
+}
+
+impl PartialEq for Remote {
+    fn eq(&self, other: &Self) -> bool {
+        (&self.host, self.port, self.addr) == (&other.host, other.port, other.addr)
+    }
+}
+
+impl Eq for Remote {}
+
+impl Remote {
+    /// `HOST:PORT` as a person wrote it (IPv6 in brackets).
+    pub fn label(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// `HOST:PORT`, and the address it resolved to when the host is a name.
+    pub fn label_resolved(&self) -> String {
+        if self.host.parse::<std::net::IpAddr>().is_ok() {
+            self.label()
+        } else {
+            format!("{} ({})", self.label(), self.addr)
+        }
+    }
+
+    /// Why its cases are skipped from now on, once it stopped answering.
+    pub fn gone(&self) -> Option<&str> {
+        self.gone.get().map(String::as_str)
+    }
+
+    /// Records that it stopped answering (the first reason is kept).
+    pub fn mark_gone(&self, why: String) {
+        let _ = self.gone.set(why);
+    }
 }
 
 /// Servers linked into the harness, each with the reference server's flags
@@ -85,12 +142,67 @@ impl ServerSpec {
         Ok(spec)
     }
 
+    /// Parses a `--connect` value, `[NAME=]HOST:PORT` (IPv6 as `[::1]:PORT`),
+    /// and resolves the host. The name defaults to `HOST:PORT`.
+    pub fn connect(value: &str) -> Result<ServerSpec, String> {
+        let (name, rest) = match value.split_once('=') {
+            Some((n, rest)) if is_name(n) => (Some(n), rest),
+            _ => (None, value),
+        };
+        let bad = |why: &str| {
+            format!("--connect {value:?}: {why} (expected [NAME=]HOST:PORT, IPv6 as [::1]:PORT)")
+        };
+        let (host, port) = rest.trim().rsplit_once(':').ok_or_else(|| bad("no port"))?;
+        let port: u16 = port
+            .parse()
+            .map_err(|_| bad("the port is not a number from 1 to 65535"))?;
+        if port == 0 {
+            return Err(bad("the port is not a number from 1 to 65535"));
+        }
+        let host = match host.strip_prefix('[') {
+            Some(h) => h
+                .strip_suffix(']')
+                .ok_or_else(|| bad("unbalanced brackets"))?,
+            None if host.contains(':') => return Err(bad("an IPv6 address needs brackets")),
+            None => host,
+        };
+        if host.is_empty() {
+            return Err(bad("no host"));
+        }
+        let addr = (host, port)
+            .to_socket_addrs()
+            .map_err(|e| format!("--connect {value:?}: cannot resolve {host}: {e}"))?
+            .next()
+            .ok_or_else(|| format!("--connect {value:?}: {host} has no address"))?;
+        let remote = Remote {
+            host: host.to_string(),
+            port,
+            addr,
+            gone: Arc::default(),
+        };
+        Ok(ServerSpec {
+            name: name.map_or_else(|| remote.label(), str::to_string),
+            launch: Launch::Remote(remote),
+            builtin_args: Vec::new(),
+        })
+    }
+
     /// Whether this server can be started with a scenario's `server_args`:
-    /// a built-in server always; a template only if it has `{args}`.
+    /// a built-in server always; a template only if it has `{args}`; a
+    /// server the harness did not start never.
     pub fn takes_args(&self) -> bool {
         match &self.launch {
             Launch::Builtin(_) => true,
             Launch::Template(t) => t.contains("{args}"),
+            Launch::Remote(_) => false,
+        }
+    }
+
+    /// The server the harness did not start, if this is one.
+    pub fn remote(&self) -> Option<&Remote> {
+        match &self.launch {
+            Launch::Remote(r) => Some(r),
+            _ => None,
         }
     }
 
@@ -162,7 +274,8 @@ pub(crate) fn quoted(args: &[String]) -> Result<String, String> {
         .map_err(|e| format!("server_args cannot be quoted for a template: {e}"))
 }
 
-/// Files handed to servers and clients.
+/// Files handed to the servers the harness starts (`{chain}` `{key}`
+/// `{ca}`), and the CA their clients check them against.
 #[derive(Debug, Clone)]
 pub struct Certs {
     pub chain: PathBuf,
@@ -176,6 +289,44 @@ impl Certs {
             chain: dir.join("chain.pem"),
             key: dir.join("key.pem"),
             ca: dir.join("ca.pem"),
+        }
+    }
+}
+
+/// How clients check each server's certificate: `--sni`, `--ca`,
+/// `--insecure`.
+#[derive(Debug, Clone, Default)]
+pub struct Verify {
+    /// The name every server's certificate must be valid for. Default: a
+    /// started server's `localhost`, a `--connect` target's host.
+    pub sni: Option<String>,
+    /// A CA given with `--ca`. Started servers are otherwise checked
+    /// against the certificates folder's CA, `--connect` targets against
+    /// the system's roots.
+    pub ca: Option<PathBuf>,
+    /// No check at all (the report says so).
+    pub insecure: bool,
+}
+
+impl Verify {
+    /// The name clients verify `spec`'s certificate for (and send as SNI
+    /// unless it is an IP address).
+    pub fn server_name(&self, spec: &ServerSpec) -> String {
+        match (&self.sni, spec.remote()) {
+            (Some(n), _) => n.clone(),
+            (None, Some(r)) => r.host.clone(),
+            (None, None) => "localhost".into(),
+        }
+    }
+
+    /// What clients check `spec`'s certificate against.
+    pub fn trust(&self, spec: &ServerSpec, certs: &Certs) -> echo_client::Trust {
+        use echo_client::Trust;
+        match (self.insecure, &self.ca, spec.remote()) {
+            (true, _, _) => Trust::Nothing,
+            (false, Some(ca), _) => Trust::CaFile(ca.clone()),
+            (false, None, Some(_)) => Trust::SystemRoots,
+            (false, None, None) => Trust::CaFile(certs.ca.clone()),
         }
     }
 }
@@ -208,6 +359,56 @@ mod tests {
         assert_eq!(f.builtin_args, ["--no-retry", "--groups", "X25519"]);
         assert_eq!(f.name, "nr");
         assert!(!b.takes_args());
+    }
+
+    #[test]
+    fn connect_targets_with_and_without_names() {
+        let plain = ServerSpec::connect("127.0.0.1:4433").unwrap();
+        assert_eq!(plain.name, "127.0.0.1:4433");
+        let r = plain.remote().unwrap();
+        assert_eq!(
+            (r.host.as_str(), r.addr),
+            ("127.0.0.1", "127.0.0.1:4433".parse().unwrap())
+        );
+        assert!(!plain.takes_args());
+        let v6 = ServerSpec::connect("prod=[::1]:443").unwrap();
+        assert_eq!(v6.name, "prod");
+        assert_eq!(v6.remote().unwrap().addr, "[::1]:443".parse().unwrap());
+        assert_eq!(v6.remote().unwrap().label(), "[::1]:443");
+        let named = ServerSpec::connect("localhost:4433").unwrap();
+        assert_eq!(named.remote().unwrap().host, "localhost");
+        assert!(named.remote().unwrap().addr.ip().is_loopback());
+        for bad in ["127.0.0.1", "::1:443", "[::1:443", "h:0", "h:x", ":443"] {
+            let e = ServerSpec::connect(bad).unwrap_err();
+            assert!(e.contains("expected [NAME=]HOST:PORT"), "{bad}: {e}");
+        }
+        let e = ServerSpec::connect("no-such-host.invalid:443").unwrap_err();
+        assert!(e.contains("cannot resolve no-such-host.invalid"), "{e}");
+    }
+
+    #[test]
+    fn what_clients_verify_per_server() {
+        use echo_client::Trust;
+        let certs = Certs::in_dir(Path::new("/c"));
+        let started = ServerSpec::reference();
+        let remote = ServerSpec::connect("127.0.0.1:4433").unwrap();
+        let v = Verify::default();
+        assert_eq!(v.server_name(&started), "localhost");
+        assert_eq!(v.server_name(&remote), "127.0.0.1");
+        assert_eq!(v.trust(&started, &certs), Trust::CaFile("/c/ca.pem".into()));
+        assert_eq!(v.trust(&remote, &certs), Trust::SystemRoots);
+        let v = Verify {
+            sni: Some("echo.test".into()),
+            ca: Some("/x.pem".into()),
+            insecure: false,
+        };
+        assert_eq!(v.server_name(&remote), "echo.test");
+        assert_eq!(v.trust(&remote, &certs), Trust::CaFile("/x.pem".into()));
+        let v = Verify {
+            insecure: true,
+            ..v
+        };
+        assert_eq!(v.trust(&started, &certs), Trust::Nothing);
     }
 
     #[test]
