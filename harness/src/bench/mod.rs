@@ -51,6 +51,17 @@ pub struct BenchArgs {
     #[arg(long = "server", value_name = "[NAME=]TEMPLATE")]
     servers: Vec<String>,
 
+    /// A server already running, not started by the harness:
+    /// [NAME=]HOST:PORT (after the --server ones). Its CPU and memory
+    /// cannot be seen, so those figures are left out.
+    #[arg(long = "connect", value_name = "[NAME=]HOST:PORT")]
+    connects: Vec<String>,
+
+    /// The name sent as SNI to --connect servers (default: the host). The
+    /// load generator does not check certificates.
+    #[arg(long, value_name = "NAME")]
+    sni: Option<String>,
+
     /// Workloads to run (repeatable). Default: all.
     #[arg(long, value_enum)]
     workload: Vec<Workload>,
@@ -139,25 +150,28 @@ pub fn run(mut args: BenchArgs, certs_dir: PathBuf) -> Result<BenchReport, (u8, 
         return Err((2, "client and connection counts must be at least 1".into()));
     }
     let certs = Certs::in_dir(&certs_dir);
-    for f in [&certs.chain, &certs.key, &certs.ca] {
-        if !f.is_file() {
-            return Err((2, format!("{}: not found (set --certs DIR)", f.display())));
-        }
-    }
     let workloads = if args.workload.is_empty() {
         Workload::value_variants().to_vec()
     } else {
         args.workload.clone()
     };
-    let mut specs: Vec<ServerSpec> = if args.servers.is_empty() {
-        vec![ServerSpec::reference()]
-    } else {
-        args.servers
-            .iter()
-            .map(|s| ServerSpec::parse(s))
-            .collect::<Result<_, _>>()
-            .map_err(|e| (2, e))?
-    };
+    let mut specs: Vec<ServerSpec> = args
+        .servers
+        .iter()
+        .map(|s| ServerSpec::parse(s))
+        .chain(args.connects.iter().map(|c| ServerSpec::connect(c)))
+        .collect::<Result<_, _>>()
+        .map_err(|e| (2, e))?;
+    if specs.is_empty() {
+        specs.push(ServerSpec::reference());
+    }
+    if specs.iter().any(|s| s.remote().is_none()) {
+        for f in [&certs.chain, &certs.key] {
+            if !f.is_file() {
+                return Err((2, format!("{}: not found (set --certs DIR)", f.display())));
+            }
+        }
+    }
     for s in &mut specs {
         // The built-in servers (reference and quinn peer) share these flags.
         // Flags given with the name come after, so they win.
@@ -182,16 +196,21 @@ pub fn run(mut args: BenchArgs, certs_dir: PathBuf) -> Result<BenchReport, (u8, 
         for w in &workloads {
             // A fresh server per workload: one's leftovers (memory, timers)
             // must not weigh on the next.
-            let mut server = Running::start(spec, &certs, &[], args.ready_timeout)
-                .map_err(|e| (3, format!("server {:?} could not start: {e}", spec.name)))?;
+            let server = BenchServer::up(spec, &certs, &args)?;
             let bench = Bench {
                 args: &args,
-                server: &server,
+                addr: server.addr,
+                pid: server.running.as_ref().map(Running::pid),
                 // The load generator does not verify the chain: that is the
                 // client's cost, not the server's, and it would halve the
                 // load one client thread can offer.
                 cfg: ClientConfig {
                     alpn: vec!["http/1.0".into()],
+                    server_name: sut::Verify {
+                        sni: args.sni.clone(),
+                        ..Default::default()
+                    }
+                    .server_name(spec),
                     trust: echo_client::Trust::Nothing,
                     idle_timeout: Duration::from_secs(60),
                     ..ClientConfig::default()
@@ -206,14 +225,53 @@ pub fn run(mut args: BenchArgs, certs_dir: PathBuf) -> Result<BenchReport, (u8, 
                 Some(why) => bench.skipped(*w, why),
                 None => bench.workload(*w)?,
             };
-            for row in rows {
+            for mut row in rows {
+                if bench.pid.is_none() && row.skipped.is_none() {
+                    row.notes.push(BLIND.into());
+                }
                 eprintln!("bench: {}", row.one_line());
                 report.rows.push(row);
             }
-            server.stop();
+            drop(server); // a started server stops here
         }
     }
     Ok(report)
+}
+
+/// The note on every row of a server the harness did not start.
+const BLIND: &str = "server CPU and memory not measured: the harness did not start this \
+                     server and cannot see its process";
+
+/// The server one workload measures: a fresh process, or one the harness
+/// did not start (the same for every workload, found answering first).
+struct BenchServer {
+    addr: SocketAddr,
+    running: Option<Running>,
+}
+
+impl BenchServer {
+    fn up(spec: &ServerSpec, certs: &Certs, args: &BenchArgs) -> Result<BenchServer, (u8, String)> {
+        if let Some(r) = spec.remote() {
+            let target = crate::driver::Target::new(
+                r.addr,
+                args.sni.clone().unwrap_or_else(|| r.host.clone()),
+                echo_client::Trust::Nothing,
+            );
+            let deadline = Instant::now() + args.ready_timeout;
+            sut::probe::await_handshake(&target, deadline, || None)
+                .map_err(|e| (3, format!("server {:?} is not ready: {e}", spec.name)))?;
+            return Ok(BenchServer {
+                addr: r.addr,
+                running: None,
+            });
+        }
+        let running = Running::start(spec, certs, &[], args.ready_timeout)
+            .map_err(|e| (3, format!("server {:?} could not start: {e}", spec.name)))?;
+        Ok(BenchServer {
+            addr: running.addr,
+            running: Some(running),
+        })
+    }
 }
 
 /// How long the scale workload may take for `n` connections: generous,
@@ -224,7 +282,9 @@ fn scale_deadline(n: usize) -> Duration {
 
 struct Bench<'a> {
     args: &'a BenchArgs,
-    server: &'a Running,
+    addr: SocketAddr,
+    /// The server's process, when the harness started it.
+    pid: Option<u32>,
     cfg: ClientConfig,
     name: &'a str,
 }
@@ -242,20 +302,20 @@ struct Sample {
 
 impl Bench<'_> {
     fn addr(&self) -> SocketAddr {
-        self.server.addr
+        self.addr
     }
 
     /// One run of `plan`, on `threads` load generators at once, each with
     /// its share of the clients (one for barrier plans, whose moment of
     /// measure must be single).
     fn measure(&self, plan: &LoadPlan, threads: usize) -> Result<Sample, (u8, String)> {
-        let pid = self.server.pid();
+        let pid = self.pid;
         let threads = if plan.barrier {
             1
         } else {
             threads.min(plan.concurrency).max(1)
         };
-        let cpu0 = process_cpu(pid);
+        let cpu0 = pid.and_then(process_cpu);
         let start = Instant::now();
         let rss = std::sync::Mutex::new(None);
         let parts: Vec<Result<(LoadReport, f64), String>> = std::thread::scope(|scope| {
@@ -274,7 +334,7 @@ impl Bench<'_> {
                 let rss = &rss;
                 handles.push(scope.spawn(move || {
                     let cpu0 = thread_cpu();
-                    let mut at_barrier = || *rss.lock().unwrap() = process_rss(pid);
+                    let mut at_barrier = || *rss.lock().unwrap() = pid.and_then(process_rss);
                     let load = echo_client::run_load(addr, cfg, &part, &mut at_barrier)
                         .map_err(|e| format!("load generator: {e}"))?;
                     Ok((load, thread_cpu() - cpu0))
@@ -289,7 +349,7 @@ impl Bench<'_> {
                 .collect()
         });
         let wall = start.elapsed();
-        let server_cpu = match (cpu0, process_cpu(pid)) {
+        let server_cpu = match (cpu0, pid.and_then(process_cpu)) {
             (Some(a), Some(b)) => b - a,
             _ => f64::NAN,
         };
@@ -525,8 +585,7 @@ impl Bench<'_> {
     }
 
     fn scale(&self, n: usize) -> Result<Row, (u8, String)> {
-        let pid = self.server.pid();
-        let base = process_rss(pid);
+        let base = self.pid.and_then(process_rss);
         // Generous: opening 10,000 connections from one client thread takes
         // a while on 2 cores.
         let plan = LoadPlan {
@@ -561,7 +620,10 @@ impl Bench<'_> {
     }
 
     fn idle(&self) -> Row {
-        let pid = self.server.pid();
+        let params = format!("seconds={}", self.args.idle.as_secs_f64());
+        let Some(pid) = self.pid else {
+            return Row::skipped(self.name, "idle", params, BLIND.into());
+        };
         let before = process_cpu(pid);
         // Not a synchronisation sleep: watching an idle server is the
         // measurement itself.
@@ -570,11 +632,7 @@ impl Bench<'_> {
             (Some(a), Some(b)) => Some(b - a),
             _ => None,
         };
-        let mut row = Row::new(
-            self.name,
-            "idle",
-            format!("seconds={}", self.args.idle.as_secs_f64()),
-        );
+        let mut row = Row::new(self.name, "idle", params);
         row.point("server CPU", "s", cpu);
         row
     }
