@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{reference_template, root};
+use common::{reference_template, root, OutsideServer};
 
 use assert_cmd::Command;
 use serde_json::Value;
@@ -146,4 +146,42 @@ fn the_peers_and_a_server_without_keep_alive_get_reasons_not_errors() {
             );
         }
     }
+}
+
+#[test]
+fn a_server_the_harness_did_not_start_is_measured_without_its_cpu_and_memory() {
+    let server = OutsideServer::start("127.0.0.1:0", &["--keep-alive"]);
+    let target = format!("by-hand={}", server.addr);
+    let (code, report, stderr) = bench(&[
+        "--connect",
+        &target,
+        "--workload",
+        "churn",
+        "--workload",
+        "idle",
+        "--certs",
+        "/nonexistent",
+    ]);
+    assert_eq!(code, 0, "{stderr}");
+    let rows = report["rows"].as_array().unwrap();
+    let churn = rows.iter().find(|r| r["workload"] == "churn").unwrap();
+    assert!(
+        metric(churn, "connections/s").as_f64().unwrap() > 0.0,
+        "{churn}"
+    );
+    assert!(
+        metric(churn, "server CPU per 1,000 connections").is_null(),
+        "{churn}"
+    );
+    assert!(
+        churn["notes"]
+            .to_string()
+            .contains("cannot see its process"),
+        "{churn}"
+    );
+    let idle = rows.iter().find(|r| r["workload"] == "idle").unwrap();
+    assert!(
+        idle["skipped"].as_str().unwrap().contains("did not start"),
+        "{idle}"
+    );
 }

@@ -323,18 +323,7 @@ fn the_amplification_limit_fails_against_an_amplifying_server() {
 /// set (CI sets it), in which case a missing openssl fails it.
 #[test]
 fn the_openssl_driver_fails_a_server_that_mangles_bytes() {
-    let found = std::env::var_os("HARNESS_OPENSSL")
-        .map(PathBuf::from)
-        .or_else(|| {
-            let built = root().join("target/openssl-quic/bin/openssl");
-            built.is_file().then_some(built)
-        });
-    let Some(openssl) = found else {
-        assert!(
-            std::env::var_os("HARNESS_REQUIRE_OPENSSL").is_none(),
-            "HARNESS_REQUIRE_OPENSSL is set but no openssl was found; run ci/build-openssl.sh"
-        );
-        eprintln!("no QUIC-capable openssl: openssl driver not exercised");
+    let Some(openssl) = common::openssl() else {
         return;
     };
     let template = reference_template("broken", "--fault reverse");

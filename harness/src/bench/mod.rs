@@ -206,14 +206,9 @@ pub fn run(mut args: BenchArgs, certs_dir: PathBuf) -> Result<BenchReport, (u8, 
                 // load one client thread can offer.
                 cfg: ClientConfig {
                     alpn: vec!["http/1.0".into()],
-                    server_name: sut::Verify {
-                        sni: args.sni.clone(),
-                        ..Default::default()
-                    }
-                    .server_name(spec),
+                    server_name: server_name(spec, &args),
                     trust: echo_client::Trust::Nothing,
                     idle_timeout: Duration::from_secs(60),
-                    ..ClientConfig::default()
                 },
                 name: &spec.name,
             };
@@ -238,6 +233,16 @@ pub fn run(mut args: BenchArgs, certs_dir: PathBuf) -> Result<BenchReport, (u8, 
     Ok(report)
 }
 
+/// The name the load generator sends as SNI (it checks no certificate).
+fn server_name(spec: &ServerSpec, args: &BenchArgs) -> String {
+    let sni = args.sni.clone();
+    sut::Verify {
+        sni,
+        ..Default::default()
+    }
+    .server_name(spec)
+}
+
 /// The note on every row of a server the harness did not start.
 const BLIND: &str = "server CPU and memory not measured: the harness did not start this \
                      server and cannot see its process";
@@ -254,7 +259,7 @@ impl BenchServer {
         if let Some(r) = spec.remote() {
             let target = crate::driver::Target::new(
                 r.addr,
-                args.sni.clone().unwrap_or_else(|| r.host.clone()),
+                server_name(spec, args),
                 echo_client::Trust::Nothing,
             );
             let deadline = Instant::now() + args.ready_timeout;
