@@ -4,7 +4,6 @@
 mod common;
 
 use common::{reference_template, root};
-use std::path::PathBuf;
 
 use assert_cmd::Command;
 use serde_json::Value;
