@@ -141,22 +141,25 @@ pub fn run_case(
 
     // Did the server survive?
     let Some(running) = slot.running.as_mut() else {
-        // Not started here: only a probe can tell, and nobody can restart it.
+        // Not started here: only a probe can tell, after every case (so a
+        // crash is pinned on the case that caused it), and nobody can
+        // restart it.
         let remote = slot
             .spec
             .remote()
             .expect("a slot without a process is remote");
-        if checks.iter().any(|c| !c.passed) {
-            if let Some(seen) = unanswered(&target) {
-                checks.push(Check::failed(
+        if let Some(seen) = remote::stopped_answering(&target, cfg.ready_timeout) {
+            checks.insert(
+                0,
+                Check::failed(
                     "server",
                     "still answering handshakes (a probe echo)",
                     format!(
                         "{seen}; the harness did not start it, so its remaining cases are skipped"
                     ),
-                ));
-                remote.mark_gone(format!("since {} [{}]: {seen}", sc.id, driver_kind));
-            }
+                ),
+            );
+            remote.mark_gone(format!("since {} [{}]: {seen}", sc.id, driver_kind));
         }
         return result.finish(checks, started);
     };
@@ -194,12 +197,14 @@ pub fn run_case(
     result.finish(checks, started)
 }
 
+const NOTHING_LISTENS: &str = "nothing is listening any more";
+
 /// What a probe echo saw when the server did not answer it, or `None` when
 /// it did.
-fn unanswered(target: &Target) -> Option<String> {
+pub(crate) fn unanswered(target: &Target) -> Option<String> {
     match probe(target, LIVENESS) {
         Probe::Served | Probe::Answered(_) => None,
-        Probe::Unreachable => Some("nothing is listening any more".to_string()),
+        Probe::Unreachable => Some(NOTHING_LISTENS.to_string()),
         Probe::Silent(why) => Some(why),
     }
 }

@@ -3,10 +3,28 @@
 //! needs `--allow-load` and is reported, and once it stops answering its
 //! remaining cases are skipped (nobody here can restart it).
 
+use std::time::{Duration, Instant};
+
 use super::load::{connection_count, heavy};
 use super::result::AttackReport;
+use crate::driver::Target;
 use crate::scenario::Scenario;
-use crate::sut::{Remote, ServerSpec};
+use crate::sut::{await_handshake, Remote, ServerSpec};
+
+/// Whether a server the harness did not start has stopped answering, and
+/// what was seen. Nothing listening is final; a server that is only silent
+/// may be busy finishing the case (a server that serves one client at a
+/// time, waiting out a vanished client), so it gets `patience` to answer
+/// again before it is given up.
+pub(super) fn stopped_answering(target: &Target, patience: Duration) -> Option<String> {
+    let seen = super::unanswered(target)?;
+    if seen == super::NOTHING_LISTENS {
+        return Some(seen);
+    }
+    await_handshake(target, Instant::now() + patience, || None)
+        .err()
+        .map(|e| format!("{seen}; then {e}"))
+}
 
 /// Why `sc` is not run against `remote` (named `spec.name`), if it is not.
 pub(super) fn skip_reason(
