@@ -26,7 +26,12 @@ renames one. Server templates may use {host} {port} {chain} {key} {ca}, and
 {args} for a scenario's server_args (flags in the reference server's terms,
 such as --max-connections 50 or --no-retry; without {args} such scenarios are
 skipped); e.g.
-  --server 'demo=./quic-server-non-block {port} {chain} {key}'";
+  --server 'demo=./quic-server-non-block {port} {chain} {key}'
+A server already running is tested with --connect [NAME=]HOST:PORT (its
+certificate checked for --sni, default the host, against --ca, default the
+system's roots); cases that need its process are skipped with the reason,
+e.g.
+  --connect prod=echo.example.net:4433";
 
 #[derive(Debug, Parser)]
 #[command(name = "harness", version, about = "Conformance harness for QUIC echo servers", after_help = AFTER_HELP, args_conflicts_with_subcommands = true)]
