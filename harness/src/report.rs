@@ -156,10 +156,20 @@ impl Report {
             if !r.server_stderr.is_empty() {
                 case.set_system_err(r.server_stderr.join("\n"));
             }
+            if !r.notes.is_empty() {
+                case.set_system_out(r.notes.join("\n"));
+            }
             suites
                 .entry(r.server.clone())
                 .or_insert_with(|| TestSuite::new(r.server.clone()))
                 .add_test_case(case);
+        }
+        for (server, suite) in suites.iter_mut() {
+            let about = |n: &str, s: &str| n.starts_with(&format!("{s}: "));
+            let here = |n: &&String| about(n, server) || !self.servers.iter().any(|s| about(n, s));
+            for n in self.notes.iter().filter(here) {
+                suite.add_property(quick_junit::Property::new("note", n.as_str()));
+            }
         }
         report.add_test_suites(suites.into_values());
         report.set_time(std::time::Duration::from_millis(self.wall_ms));

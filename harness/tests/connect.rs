@@ -271,7 +271,10 @@ fn load_goes_to_a_server_not_started_here_only_when_allowed_and_is_reported() {
     assert_eq!(v[0].2, "skip");
     assert!(v[0].3.contains("sends a flood of 300 datagrams"), "{v:?}");
 
-    let (code, report, stderr) = run(json_against(&target).arg("--allow-load").arg(&flood));
+    let junit = dir.path().join("junit.xml");
+    let mut c = json_against(&target);
+    c.arg("--allow-load").arg("--junit").arg(&junit).arg(&flood);
+    let (code, report, stderr) = run(&mut c);
     assert_eq!(code, 0, "{stderr}");
     let r = &report["results"][0];
     assert_eq!(r["status"], "pass", "{r}");
@@ -289,6 +292,13 @@ fn load_goes_to_a_server_not_started_here_only_when_allowed_and_is_reported() {
             .unwrap()
             .contains("cannot read its CPU time"),
         "{cpu}"
+    );
+    // JUnit carries the note on the case, and the target on its suite.
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(xml.contains("<system-out>sent to"), "{xml}");
+    assert!(
+        xml.contains("a server the harness did not start, at"),
+        "{xml}"
     );
 }
 
