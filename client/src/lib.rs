@@ -191,6 +191,29 @@ pub struct Plan {
     /// sends FIN: each writes its data, then holds its FIN until every
     /// connection of the gate has completed (or given up on) its handshake.
     pub fin_gate: Option<FinGate>,
+    /// Where the connection's evidence goes: qlog, TLS secrets, datagrams.
+    pub recorder: Option<Recorder>,
+}
+
+/// Evidence of one connection, for a person debugging a server: its qlog,
+/// its TLS secrets (so a capture can be decrypted) and every datagram.
+pub trait Record: Send + Sync {
+    /// Where this connection's qlog (JSON-SEQ) goes, if anywhere.
+    fn qlog(&self) -> Option<Box<dyn std::io::Write + Send + Sync>>;
+    /// Where its TLS secrets go (NSS key log format), if anywhere.
+    fn keylog(&self) -> Option<Box<dyn std::io::Write + Send + Sync>>;
+    /// One datagram the client sent or received, as it saw it.
+    fn datagram(&self, from: SocketAddr, to: SocketAddr, data: &[u8]);
+}
+
+/// A shared [`Record`].
+#[derive(Clone)]
+pub struct Recorder(pub std::sync::Arc<dyn Record>);
+
+impl std::fmt::Debug for Recorder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Recorder")
+    }
 }
 
 /// Holds back FINs until `n` connections have each arrived (completed their
@@ -285,6 +308,7 @@ impl Default for Plan {
             notify_established: None,
             cancel: None,
             fin_gate: None,
+            recorder: None,
         }
     }
 }

@@ -50,6 +50,8 @@ pub(crate) fn quiche_config(cfg: &ClientConfig) -> Result<quiche::Config, Client
         c.load_verify_locations_from_file(&ca.to_string_lossy())
             .map_err(|e| ClientError::Config(format!("{}: {e}", ca.display())))?;
     }
+    // Secrets go only to connections given a key log writer.
+    c.log_keys();
     c.set_max_idle_timeout(cfg.idle_timeout.as_millis() as u64);
     c.set_max_recv_udp_payload_size(MAX_DATAGRAM);
     c.set_max_send_udp_payload_size(MAX_DATAGRAM);
@@ -248,6 +250,22 @@ pub fn run(
         )
     }
     .map_err(|e| ClientError::Config(format!("connect: {e}")))?;
+    let rec = plan.recorder.as_ref().map(|r| r.0.as_ref());
+    if let Some(r) = rec {
+        if let Some(w) = r.keylog() {
+            conn.set_keylog(w);
+        }
+        if let Some(w) = r.qlog() {
+            conn.set_qlog(w, "echo client".into(), format!("to {server}"));
+        }
+    }
+    // Every datagram in, seen by the recorder first.
+    let feed = |conn: &mut quiche::Connection, data: &mut [u8], from: SocketAddr| {
+        if let Some(r) = rec {
+            r.datagram(from, local, data);
+        }
+        let _ = conn.recv(data, quiche::RecvInfo { from, to: local });
+    };
 
     let mut streams: Vec<StreamRun<'_>> = Vec::new();
     let (mut next_bidi, mut next_uni) = (0u64, 2u64);
@@ -337,7 +355,7 @@ pub fn run(
                 }
             }
         }
-        if let Err(e) = flush(&mut conn, &socket, &mut out) {
+        if let Err(e) = flush(&mut conn, &socket, &mut out, rec) {
             if e.kind() == std::io::ErrorKind::ConnectionRefused {
                 unreachable = true;
                 break;
@@ -376,11 +394,11 @@ pub fn run(
         socket.set_read_timeout(Some(wait.max(Duration::from_micros(100))))?;
         match socket.recv_from(&mut buf) {
             Ok((n, from)) => {
-                let _ = conn.recv(&mut buf[..n], quiche::RecvInfo { from, to: local });
+                feed(&mut conn, &mut buf[..n], from);
                 // Drain whatever else is queued without sleeping.
                 socket.set_nonblocking(true)?;
                 while let Ok((n, from)) = socket.recv_from(&mut buf) {
-                    let _ = conn.recv(&mut buf[..n], quiche::RecvInfo { from, to: local });
+                    feed(&mut conn, &mut buf[..n], from);
                 }
                 socket.set_nonblocking(false)?;
             }
@@ -401,7 +419,7 @@ pub fn run(
         if cancelled {
             socket.set_nonblocking(true)?;
             while let Ok((n, from)) = socket.recv_from(&mut buf) {
-                let _ = conn.recv(&mut buf[..n], quiche::RecvInfo { from, to: local });
+                feed(&mut conn, &mut buf[..n], from);
             }
         }
         if conn.timeout_instant().is_some_and(|t| t <= Instant::now()) {
@@ -444,7 +462,7 @@ pub fn run(
     let gone = unreachable || abandoned;
     if plan.leave == Leave::Close && !gone && !conn.is_closed() && conn.peer_error().is_none() {
         let _ = conn.close(true, 0, b"client done");
-        let _ = flush(&mut conn, &socket, &mut out);
+        let _ = flush(&mut conn, &socket, &mut out, rec);
     }
 
     Ok(Observation {
@@ -474,8 +492,16 @@ pub fn run(
 }
 
 /// Sends everything quiche has queued on the connected socket.
-fn flush(conn: &mut quiche::Connection, socket: &UdpSocket, out: &mut [u8]) -> std::io::Result<()> {
-    while let Ok((n, _)) = conn.send(out) {
+fn flush(
+    conn: &mut quiche::Connection,
+    socket: &UdpSocket,
+    out: &mut [u8],
+    rec: Option<&dyn crate::Record>,
+) -> std::io::Result<()> {
+    while let Ok((n, info)) = conn.send(out) {
+        if let Some(r) = rec {
+            r.datagram(info.from, info.to, &out[..n]);
+        }
         socket.send(&out[..n])?;
     }
     Ok(())

@@ -121,6 +121,7 @@ mod tests {
             network: None,
             attack: None,
             notes: Vec::new(),
+            artifacts: None,
         }
     }
 

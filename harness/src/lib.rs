@@ -13,6 +13,7 @@
 pub mod bench;
 pub mod case;
 pub mod driver;
+pub mod evidence;
 pub mod expect;
 pub mod hostile;
 pub mod judge;

@@ -99,6 +99,16 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
 
+    /// Keep evidence of each failed case under DIR/SERVER/SCENARIO/DRIVER:
+    /// client qlogs, TLS key log, a capture, the relay's log, the server's
+    /// stderr, the scenario and its seed (at most 10 MiB per case).
+    #[arg(long, value_name = "DIR")]
+    artifacts: Option<PathBuf>,
+
+    /// With --artifacts: keep every case's evidence, not only failures'.
+    #[arg(long, requires = "artifacts")]
+    artifacts_all: bool,
+
     /// Run only scenarios whose id matches GLOB (repeatable).
     #[arg(long, value_name = "GLOB")]
     filter: Vec<String>,
@@ -480,7 +490,18 @@ fn run(cli: Cli) -> ExitCode {
             "harness: seed {seed} for network and attack scenarios (replay with --seed {seed})"
         );
     }
+    let artifacts = match &cli.artifacts {
+        Some(dir) => match std::fs::create_dir_all(dir).and_then(|()| dir.canonicalize()) {
+            Ok(dir) => Some(harness::evidence::Artifacts {
+                dir,
+                all: cli.artifacts_all,
+            }),
+            Err(e) => return fail(2, format!("--artifacts {}: {e}", dir.display())),
+        },
+        None => None,
+    };
     let cfg = case::RunConfig {
+        artifacts,
         timeout: cli.timeout,
         ready_timeout: cli.ready_timeout,
         certs,

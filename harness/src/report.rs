@@ -156,8 +156,18 @@ impl Report {
             if !r.server_stderr.is_empty() {
                 case.set_system_err(r.server_stderr.join("\n"));
             }
-            if !r.notes.is_empty() {
-                case.set_system_out(r.notes.join("\n"));
+            // Evidence as attachments, the way CI systems pick them up
+            // (Jenkins' JUnit attachments, GitLab's `[[ATTACHMENT|path]]`).
+            let mut out: Vec<String> = r.notes.clone();
+            if let Some(a) = &r.artifacts {
+                out.extend(
+                    a.files
+                        .iter()
+                        .map(|f| format!("[[ATTACHMENT|{}]]", a.dir.join(f).display())),
+                );
+            }
+            if !out.is_empty() {
+                case.set_system_out(out.join("\n"));
             }
             suites
                 .entry(r.server.clone())
@@ -237,6 +247,14 @@ impl Human {
         }
         for n in &r.notes {
             writeln!(out, "      note: {n}")?;
+        }
+        if let Some(a) = &r.artifacts {
+            writeln!(
+                out,
+                "      evidence: {}/ ({})",
+                a.dir.display(),
+                a.files.join(", ")
+            )?;
         }
         if r.status == Status::Fail || self.verbose {
             for c in r.checks.iter().filter(|c| self.verbose || !c.passed) {

@@ -17,10 +17,11 @@ use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 use crate::driver::{Driver, Target};
+use crate::evidence::CaseEvidence;
 use crate::judge::{amplification_check, Check};
 use crate::netem::Relay;
 use crate::scenario::{DriverKind, Scenario};
-use crate::sut::{probe, ExitWatch, Probe, ServerSlot};
+use crate::sut::{probe, slot::Live, ExitWatch, Probe, ServerSlot};
 use connections::{driver_failure, run_concurrent, run_one, run_sequential, served_probe};
 
 /// A driver, or why there is none.
@@ -65,7 +66,58 @@ pub fn run_case(
             return result.failed(format!("server could not be (re)started: {why}"), started);
         }
     };
-    let target = cfg.target(&slot.spec, live.addr);
+    let mut target = cfg.target(&slot.spec, live.addr);
+    let evidence = cfg.artifacts.as_ref().and_then(|a| {
+        CaseEvidence::create(&a.dir, &slot.spec.name, sc, driver_kind, cfg.seed)
+            .map_err(|e| result.notes.push(format!("no evidence kept: {e}")))
+            .ok()
+    });
+    target.evidence = evidence.clone();
+    let mark = slot.running.as_ref().map(|r| r.stderr_mark());
+    let mut result = execute(
+        slot,
+        driver,
+        driver_kind,
+        sc,
+        cfg,
+        live,
+        target,
+        result,
+        started,
+    );
+    if let Some(e) = evidence {
+        let stderr = live
+            .pid
+            .zip(mark)
+            .and_then(|(p, m)| slot.stderr_since(p, m));
+        if let Some((lines, lost)) = stderr {
+            let lost = match lost {
+                0 => String::new(),
+                n => format!("# {n} earlier lines of this case are not kept\n"),
+            };
+            e.write("server-stderr.log", (lost + &lines.join("\n")).as_bytes());
+        }
+        let keep = result.status == Status::Fail || cfg.artifacts.as_ref().is_some_and(|a| a.all);
+        result.artifacts = e.finish(keep);
+    }
+    result
+}
+
+/// The case proper, once its server is live: the attack, the connections
+/// (through the relay if the scenario has a network), then whether the
+/// server survived.
+#[allow(clippy::too_many_arguments)]
+fn execute(
+    slot: &mut ServerSlot,
+    driver: &dyn Driver,
+    driver_kind: DriverKind,
+    sc: &Scenario,
+    cfg: &RunConfig,
+    live: Live,
+    target: Target,
+    mut result: CaseResult,
+    started: Instant,
+) -> CaseResult {
     let timeout = sc.timeout_ms.map_or(cfg.timeout, Duration::from_millis);
     let watch = live
         .pid
@@ -90,7 +142,7 @@ pub fn run_case(
 
     // Through the impaired network, if the scenario has one.
     let relay = match &sc.network {
-        Some(n) => match Relay::start(target.addr, n.clone(), cfg.seed) {
+        Some(n) => match Relay::start(target.addr, n.clone(), cfg.seed, target.evidence.clone()) {
             Ok(r) => Some(r),
             Err(e) => {
                 return result.failed(format!("cannot start the network relay: {e}"), started)
@@ -100,6 +152,7 @@ pub fn run_case(
     };
     let via = Target {
         addr: relay.as_ref().map_or(target.addr, |r| r.addr),
+        relayed: relay.is_some(),
         ..target.clone()
     };
     let outcome = if sc.concurrent {

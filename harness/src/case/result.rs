@@ -23,6 +23,8 @@ pub struct RunConfig {
     pub verify: Verify,
     /// Floods and crowds may go to servers the harness did not start.
     pub allow_load: bool,
+    /// Where each case's evidence goes (`--artifacts`).
+    pub artifacts: Option<crate::evidence::Artifacts>,
     /// Seeds the network model of scenarios with a `network` section.
     pub seed: u64,
 }
@@ -86,6 +88,9 @@ pub struct CaseResult {
     /// went to a server the harness did not start).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// The evidence kept for this case (`--artifacts`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub artifacts: Option<crate::evidence::Kept>,
 }
 
 impl CaseResult {
@@ -106,6 +111,7 @@ impl CaseResult {
             network: None,
             attack: None,
             notes: Vec::new(),
+            artifacts: None,
         }
     }
 

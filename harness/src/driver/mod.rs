@@ -29,6 +29,10 @@ pub struct Target {
     /// How long a client whose streams are done waits for the server's
     /// CONNECTION_CLOSE (more when many clients are served at once).
     pub close_wait: Duration,
+    /// Where the case's evidence goes (`--artifacts`), if anywhere.
+    pub evidence: Option<std::sync::Arc<crate::evidence::CaseEvidence>>,
+    /// Reached through the relay, which then captures the datagrams.
+    pub relayed: bool,
 }
 
 /// [`Target::close_wait`] for one client at a time.
@@ -45,6 +49,8 @@ impl Target {
             cancel: echo_client::Cancel::default(),
             fin_gate: None,
             close_wait: CLOSE_WAIT,
+            evidence: None,
+            relayed: false,
         }
     }
 }

@@ -61,6 +61,7 @@ pub fn plan(spec: &ConnectionSpec, n: u32, deadline: Duration) -> (Plan, Vec<Vec
         notify_established: None,
         cancel: None,
         fin_gate: None,
+        recorder: None,
     };
     (plan, sent)
 }
@@ -107,6 +108,10 @@ impl Driver for Native {
         plan.cancel = Some(target.cancel.clone());
         plan.fin_gate = target.fin_gate.clone();
         plan.linger = target.close_wait;
+        plan.recorder = target
+            .evidence
+            .as_ref()
+            .map(|e| e.recorder(n, !target.relayed));
         self.run_plan(target, &spec.alpn, &plan, sent)
     }
 }

@@ -131,6 +131,14 @@ pub fn verify_args(target: &Target) -> Vec<std::ffi::OsString> {
     args
 }
 
+/// `-keylogfile` into the case's evidence, when it is kept.
+fn keylog_args(target: &Target) -> Vec<std::ffi::OsString> {
+    match &target.evidence {
+        Some(e) => vec!["-keylogfile".into(), e.keylog_path().into_os_string()],
+        None => Vec::new(),
+    }
+}
+
 /// Escapes data for `-adv` mode: every `{` is doubled.
 pub fn escape(data: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(data.len() + 8);
@@ -266,6 +274,7 @@ impl Driver for Openssl {
             .arg(target.addr.to_string())
             .args(["-quic", "-alpn", &spec.alpn.join(",")])
             .args(verify_args(target))
+            .args(keylog_args(target))
             .args(["-brief", "-adv"])
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
@@ -370,6 +379,11 @@ impl Driver for Openssl {
         drop(stdin);
         let stdout = out.join().unwrap_or_default();
         let stderr = err.join().unwrap_or_default();
+        if let Some(e) = &target.evidence {
+            let exit = exited.map_or("killed by the harness".to_string(), |c| format!("exit {c}"));
+            let text = format!("# s_client, connection {n}: {exit}\n{stderr}");
+            e.write(&format!("s_client-conn-{n}.stderr.txt"), text.as_bytes());
+        }
         let end = Ended {
             stdout,
             stderr,

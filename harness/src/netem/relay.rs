@@ -17,6 +17,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 
 use super::amplification::{Exposure, Meter};
 use super::model::{Delivery, Dir, Model, Tally};
+use crate::evidence::CaseEvidence;
 use crate::scenario::NetworkSpec;
 
 const CLIENTS: Token = Token(0);
@@ -40,7 +41,14 @@ impl Relay {
     /// Starts relaying between a new loopback port and `server` (on the
     /// server's own loopback address when it has one, so a server on
     /// 127.0.0.2 is reached from 127.0.0.2).
-    pub fn start(server: SocketAddr, spec: NetworkSpec, seed: u64) -> io::Result<Relay> {
+    /// With `evidence`, every datagram's fate is logged and the client side
+    /// captured.
+    pub fn start(
+        server: SocketAddr,
+        spec: NetworkSpec,
+        seed: u64,
+        evidence: Option<Arc<CaseEvidence>>,
+    ) -> io::Result<Relay> {
         let poll = Poll::new()?;
         let front_ip = match server.ip() {
             ip if ip.is_loopback() => ip,
@@ -67,6 +75,9 @@ impl Relay {
             seq: 0,
             tallies: Arc::clone(&tallies),
             meter: Arc::clone(&meter),
+            front_addr: addr,
+            evidence,
+            logged: 0,
         };
         let stop2 = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
@@ -105,6 +116,34 @@ impl Drop for Relay {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// What the model did to one datagram, in words: `delivered`, `dropped`,
+/// or its copies (`corrupted`, `delayed 40 ms`, `duplicated x2`).
+fn fate(input: &[u8], out: &[Delivery]) -> String {
+    if out.is_empty() {
+        return "dropped".into();
+    }
+    let mut parts = Vec::new();
+    if out.iter().any(|d| d.bytes != input) {
+        parts.push("corrupted".to_string());
+    }
+    if let Some(ms) = out
+        .iter()
+        .map(|d| d.after.as_millis())
+        .max()
+        .filter(|&ms| ms > 0)
+    {
+        parts.push(format!("delayed {ms} ms"));
+    }
+    if out.len() > 1 {
+        parts.push(format!("duplicated x{}", out.len()));
+    }
+    if parts.is_empty() {
+        "delivered".into()
+    } else {
+        parts.join(", ")
     }
 }
 
@@ -150,6 +189,10 @@ struct State {
     tallies: Arc<Mutex<(Tally, Tally)>>,
     /// Shared with [`Relay::amplification`].
     meter: Arc<Mutex<Meter>>,
+    front_addr: SocketAddr,
+    evidence: Option<Arc<CaseEvidence>>,
+    /// Datagrams logged so far.
+    logged: u64,
 }
 
 impl State {
@@ -204,6 +247,9 @@ impl State {
                 }
                 None => continue,
             };
+            if let Some(e) = &self.evidence {
+                e.datagram(from, self.front_addr, &buf[..n]);
+            }
             self.schedule(Dir::ToServer, client, &buf[..n]);
         }
     }
@@ -225,7 +271,22 @@ impl State {
 
     fn schedule(&mut self, dir: Dir, client: usize, bytes: &[u8]) {
         let now = Instant::now();
-        let fates = self.model.on_datagram(dir, client, now - self.start, bytes);
+        let at = now - self.start;
+        let fates = self.model.on_datagram(dir, client, at, bytes);
+        if let Some(e) = &self.evidence {
+            self.logged += 1;
+            let way = match dir {
+                Dir::ToServer => "to-server",
+                Dir::ToClient => "to-client",
+            };
+            e.relay_line(&format!(
+                "{}\t{}\t{way}\t{client}\t{}\t{}",
+                self.logged,
+                at.as_millis(),
+                bytes.len(),
+                fate(bytes, &fates)
+            ));
+        }
         *self.tallies.lock().unwrap() = (
             self.model.tally(Dir::ToServer),
             self.model.tally(Dir::ToClient),
@@ -254,7 +315,12 @@ impl State {
                     self.meter.lock().unwrap().to_server(p.client, &p.bytes);
                     up.send(&p.bytes)
                 }
-                Dir::ToClient => self.front.send_to(&p.bytes, *client_addr),
+                Dir::ToClient => {
+                    if let Some(e) = &self.evidence {
+                        e.datagram(self.front_addr, *client_addr, &p.bytes);
+                    }
+                    self.front.send_to(&p.bytes, *client_addr)
+                }
             };
         }
     }
@@ -265,6 +331,21 @@ mod tests {
     use super::*;
     use std::net::UdpSocket as StdSocket;
     use std::time::Duration;
+
+    #[test]
+    fn fates_in_words() {
+        let d = |after: u64, bytes: &[u8]| Delivery {
+            after: Duration::from_millis(after),
+            bytes: bytes.to_vec(),
+        };
+        assert_eq!(fate(b"ab", &[]), "dropped");
+        assert_eq!(fate(b"ab", &[d(0, b"ab")]), "delivered");
+        assert_eq!(fate(b"ab", &[d(40, b"ab")]), "delayed 40 ms");
+        assert_eq!(
+            fate(b"ab", &[d(0, b"ab"), d(5, b"aB")]),
+            "corrupted, delayed 5 ms, duplicated x2"
+        );
+    }
 
     /// A UDP echo peer on loopback, answering until its socket times out.
     fn echo_peer() -> SocketAddr {
@@ -287,7 +368,7 @@ mod tests {
             drop_to_client: vec![1],
             ..NetworkSpec::default()
         };
-        let relay = Relay::start(echo_peer(), spec, 1).unwrap();
+        let relay = Relay::start(echo_peer(), spec, 1, None).unwrap();
         let client = StdSocket::bind("127.0.0.1:0").unwrap();
         client
             .set_read_timeout(Some(Duration::from_millis(500)))

@@ -30,11 +30,32 @@ pub fn kill_all() {
 
 const TAIL_LINES: usize = 20;
 
+/// How many of a server's stderr lines are kept for a case's evidence.
+const KEEP_LINES: usize = 20_000;
+
+/// A server's stderr lines: the last [`KEEP_LINES`], numbered from its start.
+#[derive(Default)]
+struct StderrLog {
+    lines: VecDeque<String>,
+    /// Lines that no longer fit.
+    dropped: usize,
+}
+
+impl StderrLog {
+    fn push(&mut self, line: String) {
+        if self.lines.len() == KEEP_LINES {
+            self.lines.pop_front();
+            self.dropped += 1;
+        }
+        self.lines.push_back(line);
+    }
+}
+
 /// A running (or dead) server under test.
 pub struct Running {
     child: Child,
     pub addr: SocketAddr,
-    stderr: Arc<Mutex<VecDeque<String>>>,
+    stderr: Arc<Mutex<StderrLog>>,
     stderr_done: mpsc::Receiver<()>,
 }
 
@@ -107,18 +128,14 @@ impl Running {
         })?;
         GROUPS.lock().unwrap().push(child.id() as i32);
 
-        let stderr = Arc::new(Mutex::new(VecDeque::new()));
+        let stderr = Arc::new(Mutex::new(StderrLog::default()));
         let (done_tx, stderr_done) = mpsc::channel();
         {
             let pipe = child.stderr.take().expect("piped");
             let tail = Arc::clone(&stderr);
             std::thread::spawn(move || {
                 for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                    let mut t = tail.lock().unwrap();
-                    if t.len() == TAIL_LINES {
-                        t.pop_front();
-                    }
-                    t.push_back(line);
+                    tail.lock().unwrap_or_else(|p| p.into_inner()).push(line);
                 }
                 let _ = done_tx.send(());
             });
@@ -218,7 +235,25 @@ impl Running {
     pub fn stderr_tail(&self) -> Vec<String> {
         // Let the reader thread catch up if the process has just exited.
         let _ = self.stderr_done.recv_timeout(Duration::from_millis(50));
-        self.stderr.lock().unwrap().iter().cloned().collect()
+        let log = self.stderr.lock().unwrap_or_else(|p| p.into_inner());
+        let skip = log.lines.len().saturating_sub(TAIL_LINES);
+        log.lines.iter().skip(skip).cloned().collect()
+    }
+
+    /// How many stderr lines the server has written so far (a mark for
+    /// [`Running::stderr_since`]).
+    pub fn stderr_mark(&self) -> usize {
+        let log = self.stderr.lock().unwrap_or_else(|p| p.into_inner());
+        log.dropped + log.lines.len()
+    }
+
+    /// The stderr lines written since `mark`, and how many of them are no
+    /// longer kept.
+    pub fn stderr_since(&self, mark: usize) -> (Vec<String>, usize) {
+        let log = self.stderr.lock().unwrap_or_else(|p| p.into_inner());
+        let lost = log.dropped.saturating_sub(mark);
+        let from = mark.saturating_sub(log.dropped);
+        (log.lines.iter().skip(from).cloned().collect(), lost)
     }
 
     /// Whether the process exits within `within` (it is reaped if so).

@@ -33,6 +33,8 @@ pub struct ServerSlot {
     args: Vec<String>,
     /// A server not started by the harness was found answering.
     checked: bool,
+    /// The process before the current one, stopped, kept for its stderr.
+    previous: Option<Running>,
 }
 
 impl ServerSlot {
@@ -42,6 +44,7 @@ impl ServerSlot {
             running: None,
             args: Vec::new(),
             checked: false,
+            previous: None,
         }
     }
 
@@ -75,7 +78,7 @@ impl ServerSlot {
             None => true,
         };
         if stale {
-            self.running = None; // stops the old process first
+            self.discard(); // stops the old process first
             self.args = args.to_vec();
             let mut r = Running::start(&self.spec, certs, args, ready_timeout)?;
             if let Some(status) = r.exits_within(GRACE) {
@@ -97,7 +100,20 @@ impl ServerSlot {
     /// Forgets the process (stopping it if it still runs), so the next
     /// case starts a new one.
     pub fn discard(&mut self) {
-        self.running = None;
+        if let Some(mut r) = self.running.take() {
+            r.stop();
+            self.previous = Some(r);
+        }
+    }
+
+    /// What process `pid` (the current one, or the one just discarded)
+    /// wrote to stderr since `mark`, and how many of those lines are lost.
+    pub fn stderr_since(&self, pid: u32, mark: usize) -> Option<(Vec<String>, usize)> {
+        [&self.running, &self.previous]
+            .into_iter()
+            .flatten()
+            .find(|r| r.pid() == pid)
+            .map(|r| r.stderr_since(mark))
     }
 }
 

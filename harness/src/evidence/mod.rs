@@ -1,0 +1,246 @@
+//! Evidence of a case for the person who has to fix their server
+//! (`--artifacts DIR`): per case, the native client's qlog, the TLS secrets
+//! of every client connection, the server's stderr during the case, the
+//! scenario and its seed, the relay's log of every datagram's fate, and a
+//! capture of the datagrams as the client saw them, which Wireshark
+//! decrypts with the key log. A case's files are capped in size together.
+
+mod capped;
+mod pcap;
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use serde::Serialize;
+
+use crate::scenario::{DriverKind, Scenario};
+use capped::{Budget, Capped};
+
+/// At most this many bytes of evidence per case.
+pub const CASE_CAP: u64 = 10 * 1024 * 1024;
+
+/// The native client writes a qlog for this many connections of a case at
+/// most (a case of 1,000 connections would otherwise write 1,000).
+pub const QLOG_CONNECTIONS: u32 = 20;
+
+/// Where evidence goes, and for which cases (`--artifacts`,
+/// `--artifacts-all`).
+#[derive(Debug, Clone)]
+pub struct Artifacts {
+    pub dir: PathBuf,
+    /// Keep every case's evidence, not only the failures'.
+    pub all: bool,
+}
+
+/// What a case's report says of its evidence.
+#[derive(Debug, Clone, Serialize)]
+pub struct Kept {
+    pub dir: PathBuf,
+    /// File names in `dir`.
+    pub files: Vec<String>,
+    /// What was cut at the size cap, if anything.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub cut: Vec<String>,
+}
+
+/// Evidence being gathered for one case.
+pub struct CaseEvidence {
+    pub dir: PathBuf,
+    budget: Arc<Budget>,
+    keylog: Arc<Mutex<Capped>>,
+    pcap: Mutex<Option<pcap::Pcap<Capped>>>,
+    relay_log: Mutex<Option<Capped>>,
+}
+
+impl CaseEvidence {
+    /// A fresh folder for (server, scenario, driver) under `root`, with the
+    /// scenario and the seed written in it.
+    pub fn create(
+        root: &Path,
+        server: &str,
+        sc: &Scenario,
+        driver: DriverKind,
+        seed: u64,
+    ) -> std::io::Result<Arc<CaseEvidence>> {
+        let dir = root
+            .join(safe(server))
+            .join(safe(&sc.id))
+            .join(driver.to_string());
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir)?;
+        }
+        std::fs::create_dir_all(&dir)?;
+        let budget = Arc::new(Budget::new(CASE_CAP));
+        let e = CaseEvidence {
+            keylog: Arc::new(Mutex::new(Capped::create(&dir, "keys.log", &budget)?)),
+            dir,
+            budget,
+            pcap: Mutex::new(None),
+            relay_log: Mutex::new(None),
+        };
+        let scenario = serde_json::to_string_pretty(sc).unwrap_or_default();
+        e.write("scenario.json", scenario.as_bytes());
+        let replay = format!(
+            "seed {seed}\nreplay: harness --seed {seed} --filter '{}' --driver {driver}\n",
+            sc.id
+        );
+        e.write("seed.txt", replay.as_bytes());
+        Ok(Arc::new(e))
+    }
+
+    /// Writes a whole file (within the case's cap).
+    pub fn write(&self, name: &str, data: &[u8]) {
+        if let Ok(mut f) = Capped::create(&self.dir, name, &self.budget) {
+            let _ = std::io::Write::write_all(&mut f, data);
+        }
+    }
+
+    /// The key log file, for clients that write it themselves (s_client's
+    /// `-keylogfile` appends to it).
+    pub fn keylog_path(&self) -> PathBuf {
+        self.dir.join("keys.log")
+    }
+
+    /// What the native client's connection `n` records: its qlog (for the
+    /// first [`QLOG_CONNECTIONS`]), its secrets, and, when `capture`, its
+    /// datagrams (not when a relay captures them instead).
+    pub fn recorder(self: &Arc<Self>, n: u32, capture: bool) -> echo_client::Recorder {
+        echo_client::Recorder(Arc::new(ConnRecorder {
+            case: Arc::clone(self),
+            n,
+            capture,
+        }))
+    }
+
+    /// One datagram into the capture, as the client saw it.
+    pub fn datagram(&self, from: SocketAddr, to: SocketAddr, data: &[u8]) {
+        let mut p = self.pcap.lock().unwrap_or_else(|p| p.into_inner());
+        if p.is_none() {
+            *p = Capped::create(&self.dir, "client.pcap", &self.budget)
+                .ok()
+                .and_then(|f| pcap::Pcap::new(f).ok());
+        }
+        if let Some(p) = p.as_mut() {
+            p.datagram(from, to, data);
+        }
+    }
+
+    /// One line of the relay's log of datagram fates.
+    pub fn relay_line(&self, line: &str) {
+        let mut log = self.relay_log.lock().unwrap_or_else(|p| p.into_inner());
+        if log.is_none() {
+            *log = Capped::create(&self.dir, "relay.log", &self.budget).ok();
+            if let Some(f) = log.as_mut() {
+                let head = "# index\tms\tdirection\tclient\tbytes\tfate\n";
+                let _ = std::io::Write::write_all(f, head.as_bytes());
+            }
+        }
+        if let Some(f) = log.as_mut() {
+            let _ = std::io::Write::write_all(f, format!("{line}\n").as_bytes());
+        }
+    }
+
+    /// Ends the case: its evidence is kept (and listed), or the folder is
+    /// removed.
+    pub fn finish(&self, keep: bool) -> Option<Kept> {
+        // Flush what is buffered before listing sizes.
+        if let Some(p) = self.pcap.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            p.finish();
+        }
+        if let Some(mut log) = self
+            .relay_log
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take()
+        {
+            let _ = std::io::Write::flush(&mut log);
+        }
+        if !keep {
+            let _ = std::fs::remove_dir_all(&self.dir);
+            return None;
+        }
+        let mut files: Vec<String> = std::fs::read_dir(&self.dir)
+            .map(|d| {
+                d.filter_map(Result::ok)
+                    .filter(|e| e.metadata().is_ok_and(|m| m.len() > 0))
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        files.sort();
+        let cut = self.budget.cut();
+        if !cut.is_empty() {
+            let note = format!(
+                "cut at {} MiB per case: {}\n",
+                CASE_CAP / (1024 * 1024),
+                cut.join(", ")
+            );
+            let _ = std::fs::write(self.dir.join("CUT.txt"), note);
+            files.push("CUT.txt".into());
+        }
+        Some(Kept {
+            dir: self.dir.clone(),
+            files,
+            cut,
+        })
+    }
+}
+
+impl std::fmt::Debug for CaseEvidence {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "CaseEvidence({})", self.dir.display())
+    }
+}
+
+/// A name as one path component: `/` and anything odd become `_`.
+fn safe(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.=".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
+
+struct ConnRecorder {
+    case: Arc<CaseEvidence>,
+    n: u32,
+    capture: bool,
+}
+
+impl echo_client::Record for ConnRecorder {
+    fn qlog(&self) -> Option<Box<dyn std::io::Write + Send + Sync>> {
+        if self.n >= QLOG_CONNECTIONS {
+            return None;
+        }
+        let name = format!("client-conn-{}.sqlog", self.n);
+        Capped::create(&self.case.dir, &name, &self.case.budget)
+            .ok()
+            .map(|f| Box::new(f) as Box<dyn std::io::Write + Send + Sync>)
+    }
+
+    fn keylog(&self) -> Option<Box<dyn std::io::Write + Send + Sync>> {
+        Some(Box::new(capped::Shared(Arc::clone(&self.case.keylog))))
+    }
+
+    fn datagram(&self, from: SocketAddr, to: SocketAddr, data: &[u8]) {
+        if self.capture {
+            self.case.datagram(from, to, data);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_become_one_path_component() {
+        assert_eq!(safe("input/8192-bytes"), "input_8192-bytes");
+        assert_eq!(safe("prod=[::1]:443"), "prod=___1__443");
+    }
+}
