@@ -16,6 +16,7 @@ pub mod driver;
 pub mod evidence;
 pub mod expect;
 pub mod hostile;
+pub mod html;
 pub mod judge;
 pub mod netem;
 pub mod progress;

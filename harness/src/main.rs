@@ -99,6 +99,11 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     junit: Option<PathBuf>,
 
+    /// Also write a self-contained HTML report to FILE: the matrix, every
+    /// case's checks, links to its evidence.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+
     /// Keep evidence of each failed case under DIR/SERVER/SCENARIO/DRIVER:
     /// client qlogs, TLS key log, a capture, the relay's log, the server's
     /// stderr, the scenario and its seed (at most 10 MiB per case).
@@ -282,6 +287,7 @@ fn install_signal_cleanup() {
 
 fn run_bench(args: bench::BenchArgs) -> ExitCode {
     let json = args.json.clone();
+    let html = args.html.clone();
     let certs = args.certs.clone().unwrap_or_else(default_certs);
     if cfg!(debug_assertions) {
         eprintln!("bench: this is a debug build; for real figures use `cargo run --release -p harness -- bench`");
@@ -304,6 +310,11 @@ fn run_bench(args: bench::BenchArgs) -> ExitCode {
         }
         None => {
             let _ = report.human(&mut stdout);
+        }
+    }
+    if let Some(p) = &html {
+        if let Err(e) = std::fs::write(p, harness::html::bench::render(&report)) {
+            return fail(2, format!("{}: {e}", p.display()));
         }
     }
     let errors: u64 = report.rows.iter().map(|r| r.errors).sum();
@@ -591,6 +602,11 @@ fn run(cli: Cli) -> ExitCode {
     }
     if let Some(p) = &cli.junit {
         if let Err(e) = std::fs::write(p, report.to_junit()) {
+            return fail(2, format!("{}: {e}", p.display()));
+        }
+    }
+    if let Some(p) = &cli.html {
+        if let Err(e) = std::fs::write(p, harness::html::conformance::render(&report, p)) {
             return fail(2, format!("{}: {e}", p.display()));
         }
     }

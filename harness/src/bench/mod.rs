@@ -115,6 +115,10 @@ pub struct BenchArgs {
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
 
+    /// Also write the results as a self-contained HTML page with charts.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
+
     /// Folder with chain.pem, key.pem and ca.pem.
     #[arg(long, value_name = "DIR")]
     pub certs: Option<PathBuf>,

@@ -110,6 +110,7 @@ impl CaseEvidence {
             case: Arc::clone(self),
             n,
             capture,
+            first_random: Arc::default(),
         }))
     }
 
@@ -158,6 +159,13 @@ impl CaseEvidence {
         }
         if !keep {
             let _ = std::fs::remove_dir_all(&self.dir);
+            // The scenario's and the server's folders too, once empty
+            // (another case filling them makes this fail harmlessly).
+            for parent in self.dir.ancestors().skip(1).take(2) {
+                if std::fs::remove_dir(parent).is_err() {
+                    break;
+                }
+            }
             return None;
         }
         let mut files: Vec<String> = std::fs::read_dir(&self.dir)
@@ -210,6 +218,61 @@ struct ConnRecorder {
     case: Arc<CaseEvidence>,
     n: u32,
     capture: bool,
+    /// The random of the connection's first ClientHello (see [`Alias`]).
+    first_random: Arc<Mutex<Option<[u8; 32]>>>,
+}
+
+/// The random of the ClientHello in a client's first Initial, decrypted
+/// with the Initial keys anyone can derive (RFC 9001 §5.2).
+fn client_hello_random(datagram: &[u8]) -> Option<[u8; 32]> {
+    use echo_client::initial::{open_datagram, Frame, Keys, Packet};
+    let dcid_len = usize::from(*datagram.get(5)?);
+    let dcid = datagram.get(6..6 + dcid_len)?;
+    let packets = open_datagram(datagram, &Keys::initial(dcid, true), &[]).ok()?;
+    packets.iter().find_map(|p| match p {
+        Packet::Initial { frames, .. } => frames.iter().find_map(|f| match f {
+            // Handshake type (1), length (3), legacy version (2), random.
+            Frame::Crypto { offset: 0, data } if data.first() == Some(&1) => {
+                data.get(6..38)?.try_into().ok()
+            }
+            _ => None,
+        }),
+        _ => None,
+    })
+}
+
+/// The key log as Wireshark can use it. After a Retry quiche starts the
+/// TLS handshake again, with a new ClientHello random; Wireshark takes the
+/// second ClientHello (CRYPTO at offset 0 again) for a retransmission of
+/// the first and looks the secrets up by the first random. So each secret
+/// is also written under the first random: the secrets themselves do not
+/// depend on it.
+struct Alias {
+    inner: capped::Shared,
+    first: Arc<Mutex<Option<[u8; 32]>>>,
+}
+
+impl std::io::Write for Alias {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write_all(buf)?;
+        let first = *self.first.lock().unwrap_or_else(|p| p.into_inner());
+        let line = String::from_utf8_lossy(buf);
+        let mut words = line.split(' ');
+        if let (Some(first), Some(label), Some(random), Some(secret)) =
+            (first, words.next(), words.next(), words.next())
+        {
+            let first: String = first.iter().map(|b| format!("{b:02x}")).collect();
+            if !random.eq_ignore_ascii_case(&first) {
+                self.inner
+                    .write_all(format!("{label} {first} {secret}").as_bytes())?;
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
 }
 
 impl echo_client::Record for ConnRecorder {
@@ -224,10 +287,19 @@ impl echo_client::Record for ConnRecorder {
     }
 
     fn keylog(&self) -> Option<Box<dyn std::io::Write + Send + Sync>> {
-        Some(Box::new(capped::Shared(Arc::clone(&self.case.keylog))))
+        Some(Box::new(Alias {
+            inner: capped::Shared(Arc::clone(&self.case.keylog)),
+            first: Arc::clone(&self.first_random),
+        }))
     }
 
     fn datagram(&self, from: SocketAddr, to: SocketAddr, data: &[u8]) {
+        {
+            let mut first = self.first_random.lock().unwrap_or_else(|p| p.into_inner());
+            if first.is_none() {
+                *first = client_hello_random(data);
+            }
+        }
         if self.capture {
             self.case.datagram(from, to, data);
         }

@@ -1,0 +1,224 @@
+//! The conformance report as a page: the scenario × server × driver
+//! matrix coloured by result (must and should apart), a filter box, and
+//! for every cell its checks, timings, notes and evidence.
+
+use std::fmt::Write;
+use std::path::Path;
+
+use super::{esc, href, page};
+use crate::case::Status;
+use crate::report::{Entry, Report};
+use crate::scenario::Level;
+
+/// The page for `report`, to be written at `page_path` (links to evidence
+/// are relative to it when they can be).
+pub fn render(report: &Report, page_path: &Path) -> String {
+    let mut body = String::new();
+    summary(&mut body, report);
+    body += r#"<input id="filter" type="search" placeholder="Filter: scenario, driver, server, pass/fail/skip, words of a reason" aria-label="filter">"#;
+    for (level, title) in [
+        (Level::Must, "must: what the guide and the RFCs require"),
+        (Level::Should, "should: robustness beyond them"),
+    ] {
+        matrix(&mut body, report, level, title);
+    }
+    body += "<h2>Cases</h2>";
+    for (i, e) in report.results.iter().enumerate() {
+        case(&mut body, i, e, page_path);
+    }
+    page("QUIC echo conformance", &body)
+}
+
+fn summary(out: &mut String, r: &Report) {
+    let s = &r.summary;
+    let _ = write!(
+        out,
+        r#"<p class="summary"><span><b>{}</b> passed</span><span><b>{}</b> failed</span><span><b>{}</b> skipped</span><span>must: {}/{}/{}</span><span>should: {}/{}/{}</span><span>unexpected: <b>{}</b></span><span>{:.1} s, {} jobs</span></p>"#,
+        s.all.passed,
+        s.all.failed,
+        s.all.skipped,
+        s.must.passed,
+        s.must.failed,
+        s.must.skipped,
+        s.should.passed,
+        s.should.failed,
+        s.should.skipped,
+        s.unexpected,
+        r.wall_ms as f64 / 1000.0,
+        r.jobs
+    );
+    let _ = write!(
+        out,
+        "<p class=\"muted\">Servers: {}. Cells: PASS, FAIL, SKIP; amber when the result is listed in an expect file as known, outlined red when unexpected. Each cell links to its checks below.</p>",
+        esc(&r.servers.join(", "))
+    );
+    if !r.notes.is_empty() {
+        out.push_str("<ul class=\"notes\">");
+        for n in &r.notes {
+            let _ = write!(out, "<li>{}</li>", esc(n));
+        }
+        out.push_str("</ul>");
+    }
+}
+
+/// The CSS class and label of a cell.
+fn cell_class(e: &Entry) -> (String, &'static str) {
+    let r = &e.result;
+    let base = match r.status {
+        Status::Pass => "pass",
+        Status::Fail if e.known_reason.is_some() && e.expected => "known",
+        Status::Fail => "fail",
+        Status::Skip => "skip",
+    };
+    let class = if e.expected {
+        base.to_string()
+    } else {
+        format!("{base} unexpected")
+    };
+    (class, r.status.label())
+}
+
+fn matrix(out: &mut String, report: &Report, level: Level, title: &str) {
+    // Rows in report order: (scenario, driver) as they first appear.
+    let mut rows: Vec<(&str, String)> = Vec::new();
+    for e in report.results.iter().filter(|e| e.result.level == level) {
+        let key = (e.result.scenario.as_str(), e.result.driver.to_string());
+        if !rows.contains(&key) {
+            rows.push(key);
+        }
+    }
+    if rows.is_empty() {
+        return;
+    }
+    let _ = write!(
+        out,
+        "<h2>{}</h2><div class=\"wrap\"><table class=\"matrix\"><thead><tr><th>scenario [driver]</th>",
+        esc(title)
+    );
+    for s in &report.servers {
+        let _ = write!(out, "<th>{}</th>", esc(s));
+    }
+    out.push_str("</tr></thead><tbody>");
+    for (scenario, driver) in rows {
+        let mut filter = format!("{scenario} {driver}");
+        let mut cells = String::new();
+        for server in &report.servers {
+            let found = report.results.iter().enumerate().find(|(_, e)| {
+                e.result.scenario == scenario
+                    && e.result.driver.to_string() == driver
+                    && &e.result.server == server
+            });
+            match found {
+                Some((i, e)) => {
+                    let (class, label) = cell_class(e);
+                    filter += &format!(" {server} {}", label.to_lowercase());
+                    let _ = write!(
+                        cells,
+                        "<td class=\"cell {class}\"><a href=\"#c{i}\" title=\"{}\">{label}</a></td>",
+                        esc(e.result.reason.as_deref().unwrap_or(""))
+                    );
+                }
+                None => cells.push_str("<td class=\"cell\">-</td>"),
+            }
+        }
+        let _ = write!(
+            out,
+            "<tr data-filter=\"{}\"><td>{} <span class=\"muted\">[{}]</span></td>{cells}</tr>",
+            esc(&filter),
+            esc(scenario),
+            esc(&driver)
+        );
+    }
+    out.push_str("</tbody></table></div>");
+}
+
+fn case(out: &mut String, i: usize, e: &Entry, page_path: &Path) {
+    let r = &e.result;
+    let (class, label) = cell_class(e);
+    let filter = format!(
+        "{} {} {} {} {}",
+        r.scenario,
+        r.driver,
+        r.server,
+        label.to_lowercase(),
+        r.reason.as_deref().unwrap_or("")
+    );
+    let _ = write!(
+        out,
+        "<section class=\"case\" id=\"c{i}\" data-filter=\"{}\"><h3><span class=\"{class}\">&nbsp;{label}&nbsp;</span> {} <span class=\"muted\">[{}] on {}</span></h3><p>{}</p>",
+        esc(&filter),
+        esc(&r.scenario),
+        r.driver,
+        esc(&r.server),
+        esc(&r.description)
+    );
+    let level = match r.level {
+        Level::Must => "must",
+        Level::Should => "should",
+    };
+    let mut meta = format!("{level}; {} ms", r.duration_ms);
+    if let Some(seed) = r.seed {
+        meta += &format!("; seed {seed}");
+    }
+    let _ = write!(out, "<p class=\"muted\">{}</p>", esc(&meta));
+    if let Some(k) = &e.known_reason {
+        let _ = write!(out, "<p>Known: {}</p>", esc(k));
+    }
+    if !e.expected {
+        out.push_str("<p class=\"fail\">Unexpected result.</p>");
+    }
+    if let Some(reason) = &r.reason {
+        let what = if r.status == Status::Skip {
+            "Skipped"
+        } else {
+            "Reason"
+        };
+        let _ = write!(out, "<p><b>{what}:</b> {}</p>", esc(reason));
+    }
+    for n in &r.notes {
+        let _ = write!(out, "<p class=\"muted\">Note: {}</p>", esc(n));
+    }
+    if !r.checks.is_empty() {
+        out.push_str("<div class=\"wrap\"><table class=\"checks\"><thead><tr><th>check</th><th>expected</th><th>actual</th><th></th></tr></thead><tbody>");
+        for c in &r.checks {
+            let (class, verdict) = match (&c.skipped, c.passed) {
+                (Some(_), _) => ("skip", "skipped"),
+                (None, true) => ("pass", "ok"),
+                (None, false) => ("fail", "FAIL"),
+            };
+            let _ = write!(
+                out,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{verdict}</td></tr>",
+                esc(&c.name),
+                esc(&c.expected),
+                esc(&c.actual)
+            );
+        }
+        out.push_str("</tbody></table></div>");
+    }
+    if let Some(a) = &r.artifacts {
+        out.push_str("<p><b>Evidence:</b> ");
+        let links: Vec<String> = a
+            .files
+            .iter()
+            .map(|f| {
+                format!(
+                    "<a href=\"{}\">{}</a>",
+                    href(page_path, &a.dir.join(f)),
+                    esc(f)
+                )
+            })
+            .collect();
+        out.push_str(&links.join(", "));
+        out.push_str("</p>");
+    }
+    if !r.server_stderr.is_empty() {
+        let _ = write!(
+            out,
+            "<details><summary>server stderr (last {} lines)</summary><pre>{}</pre></details>",
+            r.server_stderr.len(),
+            esc(&r.server_stderr.join("\n"))
+        );
+    }
+    out.push_str("</section>");
+}
