@@ -185,3 +185,53 @@ fn a_server_the_harness_did_not_start_is_measured_without_its_cpu_and_memory() {
         "{idle}"
     );
 }
+
+#[test]
+fn an_html_page_draws_the_figures_as_inline_svg() {
+    let dir = tempfile::tempdir().unwrap();
+    let page = dir.path().join("bench.html");
+    let template = reference_template("other", "--keep-alive");
+    let out = Command::cargo_bin("harness")
+        .unwrap()
+        .current_dir(root())
+        .args([
+            "bench",
+            "--quick",
+            "--workload",
+            "churn",
+            "--workload",
+            "warm",
+        ])
+        .args(["--server", "reference", "--server", &template, "--html"])
+        .arg(&page)
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let html = std::fs::read_to_string(&page).unwrap();
+    for title in [
+        "connections per second (churn)",
+        "server CPU per connection (churn)",
+        "round trip latency, warm size=64",
+    ] {
+        assert!(
+            html.contains(&format!("aria-label=\"{title}\"")),
+            "no chart {title}"
+        );
+    }
+    // A bar per server and client count: 2 servers x 2 counts, by title.
+    assert_eq!(
+        html.matches("<title>reference, clients=").count(),
+        2 * 2,
+        "connections/s and CPU"
+    );
+    assert!(html.contains("<title>other, clients=4:"));
+    // Nothing fetched at view time: the only URLs are the SVG namespace.
+    assert!(!html.contains("<script src"));
+    let namespaces = html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count();
+    assert_eq!(html.matches("http").count(), namespaces);
+}

@@ -68,6 +68,11 @@ impl Bars<'_> {
             let x0 = left + slot * g as f64 + (slot - bar * series) / 2.0;
             for (s, value) in self.values.get(g).into_iter().flatten().enumerate() {
                 let Some(v) = value.filter(|v| v.is_finite()) else {
+                    out += &format!(
+                        "<text x=\"{cx:.1}\" y=\"{ty:.1}\" text-anchor=\"middle\" font-size=\"10\" fill=\"#888\">n/a</text>",
+                        cx = x0 + bar * s as f64 + (bar - 2.0) / 2.0,
+                        ty = top + plot_h - 3.0,
+                    );
                     continue;
                 };
                 let bh = if top_value > 0.0 {
