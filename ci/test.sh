@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Everything CI checks: formatting, lints, every test, and the full suite
 # against the reference server and the peers (scenario-by-server matrix),
-# with the openssl driver required, then bounded fuzzing.
+# with the openssl driver required, the HTML report and the evidence of a
+# failing run checked with Chromium and tshark, then bounded fuzzing.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bash "$root/ci/setup.sh"
@@ -28,5 +29,7 @@ cargo run --quiet -p harness -- scenarios/ --require-driver openssl \
     --expect peers/quinn-echo/expect.json --expect peers/openssl-echo/expect.json \
     --seed "${HARNESS_SEED:-20261125}" \
     --junit target/reports/conformance.xml --json target/reports/conformance.json
+step "reports as people see them: HTML in headless Chromium, captures decrypted by tshark"
+bash ci/report-check.sh
 step "fuzzing (cargo fuzz, ${FUZZ_SECONDS:-60}s per target)"
 bash ci/fuzz.sh "${FUZZ_SECONDS:-60}"

@@ -22,8 +22,20 @@ pub fn render(report: &Report, page_path: &Path) -> String {
     ] {
         matrix(&mut body, report, level, title);
     }
-    body += "<h2>Cases</h2>";
-    for (i, e) in report.results.iter().enumerate() {
+    // Failures first (unexpected ones before known ones), then skips,
+    // then passes; report order within each.
+    body += "<h2>Cases</h2><p class=\"muted\">Failures first, then skips, then passes.</p>";
+    let mut order: Vec<(usize, &Entry)> = report.results.iter().enumerate().collect();
+    order.sort_by_key(|(i, e)| {
+        let rank = match e.result.status {
+            Status::Fail if !e.expected => 0,
+            Status::Fail => 1,
+            Status::Skip => 2,
+            Status::Pass => 3,
+        };
+        (rank, *i)
+    });
+    for (i, e) in order {
         case(&mut body, i, e, page_path);
     }
     page("QUIC echo conformance", &body)
@@ -33,7 +45,7 @@ fn summary(out: &mut String, r: &Report) {
     let s = &r.summary;
     let _ = write!(
         out,
-        r#"<p class="summary"><span><b>{}</b> passed</span><span><b>{}</b> failed</span><span><b>{}</b> skipped</span><span>must: {}/{}/{}</span><span>should: {}/{}/{}</span><span>unexpected: <b>{}</b></span><span>{:.1} s, {} jobs</span></p>"#,
+        r#"<p class="summary"><span><b>{}</b> passed</span><span><b>{}</b> failed</span><span><b>{}</b> skipped</span><span>(must: {} passed, {} failed, {} skipped;</span><span>should: {} passed, {} failed, {} skipped)</span><span>unexpected: <b>{}</b></span><span>{:.1} s, {} jobs</span></p>"#,
         s.all.passed,
         s.all.failed,
         s.all.skipped,
@@ -186,12 +198,16 @@ fn case(out: &mut String, i: usize, e: &Entry, page_path: &Path) {
                 (None, true) => ("pass", "ok"),
                 (None, false) => ("fail", "FAIL"),
             };
+            let actual = match &c.skipped {
+                Some(why) if c.actual.is_empty() => format!("not observed: {why}"),
+                _ => c.actual.clone(),
+            };
             let _ = write!(
                 out,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{verdict}</td></tr>",
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"verdict {class}\">{verdict}</td></tr>",
                 esc(&c.name),
                 esc(&c.expected),
-                esc(&c.actual)
+                esc(&actual)
             );
         }
         out.push_str("</tbody></table></div>");

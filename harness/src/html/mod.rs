@@ -92,6 +92,7 @@ section.case { border: 1px solid #ddd; border-radius: 6px; padding: .5rem .8rem;
 section.case:target { border-color: #2563eb; box-shadow: 0 0 0 2px #bfdbfe; }
 section.case h3 { margin-top: 0; }
 .checks td { font-size: .9rem; word-break: break-word; }
+.checks td.verdict { white-space: nowrap; word-break: normal; }
 pre { background: #f7f7f7; padding: .5rem; overflow-x: auto; font-size: .85rem; }
 .muted { color: #666; }
 svg { max-width: 100%; height: auto; }
