@@ -18,7 +18,8 @@ Exit status:
   0  every result as expected (all pass, or as listed in --expect)
   1  at least one unexpected result (a failure, an unexpected pass, a required driver skipped)
   2  usage error or a bad scenario / --expect file
-  3  a server under test could not be started
+  3  a server under test could not be started (or a --connect server did
+     not answer, or its certificate failed the clients' check)
 
 Servers by name: reference (the default), quinn (peers/quinn-echo, built in),
 openssl (peers/openssl-echo, built by ci/build-peers.sh); NAME=reference etc.
