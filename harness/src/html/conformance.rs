@@ -7,6 +7,7 @@ use std::path::Path;
 
 use super::{esc, href, page};
 use crate::case::Status;
+use crate::judge::Check;
 use crate::report::{Entry, Report};
 use crate::scenario::Level;
 
@@ -144,6 +145,35 @@ fn matrix(out: &mut String, report: &Report, level: Level, title: &str) {
     out.push_str("</tbody></table></div>");
 }
 
+/// Past this many checks, a case shows its failed ones and folds the rest.
+const MANY_CHECKS: usize = 40;
+
+fn checks_table(out: &mut String, checks: &[&Check]) {
+    if checks.is_empty() {
+        return;
+    }
+    out.push_str("<div class=\"wrap\"><table class=\"checks\"><thead><tr><th>check</th><th>expected</th><th>actual</th><th></th></tr></thead><tbody>");
+    for c in checks {
+        let (class, verdict) = match (&c.skipped, c.passed) {
+            (Some(_), _) => ("skip", "skipped"),
+            (None, true) => ("pass", "ok"),
+            (None, false) => ("fail", "FAIL"),
+        };
+        let actual = match &c.skipped {
+            Some(why) if c.actual.is_empty() => format!("not observed: {why}"),
+            _ => c.actual.clone(),
+        };
+        let _ = write!(
+            out,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"verdict {class}\">{verdict}</td></tr>",
+            esc(&c.name),
+            esc(&c.expected),
+            esc(&actual)
+        );
+    }
+    out.push_str("</tbody></table></div>");
+}
+
 fn case(out: &mut String, i: usize, e: &Entry, page_path: &Path) {
     let r = &e.result;
     let (class, label) = cell_class(e);
@@ -190,27 +220,20 @@ fn case(out: &mut String, i: usize, e: &Entry, page_path: &Path) {
     for n in &r.notes {
         let _ = write!(out, "<p class=\"muted\">Note: {}</p>", esc(n));
     }
-    if !r.checks.is_empty() {
-        out.push_str("<div class=\"wrap\"><table class=\"checks\"><thead><tr><th>check</th><th>expected</th><th>actual</th><th></th></tr></thead><tbody>");
-        for c in &r.checks {
-            let (class, verdict) = match (&c.skipped, c.passed) {
-                (Some(_), _) => ("skip", "skipped"),
-                (None, true) => ("pass", "ok"),
-                (None, false) => ("fail", "FAIL"),
-            };
-            let actual = match &c.skipped {
-                Some(why) if c.actual.is_empty() => format!("not observed: {why}"),
-                _ => c.actual.clone(),
-            };
-            let _ = write!(
-                out,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"verdict {class}\">{verdict}</td></tr>",
-                esc(&c.name),
-                esc(&c.expected),
-                esc(&actual)
-            );
-        }
-        out.push_str("</tbody></table></div>");
+    if r.checks.len() > MANY_CHECKS {
+        // A case of many connections: the failed checks in view, all of
+        // them one click away.
+        let failed: Vec<&Check> = r.checks.iter().filter(|c| !c.passed).collect();
+        checks_table(out, &failed);
+        let _ = write!(
+            out,
+            "<details><summary>all {} checks</summary>",
+            r.checks.len()
+        );
+        checks_table(out, &r.checks.iter().collect::<Vec<_>>());
+        out.push_str("</details>");
+    } else {
+        checks_table(out, &r.checks.iter().collect::<Vec<_>>());
     }
     if let Some(a) = &r.artifacts {
         out.push_str("<p><b>Evidence:</b> ");
