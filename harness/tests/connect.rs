@@ -77,23 +77,26 @@ const SOME: &[&str] = &[
 #[test]
 fn a_server_started_by_hand_gets_the_verdicts_of_a_started_one_minus_skips() {
     let server = OutsideServer::start("127.0.0.1:0", &[]);
-    let target = server.addr.to_string();
-    // No certificates folder at all: a --connect run needs only the CA.
-    let (code, remote, stderr) = run(harness(SOME).args([
+    let target = format!("by-hand={}", server.addr);
+    // One matrix: the reference server started by the harness beside the
+    // same server started by hand, the CA given on its own.
+    let (code, report, stderr) = run(harness(SOME).args([
+        "--server",
+        "reference",
         "--connect",
         &target,
         "--ca",
         "certs/ca.pem",
-        "--certs",
-        "/nonexistent",
     ]));
     assert_eq!(code, 0, "{stderr}");
-    let (code, started, stderr) = run(harness(SOME).args(["--server", "reference"]));
-    assert_eq!(code, 0, "{stderr}");
-    let (remote, started) = (verdicts(&remote), verdicts(&started));
-    assert_eq!(remote.len(), started.len());
+    assert_eq!(
+        report["servers"],
+        serde_json::json!(["reference", "by-hand"])
+    );
+    let all = verdicts(&report);
+    let (started, remote) = all.split_at(all.len() / 2);
     let mut skipped = Vec::new();
-    for (r, s) in remote.iter().zip(&started) {
+    for (r, s) in remote.iter().zip(started) {
         assert_eq!((&r.0, &r.1), (&s.0, &s.1));
         if r.2 == "skip" {
             skipped.push((r.0.as_str(), r.3.as_str()));
@@ -101,6 +104,7 @@ fn a_server_started_by_hand_gets_the_verdicts_of_a_started_one_minus_skips() {
             assert_eq!(r.2, s.2, "{} [{}]: {} vs {}", r.0, r.1, r.3, s.3);
         }
     }
+    assert!(started.iter().all(|s| s.2 == "pass"), "{started:?}");
     let why = |id: &str| {
         skipped
             .iter()
@@ -109,7 +113,7 @@ fn a_server_started_by_hand_gets_the_verdicts_of_a_started_one_minus_skips() {
             .unwrap_or_else(|| panic!("{id} not skipped: {skipped:?}"))
     };
     assert!(why("hostile/connection-flood").contains(
-        "needs the server started with `--max-connections 50`; the harness did not start"
+        "needs the server started with `--max-connections 50`; the harness did not start by-hand"
     ));
     assert!(why("hostile/stale-tokens").contains("--token-lifetime"));
     assert!(why("hostile/flood").contains("pass --allow-load to send it"));
@@ -118,6 +122,33 @@ fn a_server_started_by_hand_gets_the_verdicts_of_a_started_one_minus_skips() {
     assert!(remote
         .iter()
         .any(|r| r.0 == "network/loss-and-reorder" && r.2 == "pass"));
+}
+
+#[test]
+fn a_connect_run_needs_no_certificates_folder_and_started_servers_take_files_one_by_one() {
+    let server = OutsideServer::start("127.0.0.1:0", &[]);
+    let target = server.addr.to_string();
+    let one = [
+        "--filter",
+        "input/8192-bytes",
+        "--driver",
+        "native",
+        "--certs",
+        "/nonexistent",
+    ];
+    let (code, _, stderr) = run(harness(&one).args(["--connect", &target, "--insecure"]));
+    assert_eq!(code, 0, "{stderr}");
+    let (code, _, stderr) = run(harness(&one).args([
+        "--server",
+        "reference",
+        "--chain",
+        "certs/chain.pem",
+        "--key",
+        "certs/key.pem",
+        "--ca",
+        "certs/ca.pem",
+    ]));
+    assert_eq!(code, 0, "{stderr}");
 }
 
 #[test]
