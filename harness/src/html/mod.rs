@@ -29,7 +29,10 @@ pub fn esc(text: &str) -> String {
 /// when `target` is under the page's folder (the page and its evidence
 /// move together), else an absolute `file://` URL.
 pub fn href(page: &Path, target: &Path) -> String {
-    let base = page.parent().and_then(|p| p.canonicalize().ok());
+    let base = match page.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.canonicalize().ok(),
+        _ => std::env::current_dir().and_then(|d| d.canonicalize()).ok(),
+    };
     let rel = base.as_ref().and_then(|b| target.strip_prefix(b).ok());
     let path = match rel {
         Some(r) => r.to_string_lossy().into_owned(),
