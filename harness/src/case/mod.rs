@@ -74,17 +74,13 @@ pub fn run_case(
     });
     target.evidence = evidence.clone();
     let mark = slot.running.as_ref().map(|r| r.stderr_mark());
-    let mut result = execute(
-        slot,
-        driver,
-        driver_kind,
-        sc,
-        cfg,
+    let ready = Ready {
         live,
         target,
         result,
         started,
-    );
+    };
+    let mut result = execute(slot, driver, driver_kind, sc, cfg, ready);
     if let Some(e) = evidence {
         let stderr = live
             .pid
@@ -103,21 +99,32 @@ pub fn run_case(
     result
 }
 
+/// A case whose server is live: where it is, how clients reach it, the
+/// result so far and when the case started.
+struct Ready {
+    live: Live,
+    target: Target,
+    result: CaseResult,
+    started: Instant,
+}
+
 /// The case proper, once its server is live: the attack, the connections
 /// (through the relay if the scenario has a network), then whether the
 /// server survived.
-#[allow(clippy::too_many_arguments)]
 fn execute(
     slot: &mut ServerSlot,
     driver: &dyn Driver,
     driver_kind: DriverKind,
     sc: &Scenario,
     cfg: &RunConfig,
-    live: Live,
-    target: Target,
-    mut result: CaseResult,
-    started: Instant,
+    ready: Ready,
 ) -> CaseResult {
+    let Ready {
+        live,
+        target,
+        mut result,
+        started,
+    } = ready;
     let timeout = sc.timeout_ms.map_or(cfg.timeout, Duration::from_millis);
     let watch = live
         .pid
