@@ -3,47 +3,8 @@
 
 use echo_client::initial::{self, Hello, Keys};
 use rand::{Rng, RngCore};
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
 
-/// What to send.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
-#[serde(rename_all = "snake_case")]
-pub enum Kind {
-    /// 1 to 1500 random bytes.
-    Random,
-    /// A zero-length datagram.
-    Empty,
-    /// A datagram of the largest UDP payload (65,507 bytes), random start.
-    MaxSize,
-    /// A long-header Initial of an unknown version: the server should
-    /// answer with Version Negotiation.
-    UnknownVersion,
-    /// A well-formed protected Initial cut short at a random length.
-    TruncatedInitial,
-    /// A well-formed protected Initial with one random bit flipped.
-    BitflipInitial,
-    /// A well-formed Initial carrying a made-up address-validation token.
-    ForgedToken,
-    /// A short-header packet for a connection ID the server never issued.
-    UnknownCid,
-    /// A well-formed Initial with a real ClientHello (not in the random
-    /// mix: it is how spoofed clients are made).
-    ValidInitial,
-}
-
-impl Kind {
-    pub const ALL: [Kind; 8] = [
-        Kind::Random,
-        Kind::Empty,
-        Kind::MaxSize,
-        Kind::UnknownVersion,
-        Kind::TruncatedInitial,
-        Kind::BitflipInitial,
-        Kind::ForgedToken,
-        Kind::UnknownCid,
-    ];
-}
+pub use crate::scenario::DatagramKind as Kind;
 
 const MAX_UDP_PAYLOAD: usize = 65_507;
 

@@ -1,0 +1,167 @@
+//! Checks on a parsed scenario that the types cannot express: ranges,
+//! combinations, payloads. Times are bounded because they are added to
+//! clocks.
+
+use super::{decode_hex, FinSpec, NetworkSpec, Payload, Scenario};
+
+impl NetworkSpec {
+    pub(super) fn validate(&self) -> Result<(), String> {
+        for (name, p) in [
+            ("reorder", self.reorder),
+            ("duplicate", self.duplicate),
+            ("corrupt", self.corrupt),
+        ] {
+            if !(0.0..=1.0).contains(&p) {
+                return Err(format!("network.{name} must be a probability from 0 to 1"));
+            }
+        }
+        if !(0.0..0.9).contains(&self.loss) {
+            return Err("network.loss must be from 0 to below 0.9".into());
+        }
+        if !(1..=100).contains(&self.loss_burst) {
+            return Err("network.loss_burst must be 1 to 100".into());
+        }
+        for (name, ms) in [
+            (
+                "stall_to_server.ms",
+                self.stall_to_server.as_ref().map_or(0, |s| s.ms),
+            ),
+            ("delay_ms", self.delay_ms),
+            ("jitter_ms", self.jitter_ms),
+            ("reorder_ms", self.reorder_ms),
+        ] {
+            if ms > 10_000 {
+                return Err(format!("network.{name} must be at most 10000"));
+            }
+        }
+        if self
+            .max_amplification
+            .is_some_and(|f| !(f.is_finite() && f > 0.0))
+        {
+            return Err("network.max_amplification must be a positive number".into());
+        }
+        if let Some(w) = self.blackhole.iter().find(|w| w.from_ms >= w.to_ms) {
+            return Err(format!(
+                "network.blackhole: window {}..{} must end after it starts",
+                w.from_ms, w.to_ms
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Checks what the types cannot: ranges, ids, payloads.
+pub(super) fn validate(s: &Scenario) -> Result<(), String> {
+    const MAX_PAYLOAD: usize = 64 * 1024 * 1024;
+    if s.id.is_empty() || s.id.chars().any(|c| c.is_whitespace()) {
+        return Err("id must be non-empty with no spaces".into());
+    }
+    if s.drivers.is_empty() {
+        return Err("drivers must name at least one driver".into());
+    }
+    if s.connections.is_empty() {
+        return Err("connections must not be empty".into());
+    }
+    if s.server_args.len() > 64
+        || s.server_args
+            .iter()
+            .any(|a| a.is_empty() || a.len() > 4096 || a.contains('\0'))
+    {
+        return Err("server_args: at most 64 flags, each 1 to 4096 characters without NUL".into());
+    }
+    if s.together && !s.concurrent {
+        return Err("together needs \"concurrent\": true".into());
+    }
+    // Times are added to clocks: absurd values would overflow them.
+    const MAX_MS: u64 = 3_600_000;
+    let too_long = |what: String, ms: u64| {
+        (ms > MAX_MS).then(|| format!("{what} must be at most {MAX_MS} (one hour)"))
+    };
+    if let Some(e) = s
+        .timeout_ms
+        .and_then(|ms| too_long("timeout_ms".into(), ms))
+    {
+        return Err(e);
+    }
+    for (i, c) in s.connections.iter().enumerate() {
+        let at = format!("connections[{i}]");
+        let mut times = vec![(format!("{at}.hold_ms"), c.hold_ms.unwrap_or(0))];
+        times.push((
+            format!("{at}.expect.within_ms"),
+            c.expect.within_ms.unwrap_or(0),
+        ));
+        for (j, st) in c.streams.iter().enumerate() {
+            times.push((format!("{at}.streams[{j}].pause_ms"), st.pause_ms));
+            if let FinSpec::AfterMs(ms) = st.fin {
+                times.push((format!("{at}.streams[{j}].fin.after_ms"), ms));
+            }
+            if let Some(a) = &st.abort {
+                times.push((format!("{at}.streams[{j}].abort.after_ms"), a.after_ms));
+                if a.reset.is_some() == a.stop_sending.is_some() {
+                    return Err(format!(
+                        "{at}.streams[{j}].abort needs exactly one of reset and stop_sending"
+                    ));
+                }
+            }
+        }
+        if let Some(e) = times.into_iter().find_map(|(w, ms)| too_long(w, ms)) {
+            return Err(e);
+        }
+    }
+    if let Some(n) = &s.network {
+        n.validate()?;
+    }
+    if let Some(a) = &s.attack {
+        if a.datagrams > 10_000_000 {
+            return Err("attack.datagrams must be at most 10000000".into());
+        }
+        if a.stale_tokens > 100 {
+            return Err("attack.stale_tokens must be at most 100".into());
+        }
+        if a.token_age_ms > 120_000 {
+            return Err("attack.token_age_ms must be at most 120000".into());
+        }
+        if a.max_cpu_us_per_datagram.is_nan() || a.max_cpu_us_per_datagram <= 0.0 {
+            return Err("attack.max_cpu_us_per_datagram must be positive".into());
+        }
+        if a.spoofed > 10_000 {
+            return Err("attack.spoofed must be at most 10000".into());
+        }
+        if a.max_amplification.is_nan() || a.max_amplification <= 0.0 {
+            return Err("attack.max_amplification must be positive".into());
+        }
+    }
+    for (i, c) in s.connections.iter().enumerate() {
+        let at = format!("connections[{i}]");
+        if c.repeat == 0 || c.repeat > 10_000 {
+            return Err(format!("{at}.repeat must be 1 to 10000"));
+        }
+        if c.alpn.is_empty() && !c.streams.is_empty() {
+            return Err(format!(
+                "{at}: a client offering no ALPN (\"alpn\": []) cannot complete a QUIC \
+                 handshake, so it cannot have streams"
+            ));
+        }
+        if let Some(a) = c.alpn.iter().find(|a| a.is_empty() || a.len() > 255) {
+            return Err(format!("{at}.alpn: \"{a}\" must be 1 to 255 bytes"));
+        }
+        for (j, st) in c.streams.iter().enumerate() {
+            let at = format!("{at}.streams[{j}]");
+            if st.chunk_size == Some(0) {
+                return Err(format!("{at}.chunk_size must be at least 1"));
+            }
+            match &st.send {
+                Payload::Hex(h) => decode_hex(h)
+                    .map(drop)
+                    .map_err(|e| format!("{at}.send: {e}"))?,
+                Payload::Generate { len, .. } if *len > MAX_PAYLOAD => {
+                    return Err(format!(
+                        "{at}.send.generate.len must be at most {MAX_PAYLOAD}"
+                    ))
+                }
+                _ => {}
+            }
+        }
+    }
+    Ok(())
+}
