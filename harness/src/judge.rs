@@ -408,6 +408,45 @@ pub fn amplification_check(worst: Option<Exposure>, limit: f64) -> Check {
     }
 }
 
+/// Whether `network.rebind` moved every client while it was still sending,
+/// so the exact echo (checked elsewhere) arrived at the new address.
+pub fn rebind_check(rebind: &crate::scenario::Rebind, r: &crate::netem::relay::Rebinds) -> Check {
+    let to = rebind
+        .address
+        .map_or("a new port".to_string(), |ip| format!("{ip}"));
+    let passed = r.error.is_none() && r.clients > 0 && r.moved == r.clients && r.sent_from_new > 0;
+    let mut actual = match &r.error {
+        Some(e) => e.clone(),
+        None if r.moved < r.clients => format!(
+            "{} of {} client(s) moved: the rest had finished before {} ms",
+            r.moved, r.clients, rebind.after_ms
+        ),
+        None if r.sent_from_new == 0 => {
+            "nothing was sent from the new address: the connection had ended".to_string()
+        }
+        None => format!(
+            "{} client(s) moved; {} datagrams reached the server from the new address",
+            r.moved, r.sent_from_new
+        ),
+    };
+    if r.to_old_address > 0 {
+        actual += &format!(
+            "; the server sent {} datagrams to the old address afterwards (lost)",
+            r.to_old_address
+        );
+    }
+    Check {
+        name: "rebinding".into(),
+        passed,
+        expected: format!(
+            "each client moved to {to} {} ms after its first datagram, mid-connection",
+            rebind.after_ms
+        ),
+        actual,
+        skipped: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::time::Duration;
@@ -561,5 +600,42 @@ mod tests {
             c.actual
         );
         assert!(amplification_check(None, 3.0).passed);
+    }
+
+    #[test]
+    fn a_rebinding_that_never_happened_mid_connection_fails() {
+        use crate::netem::relay::Rebinds;
+        let rebind = crate::scenario::Rebind {
+            after_ms: 400,
+            address: Some("127.0.0.2".parse().unwrap()),
+        };
+        let done = Rebinds {
+            clients: 1,
+            moved: 1,
+            sent_from_new: 9,
+            to_old_address: 2,
+            error: None,
+        };
+        let c = rebind_check(&rebind, &done);
+        assert!(c.passed, "{c:?}");
+        assert!(c.actual.contains("2 datagrams to the old address"), "{c:?}");
+        assert!(c.expected.contains("127.0.0.2 400 ms"), "{c:?}");
+        let late = Rebinds {
+            moved: 0,
+            sent_from_new: 0,
+            ..done.clone()
+        };
+        assert!(!rebind_check(&rebind, &late).passed);
+        let ended = Rebinds {
+            sent_from_new: 0,
+            ..done.clone()
+        };
+        assert!(!rebind_check(&rebind, &ended).passed);
+        let failed = Rebinds {
+            error: Some("cannot move a client to 127.0.0.2: denied".into()),
+            ..done
+        };
+        let c = rebind_check(&rebind, &failed);
+        assert!(!c.passed && c.actual.contains("denied"), "{c:?}");
     }
 }

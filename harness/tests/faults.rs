@@ -11,10 +11,24 @@ use serde_json::Value;
 /// Runs the native driver over `scenarios` against the built-in server
 /// started with `server_args`; returns (exit code, JSON report).
 fn report(server_args: &str, scenarios: &[&str]) -> (i32, Value) {
+    report_on(&["native"], server_args, scenarios)
+}
+
+/// [`report`] with these drivers (`openssl` only when there is one: see
+/// [`common::openssl`]).
+fn report_on(drivers: &[&str], server_args: &str, scenarios: &[&str]) -> (i32, Value) {
     let template = reference_template("broken", &format!("{server_args} {{args}}"));
     let mut cmd = Command::cargo_bin("harness").unwrap();
+    for d in drivers {
+        cmd.args(["--driver", d]);
+        if *d == "openssl" {
+            let openssl = common::openssl().expect("callers check common::openssl() first");
+            cmd.arg("--openssl").arg(openssl);
+            cmd.args(["--require-driver", "openssl"]);
+        }
+    }
     cmd.current_dir(root())
-        .args(["--driver", "native", "--format", "json", "--timeout", "10s"])
+        .args(["--format", "json", "--timeout", "10s"])
         .args(["--seed", "20261125"])
         .arg("--server")
         .arg(&template)
@@ -360,4 +374,58 @@ fn the_openssl_driver_fails_a_server_that_mangles_bytes() {
     // A rule the fault does not break still passes through s_client.
     assert_eq!(status("alpn/h3-rejected").as_deref(), Some("pass"));
     assert_eq!(out.status.code(), Some(1));
+}
+
+/// The drivers a transport scenario runs on here: both when there is a
+/// QUIC-capable openssl.
+fn both_drivers() -> Vec<&'static str> {
+    let mut d = vec!["native"];
+    if common::openssl().is_some() {
+        d.push("openssl");
+    }
+    d
+}
+
+/// Asserts every case of `scenarios` on `drivers` fails against
+/// `server_args` with each of the checks `names` among its failures.
+fn fail_with(drivers: &[&str], server_args: &str, scenarios: &[&str], names: &[&str]) {
+    let (code, report) = report_on(drivers, server_args, scenarios);
+    let results = report["results"].as_array().unwrap();
+    assert_eq!(results.len(), drivers.len() * scenarios.len(), "{report}");
+    for r in results {
+        let failed: Vec<&str> = r["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["passed"] == false && c["skipped"].is_null())
+            .map(|c| c["name"].as_str().unwrap())
+            .collect();
+        let case = format!("{} [{}]", r["scenario"], r["driver"]);
+        assert_eq!(
+            r["status"], "fail",
+            "{case} did not fail against `{server_args}`"
+        );
+        for name in names {
+            assert!(
+                failed.contains(name),
+                "{case}: {name} did not fail: {failed:?}"
+            );
+        }
+    }
+    assert_eq!(code, 1, "exit status with failures");
+}
+
+/// A server that keys connections by address loses the client when a NAT
+/// moves it: nothing after the move is echoed, through either client.
+#[test]
+fn nat_rebindings_fail_against_a_server_pinned_to_the_first_address() {
+    fail_with(
+        &both_drivers(),
+        "--fault pin-peer",
+        &[
+            "transport/nat-rebinding-port",
+            "transport/nat-rebinding-address",
+        ],
+        &["echo[stream 0]"],
+    );
 }

@@ -114,6 +114,7 @@ pub enum FaultArg {
     LaxTokens,
     ExitOnStreamlessClose,
     NeverAnswer,
+    PinPeer,
 }
 
 impl Args {
@@ -139,6 +140,7 @@ impl Args {
                 FaultArg::LaxTokens => f.lax_tokens = true,
                 FaultArg::ExitOnStreamlessClose => f.exit_on_streamless_close = true,
                 FaultArg::NeverAnswer => f.never_answer = true,
+                FaultArg::PinPeer => f.pin_peer = true,
             }
         }
         #[cfg(feature = "faults")]

@@ -88,6 +88,9 @@ pub struct Faults {
     pub exit_after: Option<u64>,
     /// Bind, then drop every datagram: a server that never answers.
     pub never_answer: bool,
+    /// Drop a connection's datagrams that come from any address but its
+    /// first (a server that keys connections by address, not by ID).
+    pub pin_peer: bool,
 }
 
 /// Buffers one stream until FIN, never holding more than `limit` bytes.

@@ -186,6 +186,10 @@ impl Endpoint {
             .conns
             .get_mut(&key)
             .expect("id table points at a live connection");
+        if self.opts.faults.pin_peer && from != conn.peer {
+            log::debug!("{from}: fault pin-peer: not the connection's first address; dropped");
+            return;
+        }
         if let Some((received, _)) = &mut conn.unvalidated {
             *received += buf.len();
         }

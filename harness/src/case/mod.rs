@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use crate::driver::{Driver, Target};
 use crate::evidence::CaseEvidence;
-use crate::judge::{amplification_check, Check};
+use crate::judge::{amplification_check, rebind_check, Check};
 use crate::netem::Relay;
 use crate::scenario::{DriverKind, Scenario};
 use crate::sut::{probe, slot::Live, ExitWatch, Probe, ServerSlot};
@@ -174,10 +174,16 @@ fn execute(
         if let Some(limit) = sc.network.as_ref().and_then(|n| n.max_amplification) {
             checks.push(amplification_check(amplification, limit));
         }
+        let rebind = sc.network.as_ref().and_then(|n| n.rebind.as_ref());
+        let rebinds = rebind.map(|_| r.rebinds());
+        if let (Some(rebind), Some(done)) = (rebind, &rebinds) {
+            checks.push(rebind_check(rebind, done));
+        }
         result.network = Some(NetworkReport {
             to_server,
             to_client,
             amplification,
+            rebinds,
         });
     }
     if sc.then_served {

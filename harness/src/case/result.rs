@@ -155,6 +155,9 @@ pub struct NetworkReport {
     /// The client the server sent most to before validating its address.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub amplification: Option<Exposure>,
+    /// What `network.rebind` did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rebinds: Option<crate::netem::relay::Rebinds>,
 }
 
 /// What a flood of hostile datagrams did, and what it cost the server.

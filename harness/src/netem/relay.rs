@@ -1,8 +1,9 @@
 //! The relay: a UDP forwarder between clients and the server under test
 //! that applies a [`Model`] to every datagram. Each client address gets its
 //! own upstream socket, so the server still sees one address per client.
-//! It runs on its own thread until dropped, and meters what the server
-//! sends to clients that have not proved their address.
+//! It runs on its own thread until dropped, meters what the server sends to
+//! clients that have not proved their address, and can move a client to a
+//! new source address mid-connection (a NAT rebinding).
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -18,11 +19,12 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use super::amplification::{Exposure, Meter};
 use super::model::{Delivery, Dir, Model, Tally};
 use crate::evidence::CaseEvidence;
-use crate::scenario::NetworkSpec;
+use crate::scenario::{NetworkSpec, Rebind};
 
 const CLIENTS: Token = Token(0);
 const WAKE: Token = Token(1);
-/// Upstream sockets are numbered from here.
+/// Upstream sockets are numbered from here, two per client: the one in use,
+/// then the one it had before a rebinding.
 const FIRST_UPSTREAM: usize = 2;
 /// More clients than any scenario makes; beyond it new ones are ignored.
 const MAX_CLIENTS: usize = 20_000;
@@ -35,6 +37,23 @@ pub struct Relay {
     thread: Option<JoinHandle<()>>,
     tallies: Arc<Mutex<(Tally, Tally)>>,
     meter: Arc<Mutex<Meter>>,
+    rebinds: Arc<Mutex<Rebinds>>,
+}
+
+/// What `network.rebind` did, over all clients.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Rebinds {
+    /// Clients the relay has seen.
+    pub clients: usize,
+    /// Clients moved to a new source address.
+    pub moved: usize,
+    /// Datagrams that reached the server from a new address.
+    pub sent_from_new: u64,
+    /// Datagrams the server sent to an old address after the move (dropped).
+    pub to_old_address: u64,
+    /// Why a move could not be made, if one could not.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 impl Relay {
@@ -63,7 +82,10 @@ impl Relay {
         let stop = Arc::new(Mutex::new(false));
         let tallies = Arc::new(Mutex::new((Tally::default(), Tally::default())));
         let meter = Arc::new(Mutex::new(Meter::default()));
+        let rebinds = Arc::new(Mutex::new(Rebinds::default()));
         let mut state = State {
+            rebind: spec.rebind.clone(),
+            rebinds: Arc::clone(&rebinds),
             poll,
             front,
             server,
@@ -94,7 +116,13 @@ impl Relay {
             thread: Some(thread),
             tallies,
             meter,
+            rebinds,
         })
+    }
+
+    /// What `network.rebind` did so far.
+    pub fn rebinds(&self) -> Rebinds {
+        self.rebinds.lock().unwrap().clone()
     }
 
     /// What the model did so far: (to the server, to the clients).
@@ -181,8 +209,9 @@ struct State {
     model: Model,
     start: Instant,
     by_client: HashMap<SocketAddr, usize>,
-    /// Per client: its address and the socket that talks to the server.
-    upstreams: Vec<(SocketAddr, UdpSocket)>,
+    upstreams: Vec<Upstream>,
+    rebind: Option<Rebind>,
+    rebinds: Arc<Mutex<Rebinds>>,
     queue: BinaryHeap<Reverse<Pending>>,
     seq: u64,
     /// Shared with [`Relay::tallies`]; updated before each delivery.
@@ -217,7 +246,10 @@ impl State {
                 match event.token() {
                     CLIENTS => self.read_clients(&mut buf)?,
                     WAKE => {}
-                    Token(t) => self.read_upstream(t - FIRST_UPSTREAM, &mut buf)?,
+                    Token(t) if (t - FIRST_UPSTREAM) % 2 == 0 => {
+                        self.read_upstream((t - FIRST_UPSTREAM) / 2, &mut buf)?
+                    }
+                    Token(t) => self.read_old((t - FIRST_UPSTREAM) / 2, &mut buf)?,
                 }
             }
             self.deliver_due();
@@ -235,15 +267,20 @@ impl State {
             let client = match self.by_client.get(&from) {
                 Some(&c) => c,
                 None if self.upstreams.len() < MAX_CLIENTS => {
-                    let mut up = UdpSocket::bind(echo_client::any_port_for(self.server))?;
-                    up.connect(self.server)?;
-                    let token = Token(FIRST_UPSTREAM + self.upstreams.len());
+                    let n = self.upstreams.len();
+                    let mut sock = upstream(self.server, echo_client::any_port_for(self.server))?;
                     self.poll
                         .registry()
-                        .register(&mut up, token, Interest::READABLE)?;
-                    self.upstreams.push((from, up));
-                    self.by_client.insert(from, self.upstreams.len() - 1);
-                    self.upstreams.len() - 1
+                        .register(&mut sock, live_token(n), Interest::READABLE)?;
+                    self.upstreams.push(Upstream {
+                        client: from,
+                        sock,
+                        first: Instant::now(),
+                        moved: Move::Not,
+                    });
+                    self.by_client.insert(from, n);
+                    self.rebinds.lock().unwrap().clients = n + 1;
+                    n
                 }
                 None => continue,
             };
@@ -256,7 +293,7 @@ impl State {
 
     fn read_upstream(&mut self, client: usize, buf: &mut [u8]) -> io::Result<()> {
         loop {
-            let n = match self.upstreams[client].1.recv(buf) {
+            let n = match self.upstreams[client].sock.recv(buf) {
                 Ok(n) => n,
                 Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
                 // The server is gone (ICMP unreachable); keep relaying the rest.
@@ -266,6 +303,65 @@ impl State {
             // What the server sent, whatever the network then does to it.
             self.meter.lock().unwrap().from_server(client, &buf[..n]);
             self.schedule(Dir::ToClient, client, &buf[..n]);
+        }
+    }
+
+    /// What the server sends to a client's address from before its move:
+    /// lost, as at a NAT that has forgotten the mapping.
+    fn read_old(&mut self, client: usize, buf: &mut [u8]) -> io::Result<()> {
+        let Move::Done(old) = &self.upstreams[client].moved else {
+            return Ok(());
+        };
+        loop {
+            let n = match old.recv(buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
+                Err(e) => return Err(e),
+            };
+            self.rebinds.lock().unwrap().to_old_address += 1;
+            if let Some(e) = &self.evidence {
+                self.logged += 1;
+                e.relay_line(&format!(
+                    "{}\t{}\tto-client\t{client}\t{n}\tdropped: sent to the client's old address",
+                    self.logged,
+                    self.start.elapsed().as_millis(),
+                ));
+            }
+        }
+    }
+
+    /// Moves `client` to a new source address if `network.rebind` says it
+    /// is time; its old socket stays open to count what still arrives there.
+    fn rebind_if_due(&mut self, client: usize, now: Instant) {
+        let Some(rebind) = &self.rebind else { return };
+        let up = &mut self.upstreams[client];
+        if !matches!(up.moved, Move::Not) || !rebind_due(rebind, up.first, now) {
+            return;
+        }
+        let ip = rebind.address.unwrap_or_else(|| {
+            up.sock
+                .local_addr()
+                .map_or(echo_client::any_port_for(self.server).ip(), |a| a.ip())
+        });
+        let registry = self.poll.registry();
+        let moved = upstream(self.server, SocketAddr::new(ip, 0)).and_then(|mut sock| {
+            registry.deregister(&mut up.sock)?;
+            registry.register(&mut sock, live_token(client), Interest::READABLE)?;
+            let mut old = std::mem::replace(&mut up.sock, sock);
+            registry.register(&mut old, old_token(client), Interest::READABLE)?;
+            up.moved = Move::Done(old);
+            Ok(())
+        });
+        let mut r = self.rebinds.lock().unwrap();
+        match moved {
+            Ok(()) => r.moved += 1,
+            Err(e) => {
+                // Tried once per client; the verdict says why it failed.
+                r.error
+                    .get_or_insert_with(|| format!("cannot move a client to {ip}: {e}"));
+                up.moved = Move::Failed;
+            }
         }
     }
 
@@ -308,22 +404,69 @@ impl State {
         let now = Instant::now();
         while self.queue.peek().is_some_and(|Reverse(p)| p.at <= now) {
             let Reverse(p) = self.queue.pop().expect("peeked");
-            let (client_addr, up) = &self.upstreams[p.client];
+            if p.dir == Dir::ToServer {
+                self.rebind_if_due(p.client, now);
+            }
+            let up = &self.upstreams[p.client];
             // A send that fails is one more lost datagram; QUIC copes.
             let _ = match p.dir {
                 Dir::ToServer => {
                     self.meter.lock().unwrap().to_server(p.client, &p.bytes);
-                    up.send(&p.bytes)
+                    if matches!(up.moved, Move::Done(_)) {
+                        self.rebinds.lock().unwrap().sent_from_new += 1;
+                    }
+                    up.sock.send(&p.bytes)
                 }
                 Dir::ToClient => {
                     if let Some(e) = &self.evidence {
-                        e.datagram(self.front_addr, *client_addr, &p.bytes);
+                        e.datagram(self.front_addr, up.client, &p.bytes);
                     }
-                    self.front.send_to(&p.bytes, *client_addr)
+                    self.front.send_to(&p.bytes, up.client)
                 }
             };
         }
     }
+}
+
+/// One client's way to the server.
+struct Upstream {
+    /// The client's own address (toward the relay).
+    client: SocketAddr,
+    /// The socket that now talks to the server for it.
+    sock: UdpSocket,
+    /// When its first datagram arrived.
+    first: Instant,
+    moved: Move,
+}
+
+/// Whether a client was moved to a new source address (`network.rebind`).
+enum Move {
+    Not,
+    /// Moved; the socket it had before, still read to count what the
+    /// server sends to the old address.
+    Done(UdpSocket),
+    /// Tried and failed (the verdict says why); not tried again.
+    Failed,
+}
+
+fn live_token(client: usize) -> Token {
+    Token(FIRST_UPSTREAM + 2 * client)
+}
+
+fn old_token(client: usize) -> Token {
+    Token(FIRST_UPSTREAM + 2 * client + 1)
+}
+
+/// A socket at `local` that sends to `server` only.
+fn upstream(server: SocketAddr, local: SocketAddr) -> io::Result<UdpSocket> {
+    let sock = UdpSocket::bind(local)?;
+    sock.connect(server)?;
+    Ok(sock)
+}
+
+/// Whether a client first seen at `first` is due to move at `now`.
+fn rebind_due(rebind: &Rebind, first: Instant, now: Instant) -> bool {
+    now.saturating_duration_since(first).as_millis() >= u128::from(rebind.after_ms)
 }
 
 #[cfg(test)]
@@ -387,5 +530,64 @@ mod tests {
         let (up, down) = relay.tallies();
         assert_eq!((up.datagrams, up.dropped), (4, 1));
         assert_eq!((down.datagrams, down.dropped), (3, 1));
+    }
+
+    #[test]
+    fn a_rebinding_moves_the_client_and_loses_what_goes_to_its_old_address() {
+        // A peer that answers every datagram twice: at once to where it came
+        // from, and to the first address it ever heard from.
+        let peer = StdSocket::bind("127.0.0.1:0").unwrap();
+        peer.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        let peer_addr = peer.local_addr().unwrap();
+        let seen = std::thread::spawn(move || {
+            let mut buf = [0u8; 64];
+            let mut froms = Vec::new();
+            while let Ok((n, from)) = peer.recv_from(&mut buf) {
+                froms.push(from);
+                let _ = peer.send_to(&buf[..n], from);
+                let _ = peer.send_to(b"stale", froms[0]);
+                if froms.len() == 2 {
+                    break;
+                }
+            }
+            froms
+        });
+        let spec = NetworkSpec {
+            rebind: Some(Rebind {
+                after_ms: 50,
+                address: Some("127.0.0.2".parse().unwrap()),
+            }),
+            ..NetworkSpec::default()
+        };
+        let relay = Relay::start(peer_addr, spec, 1, None).unwrap();
+        let client = StdSocket::bind("127.0.0.1:0").unwrap();
+        client
+            .set_read_timeout(Some(Duration::from_secs(2)))
+            .unwrap();
+        let mut buf = [0u8; 64];
+        client.send_to(b"before", relay.addr).unwrap();
+        assert_eq!(client.recv(&mut buf).unwrap(), 6);
+        assert_eq!(
+            client.recv(&mut buf).unwrap(),
+            5,
+            "the first address still works"
+        );
+        // Not a sleep for synchronisation: the move is due 50 ms after the
+        // first datagram, so the next one must be sent later than that.
+        std::thread::sleep(Duration::from_millis(60));
+        client.send_to(b"after", relay.addr).unwrap();
+        let n = client.recv(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"after");
+        let froms = seen.join().unwrap();
+        assert_eq!(froms[1].ip().to_string(), "127.0.0.2");
+        assert_ne!(froms[0], froms[1]);
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while relay.rebinds().to_old_address < 1 && Instant::now() < deadline {
+            std::thread::yield_now();
+        }
+        let r = relay.rebinds();
+        assert_eq!((r.clients, r.moved, r.sent_from_new), (1, 1, 1), "{r:?}");
+        assert_eq!(r.to_old_address, 1, "{r:?}");
+        assert_eq!(r.error, None);
     }
 }

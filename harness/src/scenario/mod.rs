@@ -10,7 +10,7 @@ mod validate;
 
 pub use attack::{AttackSpec, Kind as DatagramKind};
 pub use load::{json_schema, load, parse, LoadError, Loaded};
-pub use network::{NetworkSpec, Stall, Window};
+pub use network::{NetworkSpec, Rebind, Stall, Window};
 
 use std::fmt;
 

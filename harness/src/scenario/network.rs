@@ -52,6 +52,25 @@ pub struct NetworkSpec {
     /// it (RFC 9000 §8.1 says 3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_amplification: Option<f64>,
+    /// Per client: move its traffic to a new source address this long
+    /// after its first datagram, as a NAT that lost its mapping would. The
+    /// client does not know; the server must follow it (RFC 9000 §9.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebind: Option<Rebind>,
+}
+
+/// See [`NetworkSpec::rebind`]. From then on the client's datagrams reach
+/// the server from the new address, and what the server still sends to
+/// the old one is dropped (the mapping is gone) and counted.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Rebind {
+    /// Milliseconds after the client's first datagram.
+    pub after_ms: u64,
+    /// The new source address (a loopback one, e.g. `127.0.0.2`); absent:
+    /// the same address, a new port.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<std::net::IpAddr>,
 }
 
 impl Default for NetworkSpec {
@@ -70,6 +89,7 @@ impl Default for NetworkSpec {
             blackhole: Vec::new(),
             stall_to_server: None,
             max_amplification: None,
+            rebind: None,
         }
     }
 }

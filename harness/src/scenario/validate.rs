@@ -29,6 +29,10 @@ impl NetworkSpec {
             ("delay_ms", self.delay_ms),
             ("jitter_ms", self.jitter_ms),
             ("reorder_ms", self.reorder_ms),
+            (
+                "rebind.after_ms",
+                self.rebind.as_ref().map_or(0, |r| r.after_ms),
+            ),
         ] {
             if ms > 10_000 {
                 return Err(format!("network.{name} must be at most 10000"));
@@ -39,6 +43,16 @@ impl NetworkSpec {
             .is_some_and(|f| !(f.is_finite() && f > 0.0))
         {
             return Err("network.max_amplification must be a positive number".into());
+        }
+        if let Some(ip) = self
+            .rebind
+            .as_ref()
+            .and_then(|r| r.address)
+            .filter(|ip| !ip.is_loopback())
+        {
+            return Err(format!(
+                "network.rebind.address {ip} must be a loopback address: test traffic stays on this machine"
+            ));
         }
         if let Some(w) = self.blackhole.iter().find(|w| w.from_ms >= w.to_ms) {
             return Err(format!(
