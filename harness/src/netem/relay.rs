@@ -246,7 +246,7 @@ impl State {
                 match event.token() {
                     CLIENTS => self.read_clients(&mut buf)?,
                     WAKE => {}
-                    Token(t) if (t - FIRST_UPSTREAM) % 2 == 0 => {
+                    Token(t) if (t - FIRST_UPSTREAM).is_multiple_of(2) => {
                         self.read_upstream((t - FIRST_UPSTREAM) / 2, &mut buf)?
                     }
                     Token(t) => self.read_old((t - FIRST_UPSTREAM) / 2, &mut buf)?,
