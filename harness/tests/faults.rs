@@ -429,3 +429,15 @@ fn nat_rebindings_fail_against_a_server_pinned_to_the_first_address() {
         &["echo[stream 0]"],
     );
 }
+
+/// A server whose idle timer ignores the PTO forgets a client 750 ms away
+/// while waiting for its answer.
+#[test]
+fn a_long_rtt_fails_against_a_server_with_a_lan_idle_timer() {
+    fail_with(
+        &both_drivers(),
+        "--fault lan-idle",
+        &["transport/long-rtt"],
+        &["echo[stream 0]"],
+    );
+}

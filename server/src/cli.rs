@@ -115,6 +115,7 @@ pub enum FaultArg {
     ExitOnStreamlessClose,
     NeverAnswer,
     PinPeer,
+    LanIdle,
 }
 
 impl Args {
@@ -141,6 +142,7 @@ impl Args {
                 FaultArg::ExitOnStreamlessClose => f.exit_on_streamless_close = true,
                 FaultArg::NeverAnswer => f.never_answer = true,
                 FaultArg::PinPeer => f.pin_peer = true,
+                FaultArg::LanIdle => f.lan_idle = true,
             }
         }
         #[cfg(feature = "faults")]

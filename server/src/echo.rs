@@ -91,6 +91,9 @@ pub struct Faults {
     /// Drop a connection's datagrams that come from any address but its
     /// first (a server that keys connections by address, not by ID).
     pub pin_peer: bool,
+    /// Forget a connection after 500 ms without a datagram from it,
+    /// however long its PTO (RFC 9000 §10.1 wants at least 3 PTOs).
+    pub lan_idle: bool,
 }
 
 /// Buffers one stream until FIN, never holding more than `limit` bytes.

@@ -74,6 +74,8 @@ struct Conn {
     app: EchoConn,
     peer: SocketAddr,
     started: Instant,
+    /// When its last datagram arrived.
+    heard: Instant,
     ids: Vec<quiche::ConnectionId<'static>>,
     /// Echo bytes not yet accepted by quiche, per stream.
     pending: HashMap<u64, Pending>,
@@ -92,6 +94,9 @@ struct Conn {
     /// adds to datagrams that carry Initial packets.
     unvalidated: Option<(usize, usize)>,
 }
+
+/// The idle timeout of the `lan_idle` fault, whatever the PTO.
+const LAN_IDLE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// RFC 9000 §8.1: before validation, at most three times the bytes received.
 const AMPLIFICATION_LIMIT: usize = 3;
@@ -190,6 +195,7 @@ impl Endpoint {
             log::debug!("{from}: fault pin-peer: not the connection's first address; dropped");
             return;
         }
+        conn.heard = now;
         if let Some((received, _)) = &mut conn.unvalidated {
             *received += buf.len();
         }
@@ -355,6 +361,7 @@ impl Endpoint {
                 ),
                 peer: from,
                 started: now,
+                heard: now,
                 ids,
                 pending: HashMap::new(),
                 timer: None,
@@ -488,7 +495,11 @@ impl Endpoint {
             conn.draining = true;
             self.draining += 1;
         }
-        let t = conn.q.timeout_instant();
+        let mut t = conn.q.timeout_instant();
+        if self.opts.faults.lan_idle {
+            let idle = conn.heard + LAN_IDLE;
+            t = Some(t.map_or(idle, |t| t.min(idle)));
+        }
         if t != conn.timer {
             conn.timer = t;
             if let Some(t) = t {
@@ -530,6 +541,16 @@ impl Endpoint {
                 break;
             }
             let Reverse((_, key)) = self.timers.pop().expect("peeked");
+            if self.opts.faults.lan_idle
+                && self
+                    .conns
+                    .get(&key)
+                    .is_some_and(|c| now >= c.heard + LAN_IDLE)
+            {
+                log::debug!("fault lan-idle: 500 ms without a datagram; forgotten");
+                self.forget(key);
+                continue;
+            }
             if let Some(conn) = self.conns.get_mut(&key) {
                 conn.timer = None;
                 conn.q.on_timeout();
