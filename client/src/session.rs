@@ -460,7 +460,15 @@ pub fn run(
     }
 
     let gone = unreachable || abandoned;
-    if plan.leave == Leave::Close && !gone && !conn.is_closed() && conn.peer_error().is_none() {
+    // Our own goodbye is not an error worth reporting. Before the handshake
+    // completes quiche sends it as a transport APPLICATION_ERROR (0xc)
+    // without the reason (RFC 9000 §10.2.3), so it is known by having sent it.
+    let said_goodbye = plan.leave == Leave::Close
+        && !gone
+        && !conn.is_closed()
+        && conn.peer_error().is_none()
+        && conn.local_error().is_none();
+    if said_goodbye {
         let _ = conn.close(true, 0, b"client done");
         let _ = flush(&mut conn, &socket, &mut out, rec);
     }
@@ -479,10 +487,7 @@ pub fn run(
             })
             .collect(),
         peer_close: conn.peer_error().map(close_of),
-        local_close: conn
-            .local_error()
-            .filter(|e| !(e.is_app && e.error_code == 0 && e.reason == b"client done"))
-            .map(close_of),
+        local_close: conn.local_error().filter(|_| !said_goodbye).map(close_of),
         idle_timed_out: conn.is_timed_out(),
         deadline_hit,
         unreachable,

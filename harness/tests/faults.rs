@@ -441,3 +441,15 @@ fn a_long_rtt_fails_against_a_server_with_a_lan_idle_timer() {
         &["echo[stream 0]"],
     );
 }
+
+/// A server that drops IPv6 peers never becomes ready on [::1].
+#[test]
+fn ipv6_fails_against_a_server_that_ignores_ipv6_peers() {
+    let (code, report) = report_on(&both_drivers(), "--fault v4-only", &["transport/ipv6"]);
+    for r in report["results"].as_array().unwrap() {
+        assert_eq!(r["status"], "fail", "{r}");
+        let reason = r["reason"].as_str().unwrap();
+        assert!(reason.contains("did not complete a QUIC handshake"), "{reason}");
+    }
+    assert_eq!(code, 1);
+}

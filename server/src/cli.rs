@@ -116,6 +116,7 @@ pub enum FaultArg {
     NeverAnswer,
     PinPeer,
     LanIdle,
+    V4Only,
 }
 
 impl Args {
@@ -143,6 +144,7 @@ impl Args {
                 FaultArg::NeverAnswer => f.never_answer = true,
                 FaultArg::PinPeer => f.pin_peer = true,
                 FaultArg::LanIdle => f.lan_idle = true,
+                FaultArg::V4Only => f.v4_only = true,
             }
         }
         #[cfg(feature = "faults")]

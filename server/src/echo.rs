@@ -94,6 +94,9 @@ pub struct Faults {
     /// Forget a connection after 500 ms without a datagram from it,
     /// however long its PTO (RFC 9000 §10.1 wants at least 3 PTOs).
     pub lan_idle: bool,
+    /// Drop every datagram from an IPv6 address (a server that only
+    /// handles IPv4 peers).
+    pub v4_only: bool,
 }
 
 /// Buffers one stream until FIN, never holding more than `limit` bytes.

@@ -158,7 +158,7 @@ impl Endpoint {
 
     /// Handles one received datagram.
     pub fn recv(&mut self, buf: &mut [u8], from: SocketAddr, now: Instant) {
-        if self.opts.faults.never_answer {
+        if self.opts.faults.never_answer || (self.opts.faults.v4_only && from.is_ipv6()) {
             return;
         }
         let hdr = match quiche::Header::from_slice(buf, CID_LEN) {

@@ -9,7 +9,7 @@
 mod report;
 pub mod stats;
 
-use std::net::SocketAddr;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -274,8 +274,13 @@ impl BenchServer {
                 running: None,
             });
         }
-        let running = Running::start(spec, certs, &[], args.ready_timeout)
-            .map_err(|e| (3, format!("server {:?} could not start: {e}", spec.name)))?;
+        let running = Running::start(
+            spec,
+            certs,
+            (Ipv4Addr::LOCALHOST.into(), &[]),
+            args.ready_timeout,
+        )
+        .map_err(|e| (3, format!("server {:?} could not start: {e}", spec.name)))?;
         Ok(BenchServer {
             addr: running.addr,
             running: Some(running),

@@ -59,7 +59,15 @@ pub fn run_case(
             sc.server_args.join(" ")
         ));
     }
-    let live = match slot.ensure(&cfg.certs, &cfg.verify, &sc.server_args, cfg.ready_timeout) {
+    if sc.ipv6 && !slot.spec.takes_host() && slot.spec.remote().is_none() {
+        return result.skipped(
+            "needs the server on [::1]; put {host} in the --server template where its \
+             listening address goes"
+                .into(),
+        );
+    }
+    let setup = (sc.host(), sc.server_args.as_slice());
+    let live = match slot.ensure(&cfg.certs, &cfg.verify, setup, cfg.ready_timeout) {
         Ok(l) => l,
         Err(why) => {
             slot.discard();

@@ -48,6 +48,11 @@ pub(super) fn skip_reason(
             sc.server_args.join(" "),
         ));
     }
+    if sc.ipv6 && !remote.addr.is_ipv6() {
+        return Some(format!(
+            "runs over IPv6; {at} is an IPv4 address (--connect [ADDRESS]:PORT for IPv6)"
+        ));
+    }
     if let Some(what) = heavy(sc) {
         if !allow_load {
             return Some(format!(

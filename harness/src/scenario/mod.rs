@@ -66,6 +66,11 @@ pub struct Scenario {
     /// scenario is skipped.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub server_args: Vec<String>,
+    /// Start the server on `[::1]` and make every connection over IPv6. A
+    /// `--server` template then needs `{host}` (it becomes `[::1]`); a
+    /// `--connect` target must be an IPv6 address.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ipv6: bool,
     /// Clients that run this scenario; each gives its own result.
     #[serde(default = "default_drivers")]
     pub drivers: Vec<DriverKind>,
@@ -92,6 +97,17 @@ pub struct Scenario {
     /// Before the connections, flood the server with hostile datagrams.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attack: Option<AttackSpec>,
+}
+
+impl Scenario {
+    /// The loopback address a server started for this scenario listens on.
+    pub fn host(&self) -> std::net::IpAddr {
+        if self.ipv6 {
+            std::net::Ipv6Addr::LOCALHOST.into()
+        } else {
+            std::net::Ipv4Addr::LOCALHOST.into()
+        }
+    }
 }
 
 fn default_drivers() -> Vec<DriverKind> {

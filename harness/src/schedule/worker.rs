@@ -23,7 +23,12 @@ impl Worker {
     /// start at all is reported before any case.
     pub fn start(&mut self, i: usize, cfg: &RunConfig) -> Result<(), String> {
         self.slots[i]
-            .ensure(&cfg.certs, &cfg.verify, &[], cfg.ready_timeout)
+            .ensure(
+                &cfg.certs,
+                &cfg.verify,
+                (std::net::Ipv4Addr::LOCALHOST.into(), &[]),
+                cfg.ready_timeout,
+            )
             .map(|_| ())
     }
 

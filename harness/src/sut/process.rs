@@ -3,7 +3,7 @@
 
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex};
@@ -60,15 +60,16 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts `spec` with a scenario's `server_args` (`args`, in the
-    /// reference server's terms) and waits until it answers, at most
-    /// `ready_timeout`.
+    /// Starts `spec` on loopback address `host` with a scenario's
+    /// `server_args` (`args`, in the reference server's terms) and waits
+    /// until it answers, at most `ready_timeout`.
     pub fn start(
         spec: &ServerSpec,
         certs: &Certs,
-        args: &[String],
+        (host, args): (IpAddr, &[String]),
         ready_timeout: Duration,
     ) -> Result<Running, String> {
+        let any_port = SocketAddr::new(host, 0);
         let (mut cmd, fixed_addr) = match &spec.launch {
             Launch::Remote(r) => {
                 return Err(format!(
@@ -81,7 +82,9 @@ impl Running {
                     .map_err(|e| format!("cannot find the harness binary: {e}"))?;
                 let mut cmd = Command::new(exe);
                 cmd.arg(b.subcommand())
-                    .args(["--listen", "127.0.0.1:0", "--cert"])
+                    .arg("--listen")
+                    .arg(any_port.to_string())
+                    .arg("--cert")
                     .arg(&certs.chain)
                     .arg("--key")
                     .arg(&certs.key)
@@ -90,9 +93,11 @@ impl Running {
                 (cmd, None)
             }
             Launch::Template(t) => {
-                let port = free_udp_port().map_err(|e| format!("cannot find a free port: {e}"))?;
+                let port =
+                    free_udp_port(host).map_err(|e| format!("cannot find a free port: {e}"))?;
+                let bracketed = any_port.to_string();
                 let line = t
-                    .replace("{host}", "127.0.0.1")
+                    .replace("{host}", bracketed.trim_end_matches(":0"))
                     .replace("{port}", &port.to_string())
                     .replace("{chain}", &certs.chain.to_string_lossy())
                     .replace("{key}", &certs.key.to_string_lossy())
@@ -103,7 +108,7 @@ impl Running {
                 })?;
                 let mut cmd = Command::new(&words[0]);
                 cmd.args(&words[1..]);
-                (cmd, Some(SocketAddr::from(([127, 0, 0, 1], port))))
+                (cmd, Some(SocketAddr::new(host, port)))
             }
         };
         cmd.stdin(Stdio::null())
@@ -154,7 +159,7 @@ impl Running {
         }
         let mut running = Running {
             child,
-            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            addr: any_port,
             stderr,
             stderr_done,
         };
@@ -311,10 +316,10 @@ impl Drop for Running {
 /// A port the kernel says is free, never one handed out before in this
 /// run: servers started side by side must not be told the same port (a
 /// port is free again as soon as its probe socket closes).
-fn free_udp_port() -> std::io::Result<u16> {
+fn free_udp_port(host: IpAddr) -> std::io::Result<u16> {
     static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
     for _ in 0..64 {
-        let port = std::net::UdpSocket::bind("127.0.0.1:0")?
+        let port = std::net::UdpSocket::bind(SocketAddr::new(host, 0))?
             .local_addr()?
             .port();
         let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());

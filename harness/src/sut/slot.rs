@@ -4,7 +4,7 @@
 //! not start (`--connect`) is only checked, once: it answers, and its
 //! certificate passes the clients' checks.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
 use super::probe::{await_handshake, verified};
@@ -29,7 +29,8 @@ pub struct Live {
 pub struct ServerSlot {
     pub spec: ServerSpec,
     pub running: Option<Running>,
-    /// The `server_args` the running process was started with.
+    /// The address and `server_args` the running process was started with.
+    host: IpAddr,
     args: Vec<String>,
     /// A server not started by the harness was found answering.
     checked: bool,
@@ -42,20 +43,21 @@ impl ServerSlot {
         ServerSlot {
             spec,
             running: None,
+            host: Ipv4Addr::LOCALHOST.into(),
             args: Vec::new(),
             checked: false,
             previous: None,
         }
     }
 
-    /// A live server: for one the harness starts, a process started with
-    /// `args`, starting (or restarting) one if needed, at most
-    /// `ready_timeout` to come up.
+    /// A live server: for one the harness starts, a process listening on
+    /// `host` started with `args`, starting (or restarting) one if needed,
+    /// at most `ready_timeout` to come up.
     pub fn ensure(
         &mut self,
         certs: &Certs,
         verify: &Verify,
-        args: &[String],
+        (host, args): (IpAddr, &[String]),
         ready_timeout: Duration,
     ) -> Result<Live, String> {
         if let Some(remote) = self.spec.remote() {
@@ -74,13 +76,14 @@ impl ServerSlot {
             });
         }
         let stale = match &mut self.running {
-            Some(r) => r.exit_status().is_some() || self.args != args,
+            Some(r) => r.exit_status().is_some() || self.args != args || self.host != host,
             None => true,
         };
         if stale {
             self.discard(); // stops the old process first
             self.args = args.to_vec();
-            let mut r = Running::start(&self.spec, certs, args, ready_timeout)?;
+            self.host = host;
+            let mut r = Running::start(&self.spec, certs, (host, args), ready_timeout)?;
             if let Some(status) = r.exits_within(GRACE) {
                 return Err(format!(
                     "server exited with {status} right after its readiness check \

@@ -14,8 +14,9 @@ pub enum Launch {
     /// `harness SUBCOMMAND --listen ... --cert ... --key ...`; it prints
     /// `listening on ADDR` once bound.
     Builtin(Builtin),
-    /// A command template with `{host}` `{port}` `{chain}` `{key}` `{ca}`,
-    /// and `{args}` where a scenario's `server_args` go.
+    /// A command template with `{host}` (`127.0.0.1`, or `[::1]` for an
+    /// IPv6 scenario) `{port}` `{chain}` `{key}` `{ca}`, and `{args}` where
+    /// a scenario's `server_args` go.
     Template(String),
     /// Already running somewhere (`--connect HOST:PORT`): never started,
     /// restarted or stopped by the harness.
@@ -185,6 +186,16 @@ impl ServerSpec {
             launch: Launch::Remote(remote),
             builtin_args: Vec::new(),
         })
+    }
+
+    /// Whether this server can be told where to listen: a built-in server
+    /// always; a template only if it has `{host}`.
+    pub fn takes_host(&self) -> bool {
+        match &self.launch {
+            Launch::Builtin(_) => true,
+            Launch::Template(t) => t.contains("{host}"),
+            Launch::Remote(_) => false,
+        }
     }
 
     /// Whether this server can be started with a scenario's `server_args`:
