@@ -39,6 +39,29 @@ pub struct ClientConfig {
     pub trust: Trust,
     /// Our idle timeout.
     pub idle_timeout: Duration,
+    /// Receive windows far below the defaults, never raised beyond.
+    pub windows: Option<Windows>,
+}
+
+/// The credit a client grants: MAX_STREAM_DATA for each stream it opens
+/// and MAX_DATA, from the start and at most (quiche's auto-tuning is held
+/// to them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Windows {
+    pub stream: u64,
+    pub connection: u64,
+}
+
+/// When a client reads what the server sent, and so returns credit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Reads {
+    /// As soon as it arrives.
+    #[default]
+    AtOnce,
+    /// At most once per interval: credit returns slowly.
+    Every(Duration),
+    /// Never: no credit is returned.
+    Never,
 }
 
 impl Default for ClientConfig {
@@ -48,6 +71,7 @@ impl Default for ClientConfig {
             server_name: "localhost".into(),
             trust: Trust::Nothing,
             idle_timeout: Duration::from_secs(30),
+            windows: None,
         }
     }
 }
@@ -193,6 +217,8 @@ pub struct Plan {
     pub fin_gate: Option<FinGate>,
     /// Where the connection's evidence goes: qlog, TLS secrets, datagrams.
     pub recorder: Option<Recorder>,
+    /// When the server's bytes are read (and credit returned).
+    pub reads: Reads,
 }
 
 /// Evidence of one connection, for a person debugging a server: its qlog,
@@ -309,6 +335,7 @@ impl Default for Plan {
             cancel: None,
             fin_gate: None,
             recorder: None,
+            reads: Reads::AtOnce,
         }
     }
 }

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use ring::rand::SecureRandom;
 
 use crate::{
-    Abort, AbortHow, Chunk, ClientConfig, Close, Fin, Handshake, Leave, Observation, Plan,
+    Abort, AbortHow, Chunk, ClientConfig, Close, Fin, Handshake, Leave, Observation, Plan, Reads,
     StreamObservation, Trust,
 };
 
@@ -55,8 +55,18 @@ pub(crate) fn quiche_config(cfg: &ClientConfig) -> Result<quiche::Config, Client
     c.set_max_idle_timeout(cfg.idle_timeout.as_millis() as u64);
     c.set_max_recv_udp_payload_size(MAX_DATAGRAM);
     c.set_max_send_udp_payload_size(MAX_DATAGRAM);
-    c.set_initial_max_data(16 * 1024 * 1024);
-    c.set_initial_max_stream_data_bidi_local(4 * 1024 * 1024);
+    match cfg.windows {
+        Some(w) => {
+            c.set_initial_max_data(w.connection);
+            c.set_max_connection_window(w.connection);
+            c.set_initial_max_stream_data_bidi_local(w.stream);
+            c.set_max_stream_window(w.stream);
+        }
+        None => {
+            c.set_initial_max_data(16 * 1024 * 1024);
+            c.set_initial_max_stream_data_bidi_local(4 * 1024 * 1024);
+        }
+    }
     c.set_initial_max_stream_data_bidi_remote(4 * 1024 * 1024);
     c.set_initial_max_stream_data_uni(1024 * 1024);
     c.set_initial_max_streams_bidi(100);
@@ -71,9 +81,14 @@ pub(crate) fn quiche_config(cfg: &ClientConfig) -> Result<quiche::Config, Client
 /// verify paths): about 8 ms of CPU, which a case of 1,000 clients would
 /// otherwise pay 1,000 times.
 fn shared_config(cfg: &ClientConfig) -> Result<Arc<Mutex<quiche::Config>>, ClientError> {
-    type Key = (Vec<String>, Trust, Duration);
+    type Key = (Vec<String>, Trust, Duration, Option<crate::Windows>);
     static CONFIGS: OnceLock<Mutex<HashMap<Key, Arc<Mutex<quiche::Config>>>>> = OnceLock::new();
-    let key = (cfg.alpn.clone(), cfg.trust.clone(), cfg.idle_timeout);
+    let key = (
+        cfg.alpn.clone(),
+        cfg.trust.clone(),
+        cfg.idle_timeout,
+        cfg.windows,
+    );
     let mut configs = CONFIGS
         .get_or_init(Default::default)
         .lock()
@@ -299,6 +314,7 @@ pub fn run(
     let mut established_at = None;
     let mut linger_until: Option<Instant> = None;
     let (mut deadline_hit, mut unreachable, mut abandoned) = (false, false, false);
+    let mut next_read = start;
 
     loop {
         let now = Instant::now();
@@ -386,6 +402,10 @@ pub fn run(
         if let Some(t) = stop_at {
             wake = wake.min(t);
         }
+        if let Reads::Every(_) = plan.reads {
+            // Unread bytes hold the server back: nothing may arrive to wake us.
+            wake = wake.min(next_read);
+        }
 
         let mut wait = wake.saturating_duration_since(Instant::now());
         if plan.cancel.is_some() {
@@ -426,9 +446,23 @@ pub fn run(
             conn.on_timeout();
         }
 
-        // What the server sent us.
+        // What the server sent us (when the plan reads it).
         let now = Instant::now();
-        for s in &mut streams {
+        let read_now = match plan.reads {
+            Reads::AtOnce => true,
+            Reads::Never => false,
+            Reads::Every(every) => {
+                // The server may close once its echo is acknowledged, read
+                // or not: what is buffered is read before we leave.
+                let ending = conn.is_closed() || conn.peer_error().is_some();
+                let due = now >= next_read || ending;
+                if due {
+                    next_read = now + every;
+                }
+                due
+            }
+        };
+        for s in streams.iter_mut().filter(|_| read_now) {
             let id = s.obs.id;
             loop {
                 match conn.stream_recv(id, &mut buf) {

@@ -449,7 +449,35 @@ fn ipv6_fails_against_a_server_that_ignores_ipv6_peers() {
     for r in report["results"].as_array().unwrap() {
         assert_eq!(r["status"], "fail", "{r}");
         let reason = r["reason"].as_str().unwrap();
-        assert!(reason.contains("did not complete a QUIC handshake"), "{reason}");
+        assert!(
+            reason.contains("did not complete a QUIC handshake"),
+            "{reason}"
+        );
     }
     assert_eq!(code, 1);
+}
+
+/// A server that takes a partial write for a whole one truncates the echo
+/// to what the client's tiny window let through.
+#[test]
+fn tiny_windows_fail_against_a_server_that_drops_what_did_not_fit() {
+    let seen = failed_checks(
+        "--fault short-write",
+        "transport/tiny-windows",
+        &["echo[stream 0]", "no_truncated_echo[stream 0]"],
+    );
+    assert!(seen[0].starts_with("100 bytes"), "{seen:?}");
+}
+
+/// A server that blocks on a write the client never makes room for keeps
+/// the other client waiting.
+#[test]
+fn a_client_that_never_grants_credit_fails_a_server_that_blocks_on_it() {
+    let actual = failed_checks(
+        "--fault blocking-write",
+        "transport/never-grants",
+        &["conn 2: within_ms"],
+    )
+    .remove(0);
+    assert!(actual.contains("ms"), "{actual}");
 }

@@ -117,6 +117,8 @@ pub enum FaultArg {
     PinPeer,
     LanIdle,
     V4Only,
+    ShortWrite,
+    BlockingWrite,
 }
 
 impl Args {
@@ -145,6 +147,8 @@ impl Args {
                 FaultArg::PinPeer => f.pin_peer = true,
                 FaultArg::LanIdle => f.lan_idle = true,
                 FaultArg::V4Only => f.v4_only = true,
+                FaultArg::ShortWrite => f.short_write = true,
+                FaultArg::BlockingWrite => f.blocking_write = true,
             }
         }
         #[cfg(feature = "faults")]

@@ -97,6 +97,12 @@ pub struct Faults {
     /// Drop every datagram from an IPv6 address (a server that only
     /// handles IPv4 peers).
     pub v4_only: bool,
+    /// Take a partial write for a whole one: whatever flow control did not
+    /// let through is dropped, and FIN follows what was written.
+    pub short_write: bool,
+    /// Block the whole event loop for 2 s whenever flow control holds an
+    /// echo back, as a server writing to a blocking socket would.
+    pub blocking_write: bool,
 }
 
 /// Buffers one stream until FIN, never holding more than `limit` bytes.

@@ -633,6 +633,15 @@ fn serve(conn: &mut Conn, scratch: &mut [u8], faults: Faults) {
             Ok(n) => {
                 p.off += n;
                 conn.bytes_out += n;
+                if p.off < p.data.len() && faults.short_write {
+                    log::debug!("fault short-write: {} bytes dropped", p.data.len() - p.off);
+                    p.data.truncate(p.off); // FIN goes next, after what was written
+                    return true;
+                }
+                if p.off < p.data.len() && faults.blocking_write {
+                    log::debug!("fault blocking-write: the event loop waits 2 s");
+                    std::thread::sleep(std::time::Duration::from_secs(2));
+                }
                 p.off < p.data.len()
             }
             // Done also means quiche has already collected the stream: the

@@ -46,6 +46,7 @@ pub(super) fn served_probe() -> ConnectionSpec {
         }],
         leave: Default::default(),
         hold_ms: None,
+        flow: None,
         first: false,
         expect: Expect {
             echo: Some(true),

@@ -3,10 +3,12 @@
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
-use echo_client::{Abort, AbortHow, Chunk, ClientConfig, Fin, Leave, Plan, StreamPlan};
+use echo_client::{
+    Abort, AbortHow, Chunk, ClientConfig, Fin, Leave, Plan, Reads, StreamPlan, Windows,
+};
 
 use super::{Blind, Driver, Run, Target};
-use crate::scenario::{ConnectionSpec, FinSpec, LeaveSpec};
+use crate::scenario::{ConnectionSpec, FinSpec, FlowSpec, LeaveSpec};
 
 pub struct Native;
 
@@ -62,23 +64,35 @@ pub fn plan(spec: &ConnectionSpec, n: u32, deadline: Duration) -> (Plan, Vec<Vec
         cancel: None,
         fin_gate: None,
         recorder: None,
+        reads: match &spec.flow {
+            Some(f) if f.never_read => Reads::Never,
+            Some(FlowSpec {
+                read_every_ms: Some(ms),
+                ..
+            }) => Reads::Every(Duration::from_millis(*ms)),
+            _ => Reads::AtOnce,
+        },
     };
     (plan, sent)
 }
 
 impl Native {
-    /// Runs with a caller-built plan (used for ordering concurrent clients).
-    pub fn run_plan(
+    /// Runs `plan` for a connection like `spec`.
+    fn run_plan(
         &self,
         target: &Target,
-        alpn: &[String],
+        spec: &ConnectionSpec,
         plan: &Plan,
         sent: Vec<Vec<u8>>,
     ) -> Result<Run, String> {
         let cfg = ClientConfig {
-            alpn: alpn.to_vec(),
+            alpn: spec.alpn.clone(),
             server_name: target.server_name.clone(),
             trust: target.trust.clone(),
+            windows: spec.flow.as_ref().map(|f| Windows {
+                stream: f.stream_window,
+                connection: f.connection_window,
+            }),
             ..ClientConfig::default()
         };
         let obs = echo_client::run(target.addr, &cfg, plan).map_err(|e| e.to_string())?;
@@ -112,6 +126,6 @@ impl Driver for Native {
             .evidence
             .as_ref()
             .map(|e| e.recorder(n, !target.relayed));
-        self.run_plan(target, &spec.alpn, &plan, sent)
+        self.run_plan(target, spec, &plan, sent)
     }
 }

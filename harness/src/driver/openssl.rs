@@ -231,6 +231,9 @@ impl Driver for Openssl {
         if spec.streams[0].abort.is_some() {
             return Some("s_client cannot reset a stream or send STOP_SENDING".into());
         }
+        if spec.flow.is_some() {
+            return Some("s_client cannot set its flow-control windows".into());
+        }
         if spec.streams[0].send.bytes(0).contains(&0) {
             return Some("s_client's -adv mode cannot carry 0x00 bytes".into());
         }

@@ -145,12 +145,33 @@ pub struct ConnectionSpec {
     /// streams are unfinished (s_client: after it started).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hold_ms: Option<u64>,
+    /// The client's flow-control credit and how it reads.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub flow: Option<FlowSpec>,
     /// In a concurrent scenario, start the other connections only once
     /// this one's handshake completed.
     #[serde(default)]
     pub first: bool,
     #[serde(default)]
     pub expect: Expect,
+}
+
+/// A client that grants little credit (RFC 9000 §4): the server may send
+/// no more than these windows allow, and must still echo everything.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FlowSpec {
+    /// MAX_STREAM_DATA for each stream the client opens, in bytes: the
+    /// initial window and the largest it ever grants ahead.
+    pub stream_window: u64,
+    /// MAX_DATA for the connection, in bytes, likewise.
+    pub connection_window: u64,
+    /// Read (and so return credit) at most once per this many milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_every_ms: Option<u64>,
+    /// Never read: no credit beyond the first windows.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub never_read: bool,
 }
 
 /// What one stream sends.

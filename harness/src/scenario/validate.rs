@@ -118,6 +118,20 @@ pub(super) fn validate(s: &Scenario) -> Result<(), String> {
                 }
             }
         }
+        if let Some(f) = &c.flow {
+            times.push((
+                format!("{at}.flow.read_every_ms"),
+                f.read_every_ms.unwrap_or(0),
+            ));
+            if f.stream_window == 0 || f.connection_window == 0 {
+                return Err(format!("{at}.flow: windows must be at least 1 byte"));
+            }
+            if f.never_read && f.read_every_ms.is_some() {
+                return Err(format!(
+                    "{at}.flow: never_read and read_every_ms contradict"
+                ));
+            }
+        }
         if let Some(e) = times.into_iter().find_map(|(w, ms)| too_long(w, ms)) {
             return Err(e);
         }
