@@ -41,6 +41,19 @@ pub struct ClientConfig {
     pub idle_timeout: Duration,
     /// Receive windows far below the defaults, never raised beyond.
     pub windows: Option<Windows>,
+    /// Offer only these TLS 1.3 cipher suites (IANA names, e.g.
+    /// `TLS_CHACHA20_POLY1305_SHA256`); `None`: the stack's defaults.
+    /// quiche cannot restrict them (BoringSSL fixes its TLS 1.3 suites).
+    pub ciphers: Option<Vec<String>>,
+}
+
+/// A point in a connection's life at which the client acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Moment {
+    /// Once this many bytes of the first stream have been written.
+    Written(usize),
+    /// Once the first echoed bytes have arrived.
+    EchoStarted,
 }
 
 /// The credit a client grants: MAX_STREAM_DATA for each stream it opens
@@ -72,6 +85,7 @@ impl Default for ClientConfig {
             trust: Trust::Nothing,
             idle_timeout: Duration::from_secs(30),
             windows: None,
+            ciphers: None,
         }
     }
 }
@@ -219,6 +233,9 @@ pub struct Plan {
     pub recorder: Option<Recorder>,
     /// When the server's bytes are read (and credit returned).
     pub reads: Reads,
+    /// Start a key update (RFC 9001 §6) at each of these moments. quiche
+    /// cannot start one; the quinn client can.
+    pub key_updates: Vec<Moment>,
 }
 
 /// Evidence of one connection, for a person debugging a server: its qlog,
@@ -336,6 +353,7 @@ impl Default for Plan {
             fin_gate: None,
             recorder: None,
             reads: Reads::AtOnce,
+            key_updates: Vec::new(),
         }
     }
 }

@@ -208,6 +208,7 @@ enum Format {
 enum DriverArg {
     Native,
     Openssl,
+    Quinn,
 }
 
 impl From<DriverArg> for DriverKind {
@@ -215,6 +216,7 @@ impl From<DriverArg> for DriverKind {
         match d {
             DriverArg::Native => DriverKind::Native,
             DriverArg::Openssl => DriverKind::Openssl,
+            DriverArg::Quinn => DriverKind::Quinn,
         }
     }
 }
@@ -525,6 +527,7 @@ fn run(cli: Cli) -> ExitCode {
     let selected: Vec<DriverKind> = cli.driver.iter().map(|&d| d.into()).collect();
 
     let native = driver::native::Native;
+    let quinn = driver::quinn::Quinn;
     let wants_openssl = loaded
         .iter()
         .any(|l| l.scenario.drivers.contains(&DriverKind::Openssl))
@@ -542,6 +545,7 @@ fn run(cli: Cli) -> ExitCode {
     let pick = |k: DriverKind| -> case::DriverChoice<'_> {
         match (k, &openssl) {
             (DriverKind::Native, _) => Ok(&native as &dyn Driver),
+            (DriverKind::Quinn, _) => Ok(&quinn as &dyn Driver),
             (DriverKind::Openssl, Ok(o)) => Ok(o as &dyn Driver),
             (DriverKind::Openssl, Err(why)) => Err(why.clone()),
         }

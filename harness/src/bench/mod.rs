@@ -213,7 +213,7 @@ pub fn run(mut args: BenchArgs, certs_dir: PathBuf) -> Result<BenchReport, (u8, 
                     server_name: server_name(spec, &args),
                     trust: echo_client::Trust::Nothing,
                     idle_timeout: Duration::from_secs(60),
-                    windows: None,
+                    ..ClientConfig::default()
                 },
                 name: &spec.name,
             };

@@ -47,6 +47,8 @@ pub(super) fn served_probe() -> ConnectionSpec {
         leave: Default::default(),
         hold_ms: None,
         flow: None,
+        key_updates: Vec::new(),
+        ciphers: None,
         first: false,
         expect: Expect {
             echo: Some(true),

@@ -4,6 +4,8 @@
 
 pub mod native;
 pub mod openssl;
+pub mod plan;
+pub mod quinn;
 
 use std::net::SocketAddr;
 use std::sync::mpsc::Sender;

@@ -37,6 +37,8 @@ pub enum DriverKind {
     Native,
     /// `openssl s_client -quic`.
     Openssl,
+    /// The harness's quinn + rustls client.
+    Quinn,
 }
 
 impl fmt::Display for DriverKind {
@@ -44,6 +46,7 @@ impl fmt::Display for DriverKind {
         f.write_str(match self {
             DriverKind::Native => "native",
             DriverKind::Openssl => "openssl",
+            DriverKind::Quinn => "quinn",
         })
     }
 }
@@ -148,6 +151,13 @@ pub struct ConnectionSpec {
     /// The client's flow-control credit and how it reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flow: Option<FlowSpec>,
+    /// Start a TLS key update (RFC 9001 §6) at each of these moments.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub key_updates: Vec<MomentSpec>,
+    /// Offer only these TLS 1.3 cipher suites (IANA names, e.g.
+    /// `TLS_CHACHA20_POLY1305_SHA256`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ciphers: Option<Vec<String>>,
     /// In a concurrent scenario, start the other connections only once
     /// this one's handshake completed.
     #[serde(default)]
@@ -172,6 +182,16 @@ pub struct FlowSpec {
     /// Never read: no credit beyond the first windows.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub never_read: bool,
+}
+
+/// A point in a connection's life at which the client acts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case", deny_unknown_fields)]
+pub enum MomentSpec {
+    /// Once this many bytes of the first stream have been written.
+    AfterBytes(usize),
+    /// Once the first echoed bytes have arrived.
+    EchoStarted,
 }
 
 /// What one stream sends.

@@ -118,6 +118,16 @@ pub(super) fn validate(s: &Scenario) -> Result<(), String> {
                 }
             }
         }
+        if c.key_updates.len() > 16 {
+            return Err(format!("{at}.key_updates: at most 16"));
+        }
+        if c.ciphers.as_ref().is_some_and(|l| {
+            l.is_empty() || l.iter().any(|n| !n.starts_with("TLS_") || n.len() > 64)
+        }) {
+            return Err(format!(
+                "{at}.ciphers: one or more TLS 1.3 suite names, e.g. TLS_CHACHA20_POLY1305_SHA256"
+            ));
+        }
         if let Some(f) = &c.flow {
             times.push((
                 format!("{at}.flow.read_every_ms"),

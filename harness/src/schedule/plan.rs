@@ -73,7 +73,7 @@ pub fn cost_hint(sc: &Scenario, driver: DriverKind) -> u64 {
     let driver_cost = match driver {
         // s_client starts a process per connection and waits out its close.
         DriverKind::Openssl => 2,
-        DriverKind::Native => 1,
+        DriverKind::Native | DriverKind::Quinn => 1,
     };
     (conns + network + tokens) * driver_cost
 }

@@ -1,0 +1,122 @@
+//! From a scenario's connection to what a client library carries out: the
+//! plan (streams, timing, key updates...) and the configuration (ALPN,
+//! trust, windows, cipher suites). Shared by the drivers built on a library.
+
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use echo_client::{
+    Abort, AbortHow, Chunk, ClientConfig, Fin, Leave, Moment, Plan, Reads, StreamPlan, Windows,
+};
+
+use super::Target;
+use crate::scenario::{ConnectionSpec, FinSpec, FlowSpec, LeaveSpec, MomentSpec};
+
+/// The client plan for connection `n` of `spec`, and the bytes per stream.
+pub fn plan(spec: &ConnectionSpec, n: u32, deadline: Duration) -> (Plan, Vec<Vec<u8>>) {
+    let mut sent = Vec::new();
+    let streams = spec
+        .streams
+        .iter()
+        .map(|st| {
+            let data = st.send.bytes(n);
+            let size = st.chunk_size.unwrap_or(data.len().max(1));
+            let pause = Duration::from_millis(st.pause_ms);
+            let mut chunks: Vec<Chunk> = data
+                .chunks(size)
+                .map(|c| Chunk {
+                    data: c.to_vec(),
+                    pause_after: pause,
+                })
+                .collect();
+            if chunks.is_empty() {
+                chunks.push(Chunk::default());
+            }
+            sent.push(data);
+            StreamPlan {
+                chunks,
+                fin: match st.fin {
+                    FinSpec::WithData => Fin::WithLastChunk,
+                    FinSpec::AfterMs(ms) => Fin::After(Duration::from_millis(ms)),
+                    FinSpec::Never => Fin::Never,
+                },
+                uni: st.uni,
+                abort: st.abort.as_ref().map(|a| Abort {
+                    after: Duration::from_millis(a.after_ms),
+                    how: match (a.reset, a.stop_sending) {
+                        (Some(c), _) => AbortHow::Reset(c),
+                        (None, c) => AbortHow::StopSending(c.unwrap_or(0)),
+                    },
+                }),
+            }
+        })
+        .collect();
+    let plan = Plan {
+        streams,
+        linger: Duration::from_millis(1000),
+        deadline,
+        stop_after: spec.hold_ms.map(Duration::from_millis),
+        leave: match spec.leave {
+            LeaveSpec::Close => Leave::Close,
+            LeaveSpec::Vanish => Leave::Vanish,
+        },
+        notify_established: None,
+        cancel: None,
+        fin_gate: None,
+        recorder: None,
+        key_updates: spec
+            .key_updates
+            .iter()
+            .map(|m| match m {
+                MomentSpec::AfterBytes(n) => Moment::Written(*n),
+                MomentSpec::EchoStarted => Moment::EchoStarted,
+            })
+            .collect(),
+        reads: match &spec.flow {
+            Some(f) if f.never_read => Reads::Never,
+            Some(FlowSpec {
+                read_every_ms: Some(ms),
+                ..
+            }) => Reads::Every(Duration::from_millis(*ms)),
+            _ => Reads::AtOnce,
+        },
+    };
+    (plan, sent)
+}
+
+/// The client configuration for a connection like `spec` to `target`.
+pub fn client_config(target: &Target, spec: &ConnectionSpec) -> ClientConfig {
+    ClientConfig {
+        alpn: spec.alpn.clone(),
+        server_name: target.server_name.clone(),
+        trust: target.trust.clone(),
+        windows: spec.flow.as_ref().map(|f| Windows {
+            stream: f.stream_window,
+            connection: f.connection_window,
+        }),
+        ciphers: spec.ciphers.clone(),
+        ..ClientConfig::default()
+    }
+}
+
+/// The plan for connection `n` of `spec` to `target`, wired to the case:
+/// told when established, cancelled with the server, held at the case's FIN
+/// gate, lingering as long as the case allows, recording its evidence.
+pub fn connection_plan(
+    target: &Target,
+    spec: &ConnectionSpec,
+    n: u32,
+    deadline: Duration,
+    established: Option<Sender<()>>,
+) -> (Plan, Vec<Vec<u8>>) {
+    let (mut plan, sent) = plan(spec, n, deadline);
+    plan.notify_established = established;
+    plan.cancel = Some(target.cancel.clone());
+    plan.fin_gate = target.fin_gate.clone();
+    plan.linger = target.close_wait;
+    plan.recorder = target
+        .evidence
+        .as_ref()
+        .map(|e| e.recorder(n, !target.relayed));
+    (plan, sent)
+}

@@ -1,0 +1,47 @@
+//! The quinn client (quinn + rustls), a third stack beside quiche and
+//! OpenSSL: it starts key updates and restricts cipher suites, which
+//! quiche cannot. It keeps no qlog or key log (evidence for its cases is
+//! the relay's capture, when there is one).
+
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use super::plan::{client_config, connection_plan};
+use super::{Blind, Driver, Run, Target};
+use crate::scenario::{ConnectionSpec, LeaveSpec};
+
+pub struct Quinn;
+
+impl Driver for Quinn {
+    fn cannot_run(&self, spec: &ConnectionSpec) -> Option<String> {
+        if spec.alpn.is_empty() {
+            return Some("quinn always sends the ALPN extension: it cannot offer none".into());
+        }
+        if spec.leave == LeaveSpec::Vanish {
+            return Some("quinn closes a connection it drops: it cannot vanish".into());
+        }
+        if let Some(names) = &spec.ciphers {
+            if let Err(e) = quinn_client::cipher_suites(names) {
+                return Some(e);
+            }
+        }
+        None
+    }
+
+    fn blind(&self, _spec: &ConnectionSpec) -> Blind {
+        Blind::default()
+    }
+
+    fn run(
+        &self,
+        target: &Target,
+        spec: &ConnectionSpec,
+        n: u32,
+        deadline: Duration,
+        established: Option<Sender<()>>,
+    ) -> Result<Run, String> {
+        let (plan, sent) = connection_plan(target, spec, n, deadline, established);
+        let obs = quinn_client::run(target.addr, &client_config(target, spec), &plan)?;
+        Ok(Run { sent, obs })
+    }
+}

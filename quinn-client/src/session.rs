@@ -1,0 +1,468 @@
+//! One connection on quinn carrying out a [`Plan`]: the handshake, a task
+//! per stream (writer and reader apart, as the server may echo while the
+//! client still writes), key updates at their moments, then the wait for
+//! the server's close.
+
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use echo_client::{
+    AbortHow, ClientConfig, Close, Fin, FinGate, Handshake, Moment, Observation, Plan, Reads,
+    StreamObservation, StreamPlan,
+};
+use quinn::{Connection, ConnectionError, Endpoint, IdleTimeout, ReadError, RecvStream, VarInt};
+use tokio::sync::watch;
+use tokio::time::sleep;
+
+/// How often the connection's wait looks at the clock, the cancel flag and
+/// its streams.
+const TICK: Duration = Duration::from_millis(10);
+
+/// How long the readers may take to hand over what is buffered once the
+/// connection is over.
+const DRAIN: Duration = Duration::from_millis(100);
+
+/// What the connection's tasks tell each other: bytes written on the first
+/// stream, and whether any echoed byte has arrived.
+#[derive(Debug, Clone, Copy, Default)]
+struct Progress {
+    written: usize,
+    echoed: bool,
+}
+
+/// One stream's observation and where its writer is.
+#[derive(Debug, Default)]
+struct StreamState {
+    obs: StreamObservation,
+    fin: Fin,
+    /// Every chunk is written (and FIN, when planned).
+    written: bool,
+    aborted: bool,
+    /// The reader saw the end: FIN, a reset, or the connection's end.
+    read_done: bool,
+}
+
+impl StreamState {
+    /// Done as the native client counts it: the echo ended, or the stream
+    /// was abandoned, or nothing more is expected on it.
+    fn done(&self) -> bool {
+        self.aborted
+            || self.obs.fin_received
+            || self.obs.reset.is_some()
+            || self.obs.stop_sending.is_some()
+            || (self.fin == Fin::Never && self.written)
+            || (self.obs.id & 0x2 != 0 && self.written)
+    }
+}
+
+type Shared = Arc<Mutex<StreamState>>;
+
+fn lock(s: &Shared) -> std::sync::MutexGuard<'_, StreamState> {
+    s.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A connection's place at an optional [`FinGate`]: it arrives once, and
+/// on drop if it never did.
+struct Ticket(Option<FinGate>);
+
+impl Ticket {
+    fn arrive(&mut self) {
+        if let Some(g) = self.0.take() {
+            g.arrive();
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        self.arrive();
+    }
+}
+
+fn cancelled(plan: &Plan) -> bool {
+    plan.cancel
+        .as_ref()
+        .is_some_and(|c| c.load(Ordering::Acquire))
+}
+
+fn transport(cfg: &ClientConfig, plan: &Plan) -> quinn::TransportConfig {
+    let mut t = quinn::TransportConfig::default();
+    t.max_idle_timeout(IdleTimeout::try_from(cfg.idle_timeout).ok());
+    if let Some(w) = cfg.windows {
+        // quinn's windows are fixed: never raised beyond these.
+        let var = |v: u64| VarInt::from_u64(v).unwrap_or(VarInt::MAX);
+        t.stream_receive_window(var(w.stream));
+        t.receive_window(var(w.connection));
+    }
+    if plan.fin_gate.is_some() {
+        // Held at the gate, the connection is kept alive meanwhile.
+        t.keep_alive_interval(Some(echo_client::GATE_KEEPALIVE));
+    }
+    t
+}
+
+/// How the connection ended, in the native client's terms:
+/// (the server's close, our own, idle timeout).
+fn ending(e: Option<ConnectionError>) -> (Option<Close>, Option<Close>, bool) {
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    match e {
+        Some(ConnectionError::ApplicationClosed(c)) => (
+            Some(Close {
+                app: true,
+                code: c.error_code.into_inner(),
+                reason: text(&c.reason),
+            }),
+            None,
+            false,
+        ),
+        Some(ConnectionError::ConnectionClosed(c)) => (
+            Some(Close {
+                app: false,
+                code: u64::from(c.error_code),
+                reason: text(&c.reason),
+            }),
+            None,
+            false,
+        ),
+        Some(ConnectionError::TransportError(t)) => (
+            None,
+            Some(Close {
+                app: false,
+                code: u64::from(t.code),
+                reason: t.reason,
+            }),
+            false,
+        ),
+        Some(ConnectionError::TimedOut) => (None, None, true),
+        _ => (None, None, false),
+    }
+}
+
+pub(crate) async fn run(
+    server: SocketAddr,
+    cfg: &ClientConfig,
+    tls: rustls::ClientConfig,
+    plan: &Plan,
+) -> Result<Observation, String> {
+    let start = Instant::now();
+    let deadline = start + plan.deadline;
+    let mut endpoint = Endpoint::client(echo_client::any_port_for(server))
+        .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
+        .map_err(|e| format!("the TLS configuration does not fit QUIC: {e}"))?;
+    let mut client = quinn::ClientConfig::new(Arc::new(quic));
+    client.transport_config(Arc::new(transport(cfg, plan)));
+    endpoint.set_default_client_config(client);
+    let name = echo_client::ip_name(&cfg.server_name)
+        .map_or_else(|| cfg.server_name.clone(), |ip| ip.to_string());
+    let connecting = endpoint
+        .connect(server, &name)
+        .map_err(|e| format!("cannot connect to {server}: {e}"))?;
+    let mut ticket = Ticket(plan.fin_gate.clone());
+    let mut observation = Observation {
+        handshake: Handshake::NotCompleted,
+        established_at: None,
+        streams: Vec::new(),
+        peer_close: None,
+        local_close: None,
+        idle_timed_out: false,
+        deadline_hit: false,
+        unreachable: false,
+        abandoned: false,
+        elapsed: Duration::ZERO,
+    };
+
+    // The handshake.
+    tokio::pin!(connecting);
+    let conn = loop {
+        tokio::select! {
+            r = &mut connecting => break r,
+            _ = sleep(TICK) => {
+                if Instant::now() >= deadline {
+                    observation.deadline_hit = true;
+                } else if cancelled(plan) {
+                    observation.abandoned = true;
+                } else {
+                    continue;
+                }
+                observation.elapsed = start.elapsed();
+                return Ok(observation);
+            }
+        }
+    };
+    let conn = match conn {
+        Ok(c) => c,
+        Err(e) => {
+            let (peer, local, idle) = ending(Some(e));
+            observation.peer_close = peer;
+            observation.local_close = local;
+            observation.idle_timed_out = idle;
+            observation.elapsed = start.elapsed();
+            return Ok(observation);
+        }
+    };
+    let established = Instant::now();
+    let alpn = conn
+        .handshake_data()
+        .and_then(|h| h.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+        .and_then(|h| h.protocol)
+        .map(|p| String::from_utf8_lossy(&p).into_owned())
+        .unwrap_or_default();
+    observation.handshake = Handshake::Completed {
+        alpn,
+        after: established - start,
+    };
+    observation.established_at = Some(established);
+    if let Some(tx) = &plan.notify_established {
+        let _ = tx.send(());
+    }
+    ticket.arrive();
+
+    // The streams, and the key updates.
+    let (progress, _) = watch::channel(Progress::default());
+    let progress = Arc::new(progress);
+    let mut states = Vec::new();
+    for (i, sp) in plan.streams.iter().enumerate() {
+        let state: Shared = Arc::new(Mutex::new(StreamState {
+            fin: sp.fin,
+            ..StreamState::default()
+        }));
+        states.push(Arc::clone(&state));
+        let (conn, sp, progress) = (conn.clone(), sp.clone(), Arc::clone(&progress));
+        let (gate, reads) = (plan.fin_gate.clone(), plan.reads);
+        tokio::spawn(stream(conn, sp, i == 0, state, progress, gate, reads));
+    }
+    for moment in plan.key_updates.clone() {
+        let (conn, mut seen) = (conn.clone(), progress.subscribe());
+        tokio::spawn(async move {
+            let due = seen
+                .wait_for(|p| match moment {
+                    Moment::Written(n) => p.written >= n,
+                    Moment::EchoStarted => p.echoed,
+                })
+                .await;
+            if due.is_ok() {
+                log::debug!("key update at {moment:?}");
+                conn.force_key_update();
+            }
+        });
+    }
+
+    // Until every stream is done (then the server's close is waited for),
+    // or the plan stops, the deadline passes or the server is gone.
+    let stop_at = plan.stop_after.map(|d| established + d);
+    let mut linger_until: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        if now >= deadline {
+            observation.deadline_hit = true;
+            break;
+        }
+        if stop_at.is_some_and(|t| now >= t) || conn.close_reason().is_some() {
+            break;
+        }
+        if cancelled(plan) {
+            observation.abandoned = true;
+            break;
+        }
+        let holding = plan.stop_after.is_some()
+            && states.iter().any(|s| {
+                let s = lock(s);
+                s.fin == Fin::Never && !s.obs.fin_received && s.obs.reset.is_none()
+            });
+        if !holding && states.iter().all(|s| lock(s).done()) {
+            let until = *linger_until.get_or_insert(now + plan.linger);
+            if now >= until {
+                break;
+            }
+        }
+        tokio::select! {
+            _ = conn.closed() => {}
+            _ = sleep(TICK) => {}
+        }
+    }
+
+    // What is buffered is still read once the connection is over.
+    if conn.close_reason().is_some() {
+        let until = Instant::now() + DRAIN;
+        while Instant::now() < until && states.iter().any(|s| !lock(s).read_done) {
+            sleep(Duration::from_millis(1)).await;
+        }
+    }
+    let (peer, local, idle) = ending(conn.close_reason());
+    if conn.close_reason().is_none() && !observation.abandoned {
+        conn.close(VarInt::from_u32(0), b"client done");
+        // Long enough to send the close, not to wait out draining.
+        let _ = tokio::time::timeout(Duration::from_millis(50), endpoint.wait_idle()).await;
+    }
+    observation.peer_close = peer;
+    observation.local_close = local;
+    observation.idle_timed_out = idle;
+    observation.streams = states
+        .iter()
+        .map(|s| {
+            let mut o = lock(s).obs.clone();
+            if !o.fin_sent {
+                o.received_before_fin = o.received.len();
+            }
+            o
+        })
+        .collect();
+    observation.elapsed = start.elapsed();
+    Ok(observation)
+}
+
+/// Carries out one stream: the writer here, the reader in a task of its
+/// own. Resolves once the writer is done (the reader goes on).
+async fn stream(
+    conn: Connection,
+    sp: StreamPlan,
+    first: bool,
+    state: Shared,
+    progress: Arc<watch::Sender<Progress>>,
+    gate: Option<FinGate>,
+    reads: Reads,
+) {
+    let opened = if sp.uni {
+        conn.open_uni().await.map(|s| (s, None))
+    } else {
+        conn.open_bi().await.map(|(s, r)| (s, Some(r)))
+    };
+    let Ok((mut send, recv)) = opened else {
+        lock(&state).read_done = true;
+        return;
+    };
+    lock(&state).obs.id = u64::from(send.id());
+    let (stop, stop_rx) = watch::channel(None);
+    match recv {
+        Some(recv) => {
+            let (state, progress, conn) = (Arc::clone(&state), Arc::clone(&progress), conn.clone());
+            tokio::spawn(read(recv, state, progress, reads, conn, stop_rx));
+        }
+        None => lock(&state).read_done = true,
+    }
+    {
+        let stopped = send.stopped();
+        let state = Arc::clone(&state);
+        tokio::spawn(async move {
+            if let Ok(Some(code)) = stopped.await {
+                lock(&state).obs.stop_sending = Some(code.into_inner());
+            }
+        });
+    }
+    let last = sp.chunks.len().saturating_sub(1);
+    for (i, chunk) in sp.chunks.iter().enumerate() {
+        if send.write_all(&chunk.data).await.is_err() {
+            return;
+        }
+        let sent = {
+            let mut s = lock(&state);
+            s.obs.sent += chunk.data.len();
+            s.obs.sent
+        };
+        if first {
+            progress.send_modify(|p| p.written = sent);
+        }
+        if i < last {
+            sleep(chunk.pause_after).await;
+        }
+    }
+    match sp.fin {
+        Fin::WithLastChunk => {}
+        Fin::After(d) => sleep(d).await,
+        Fin::Never => {}
+    }
+    if sp.fin != Fin::Never {
+        // Held at the gate until every connection of the case is open.
+        while gate.as_ref().is_some_and(|g| !g.is_open()) {
+            sleep(echo_client::GATE_CHECK).await;
+        }
+        if send.finish().is_ok() {
+            let mut s = lock(&state);
+            s.obs.fin_sent = true;
+            s.obs.fin_sent_at = Some(Instant::now());
+            s.obs.received_before_fin = s.obs.received.len();
+        }
+    }
+    lock(&state).written = true;
+    let Some(abort) = sp.abort else {
+        if sp.fin == Fin::Never {
+            // quinn sends FIN for a send stream it drops: held until the end.
+            conn.closed().await;
+        }
+        return;
+    };
+    sleep(abort.after).await;
+    match abort.how {
+        AbortHow::Reset(code) => {
+            let _ = send.reset(VarInt::from_u64(code).unwrap_or(VarInt::MAX));
+        }
+        // The reader owns the receive side: it sends STOP_SENDING.
+        AbortHow::StopSending(code) => {
+            let _ = stop.send(Some(code));
+        }
+    }
+    lock(&state).aborted = true;
+}
+
+/// Reads the server's bytes as the plan says, recording them.
+async fn read(
+    mut recv: RecvStream,
+    state: Shared,
+    progress: Arc<watch::Sender<Progress>>,
+    reads: Reads,
+    conn: Connection,
+    mut stop: watch::Receiver<Option<u64>>,
+) {
+    if reads == Reads::Never {
+        lock(&state).read_done = true;
+        return;
+    }
+    loop {
+        if let Reads::Every(d) = reads {
+            if conn.close_reason().is_none() {
+                sleep(d).await;
+            }
+        }
+        let got = tokio::select! {
+            got = recv.read_chunk(usize::MAX, true) => got,
+            // (An error means the writer is gone without stopping it.)
+            Ok(()) = stop.changed() => {
+                let code = stop.borrow().unwrap_or(0);
+                let _ = recv.stop(VarInt::from_u64(code).unwrap_or(VarInt::MAX));
+                lock(&state).read_done = true;
+                return;
+            }
+        };
+        match got {
+            Ok(Some(chunk)) => {
+                let mut s = lock(&state);
+                s.obs.received.extend_from_slice(&chunk.bytes);
+                if !s.obs.fin_sent {
+                    s.obs.received_before_fin = s.obs.received.len();
+                }
+                drop(s);
+                progress.send_modify(|p| p.echoed = true);
+            }
+            Ok(None) => {
+                let mut s = lock(&state);
+                s.obs.fin_received = true;
+                s.obs.echo_time = s.obs.fin_sent_at.map(|t| t.elapsed());
+                s.read_done = true;
+                return;
+            }
+            Err(ReadError::Reset(code)) => {
+                let mut s = lock(&state);
+                s.obs.reset = Some(code.into_inner());
+                s.read_done = true;
+                return;
+            }
+            Err(_) => {
+                lock(&state).read_done = true;
+                return;
+            }
+        }
+    }
+}

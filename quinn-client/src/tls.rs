@@ -1,0 +1,168 @@
+//! The rustls side: which certificates are trusted, which cipher suites
+//! are offered, ALPN.
+
+use std::sync::Arc;
+
+use echo_client::{ClientConfig, Trust};
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{ring, CryptoProvider};
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, RootCertStore, SignatureScheme};
+
+/// The TLS 1.3 suites rustls (ring) has, by IANA name.
+pub const KNOWN_SUITES: [&str; 3] = [
+    "TLS_AES_128_GCM_SHA256",
+    "TLS_AES_256_GCM_SHA384",
+    "TLS_CHACHA20_POLY1305_SHA256",
+];
+
+/// The suites named in `names`, or why one is unknown.
+pub fn cipher_suites(names: &[String]) -> Result<Vec<rustls::SupportedCipherSuite>, String> {
+    names
+        .iter()
+        .map(|n| {
+            ring::ALL_CIPHER_SUITES
+                .iter()
+                .find(|s| s.suite().as_str() == Some(n.as_str()) && s.tls13().is_some())
+                .copied()
+                .ok_or_else(|| {
+                    format!(
+                        "cipher suite {n} is not one rustls offers for QUIC (known: {})",
+                        KNOWN_SUITES.join(", ")
+                    )
+                })
+        })
+        .collect()
+}
+
+/// The rustls configuration for `cfg`: TLS 1.3 only (QUIC), its ALPN list,
+/// its cipher suites, its trust.
+pub fn config(cfg: &ClientConfig) -> Result<rustls::ClientConfig, String> {
+    let mut provider = ring::default_provider();
+    if let Some(names) = &cfg.ciphers {
+        provider.cipher_suites = cipher_suites(names)?;
+    }
+    let provider = Arc::new(provider);
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| format!("rustls: {e}"))?;
+    let mut config = match &cfg.trust {
+        Trust::Nothing => builder
+            .dangerous()
+            .with_custom_certificate_verifier(Arc::new(NoCheck(provider)))
+            .with_no_client_auth(),
+        trust => builder
+            .with_root_certificates(roots(trust)?)
+            .with_no_client_auth(),
+    };
+    config.alpn_protocols = cfg.alpn.iter().map(|a| a.as_bytes().to_vec()).collect();
+    Ok(config)
+}
+
+/// The CA certificates `trust` names: a file, or the system's bundle (the
+/// places OpenSSL would look, `SSL_CERT_FILE` and `SSL_CERT_DIR` first).
+fn roots(trust: &Trust) -> Result<RootCertStore, String> {
+    let mut files = Vec::new();
+    match trust {
+        Trust::CaFile(f) => files.push(f.clone()),
+        Trust::SystemRoots => {
+            let probe = openssl_probe::probe();
+            files.extend(probe.cert_file);
+            for dir in probe.cert_dir {
+                if let Ok(entries) = std::fs::read_dir(dir) {
+                    files.extend(entries.flatten().map(|e| e.path()).filter(|p| p.is_file()));
+                }
+            }
+        }
+        Trust::Nothing => {}
+    }
+    let mut store = RootCertStore::empty();
+    for f in &files {
+        let certs = CertificateDer::pem_file_iter(f)
+            .map_err(|e| format!("{}: {e}", f.display()))?
+            .flatten();
+        let (added, _ignored) = store.add_parsable_certificates(certs);
+        if added == 0 && matches!(trust, Trust::CaFile(_)) {
+            return Err(format!("{}: no CA certificate in it", f.display()));
+        }
+    }
+    Ok(store)
+}
+
+/// Accepts any certificate (`--insecure`, and the harness's own probes),
+/// still checking that the handshake's signatures are sound.
+#[derive(Debug)]
+struct NoCheck(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for NoCheck {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suites_by_name_and_a_clear_error_for_others() {
+        let s = cipher_suites(&["TLS_CHACHA20_POLY1305_SHA256".into()]).unwrap();
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].suite().as_str(), Some("TLS_CHACHA20_POLY1305_SHA256"));
+        let e = cipher_suites(&["TLS_RSA_WITH_NULL_SHA".into()]).unwrap_err();
+        assert!(e.contains("known: TLS_AES_128_GCM_SHA256"), "{e}");
+        let e = cipher_suites(&["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".into()]).unwrap_err();
+        assert!(e.contains("not one rustls offers for QUIC"), "{e}");
+    }
+
+    #[test]
+    fn a_ca_file_without_certificates_is_refused() {
+        let dir = std::env::temp_dir().join(format!("quinn-client-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let f = dir.join("empty.pem");
+        std::fs::write(&f, "not a certificate\n").unwrap();
+        let e = roots(&Trust::CaFile(f.clone())).unwrap_err();
+        assert!(e.contains("no CA certificate"), "{e}");
+        let _ = std::fs::remove_dir_all(dir);
+    }
+}
