@@ -32,7 +32,10 @@ fn report_on(drivers: &[&str], server_args: &str, scenarios: &[&str]) -> (i32, V
         .args(["--seed", "20261125"])
         .arg("--server")
         .arg(&template)
-        .args(scenarios.iter().map(|s| format!("scenarios/{s}.json")))
+        .args(scenarios.iter().map(|s| match s.ends_with(".json") {
+            true => s.to_string(),
+            false => format!("scenarios/{s}.json"),
+        }))
         .timeout(std::time::Duration::from_secs(180));
     let out = cmd.output().unwrap();
     let report: Value = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
@@ -480,4 +483,47 @@ fn a_client_that_never_grants_credit_fails_a_server_that_blocks_on_it() {
     )
     .remove(0);
     assert!(actual.contains("ms"), "{actual}");
+}
+
+/// A server that cannot follow a key update loses everything the client
+/// sends after it (only the quinn client starts key updates). The same
+/// upload without the updates passes against it: the updates are real.
+#[test]
+fn a_key_update_fails_against_a_server_that_cannot_follow_it() {
+    fail_with(
+        &["quinn"],
+        "--fault no-key-update",
+        &["transport/key-update"],
+        &["echo[stream 0]"],
+    );
+    let text = std::fs::read_to_string(root().join("scenarios/transport/key-update.json")).unwrap();
+    let mut sc: Value = serde_json::from_str(&text).unwrap();
+    sc["connections"][0]["key_updates"] = Value::Array(Vec::new());
+    sc.as_object_mut().unwrap().remove("$schema");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("no-key-update.json");
+    std::fs::write(&path, sc.to_string()).unwrap();
+    let (code, report) = report_on(
+        &["quinn"],
+        "--fault no-key-update",
+        &[path.to_str().unwrap()],
+    );
+    assert_eq!(report["results"][0]["status"], "pass", "{report}");
+    assert_eq!(code, 0);
+}
+
+/// A server without ChaCha20-Poly1305 refuses a client that offers only
+/// it, through both clients that can offer it.
+#[test]
+fn chacha20_fails_against_a_server_with_only_aes() {
+    let mut drivers = vec!["quinn"];
+    if common::openssl().is_some() {
+        drivers.push("openssl");
+    }
+    fail_with(
+        &drivers,
+        "--fault aes-only",
+        &["transport/chacha20"],
+        &["handshake"],
+    );
 }

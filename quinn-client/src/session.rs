@@ -150,7 +150,13 @@ pub(crate) async fn run(
     let deadline = start + plan.deadline;
     let mut endpoint = Endpoint::client(echo_client::any_port_for(server))
         .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
-    let quic = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
+    // Initial packets are always protected with TLS_AES_128_GCM_SHA256
+    // (RFC 9001 §5.2), whatever suites the ClientHello offers.
+    let initial = rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256
+        .tls13()
+        .and_then(|s| s.quic_suite())
+        .ok_or("rustls has no QUIC Initial suite")?;
+    let quic = quinn::crypto::rustls::QuicClientConfig::with_initial(Arc::new(tls), initial)
         .map_err(|e| format!("the TLS configuration does not fit QUIC: {e}"))?;
     let mut client = quinn::ClientConfig::new(Arc::new(quic));
     client.transport_config(Arc::new(transport(cfg, plan)));

@@ -24,7 +24,7 @@ pub fn cipher_suites(names: &[String]) -> Result<Vec<rustls::SupportedCipherSuit
         .map(|n| {
             ring::ALL_CIPHER_SUITES
                 .iter()
-                .find(|s| s.suite().as_str() == Some(n.as_str()) && s.tls13().is_some())
+                .find(|s| s.tls13().is_some() && iana_name(s).as_deref() == Some(n.as_str()))
                 .copied()
                 .ok_or_else(|| {
                     format!(
@@ -34,6 +34,12 @@ pub fn cipher_suites(names: &[String]) -> Result<Vec<rustls::SupportedCipherSuit
                 })
         })
         .collect()
+}
+
+/// A TLS 1.3 suite's IANA name (rustls says `TLS13_` where IANA says `TLS_`).
+fn iana_name(s: &rustls::SupportedCipherSuite) -> Option<String> {
+    let name = s.suite().as_str()?;
+    Some(name.replacen("TLS13_", "TLS_", 1))
 }
 
 /// The rustls configuration for `cfg`: TLS 1.3 only (QUIC), its ALPN list,
@@ -148,7 +154,13 @@ mod tests {
     fn suites_by_name_and_a_clear_error_for_others() {
         let s = cipher_suites(&["TLS_CHACHA20_POLY1305_SHA256".into()]).unwrap();
         assert_eq!(s.len(), 1);
-        assert_eq!(s[0].suite().as_str(), Some("TLS_CHACHA20_POLY1305_SHA256"));
+        assert_eq!(
+            iana_name(&s[0]).as_deref(),
+            Some("TLS_CHACHA20_POLY1305_SHA256")
+        );
+        for name in KNOWN_SUITES {
+            assert!(cipher_suites(&[name.into()]).is_ok(), "{name}");
+        }
         let e = cipher_suites(&["TLS_RSA_WITH_NULL_SHA".into()]).unwrap_err();
         assert!(e.contains("known: TLS_AES_128_GCM_SHA256"), "{e}");
         let e = cipher_suites(&["TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256".into()]).unwrap_err();

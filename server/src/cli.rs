@@ -119,6 +119,8 @@ pub enum FaultArg {
     V4Only,
     ShortWrite,
     BlockingWrite,
+    NoKeyUpdate,
+    AesOnly,
 }
 
 impl Args {
@@ -149,6 +151,8 @@ impl Args {
                 FaultArg::V4Only => f.v4_only = true,
                 FaultArg::ShortWrite => f.short_write = true,
                 FaultArg::BlockingWrite => f.blocking_write = true,
+                FaultArg::NoKeyUpdate => f.no_key_update = true,
+                FaultArg::AesOnly => f.aes_only = true,
             }
         }
         #[cfg(feature = "faults")]

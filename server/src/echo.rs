@@ -103,6 +103,14 @@ pub struct Faults {
     /// Block the whole event loop for 2 s whenever flow control holds an
     /// echo back, as a server writing to a blocking socket would.
     pub blocking_write: bool,
+    /// Drop every 1-RTT packet whose key phase differs from the first one
+    /// seen: a server that cannot follow a client's key update. (It reads
+    /// the phase through header protection, so only for clients using
+    /// TLS_AES_128_GCM_SHA256.)
+    pub no_key_update: bool,
+    /// Refuse clients that offer no AES-GCM suite with handshake_failure
+    /// (0x128), as a server without ChaCha20-Poly1305 would.
+    pub aes_only: bool,
 }
 
 /// Buffers one stream until FIN, never holding more than `limit` bytes.

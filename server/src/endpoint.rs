@@ -11,6 +11,7 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fs::File;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::cid::{CidGenerator, CID_LEN};
@@ -76,6 +77,12 @@ struct Conn {
     started: Instant,
     /// When its last datagram arrived.
     heard: Instant,
+    /// For the `no_key_update` fault: the TLS secrets quiche logs, the
+    /// client's 1-RTT header protection once known, and the first key
+    /// phase seen.
+    secrets: Option<Arc<Mutex<Vec<u8>>>>,
+    one_rtt: Option<quic_wire::OneRttHeader>,
+    key_phase: Option<bool>,
     ids: Vec<quiche::ConnectionId<'static>>,
     /// Echo bytes not yet accepted by quiche, per stream.
     pending: HashMap<u64, Pending>,
@@ -171,6 +178,14 @@ impl Endpoint {
         };
         let (key, fresh) = match self.ids.get(&hdr.dcid) {
             Some(&k) => (k, false),
+            None if self.opts.faults.aes_only && !offers_aes(buf) => {
+                log::debug!("{from}: fault aes-only: no AES-GCM suite offered; refused");
+                let close = quic_wire::initial_close(buf, 0x128, "no shared cipher suite");
+                if let Some(close) = close {
+                    self.stateless.push_back((close, from));
+                }
+                return;
+            }
             None => match self.new_connection(&hdr, from, now) {
                 Admit::Conn(k, fresh) => (k, fresh),
                 Admit::Drop => return,
@@ -196,6 +211,10 @@ impl Endpoint {
             return;
         }
         conn.heard = now;
+        if self.opts.faults.no_key_update && conn.changed_key_phase(buf) {
+            log::debug!("{from}: fault no-key-update: a packet of a new key phase dropped");
+            return;
+        }
         if let Some((received, _)) = &mut conn.unvalidated {
             *received += buf.len();
         }
@@ -322,6 +341,11 @@ impl Endpoint {
                 q.set_keylog(Box::new(f));
             }
         }
+        let secrets = self.opts.faults.no_key_update.then(|| {
+            let log = Arc::new(Mutex::new(Vec::new()));
+            q.set_keylog(Box::new(SecretLog(Arc::clone(&log))));
+            log
+        });
         if let Some(dir) = &self.opts.qlog_dir {
             let path = dir.join(format!("{}.sqlog", q.trace_id()));
             match File::create(&path) {
@@ -362,6 +386,9 @@ impl Endpoint {
                 peer: from,
                 started: now,
                 heard: now,
+                secrets,
+                one_rtt: None,
+                key_phase: None,
                 ids,
                 pending: HashMap::new(),
                 timer: None,
@@ -569,6 +596,62 @@ impl Endpoint {
             }
             self.mark_dirty(key);
         }
+    }
+}
+
+impl Conn {
+    /// For the `no_key_update` fault: whether `datagram` is a 1-RTT packet
+    /// of another key phase than the first one seen.
+    fn changed_key_phase(&mut self, datagram: &[u8]) -> bool {
+        if self.one_rtt.is_none() {
+            let log = self.secrets.as_ref().map(|s| s.lock().unwrap().clone());
+            self.one_rtt = log.as_deref().and_then(client_1rtt_header);
+        }
+        let Some(phase) = self
+            .one_rtt
+            .as_ref()
+            .and_then(|h| h.key_phase(datagram, CID_LEN))
+        else {
+            return false;
+        };
+        *self.key_phase.get_or_insert(phase) != phase
+    }
+}
+
+/// The client's 1-RTT header protection, from a key log.
+fn client_1rtt_header(log: &[u8]) -> Option<quic_wire::OneRttHeader> {
+    let text = String::from_utf8_lossy(log);
+    let hex = text
+        .lines()
+        .find_map(|l| l.strip_prefix("CLIENT_TRAFFIC_SECRET_0 "))?
+        .split(' ')
+        .nth(1)?;
+    let secret: Option<Vec<u8>> = (0..hex.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
+        .collect();
+    quic_wire::OneRttHeader::new(&secret?)
+}
+
+/// For the `aes_only` fault: whether the client Initial in `datagram`
+/// offers TLS_AES_128_GCM_SHA256 or TLS_AES_256_GCM_SHA384 (anything that
+/// is not a readable client Initial passes).
+fn offers_aes(datagram: &[u8]) -> bool {
+    quic_wire::offered_cipher_suites(datagram)
+        .is_none_or(|s| s.contains(&0x1301) || s.contains(&0x1302))
+}
+
+/// A key log kept in memory.
+struct SecretLog(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for SecretLog {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
     }
 }
 

@@ -59,7 +59,7 @@ pub fn quiche_config(args: &cli::Args) -> Result<quiche::Config, String> {
     config.set_initial_max_streams_bidi(100);
     config.set_initial_max_streams_uni(3);
     config.set_disable_active_migration(true);
-    if std::env::var_os("SSLKEYLOGFILE").is_some() {
+    if std::env::var_os("SSLKEYLOGFILE").is_some() || args.faults().no_key_update {
         config.log_keys();
     }
     Ok(config)

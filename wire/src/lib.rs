@@ -10,6 +10,12 @@
 //! of Initial packets, and packet types from cleartext headers. No sockets
 //! and no clocks: bytes in, bytes out.
 
+mod key_phase;
+mod offer;
+
+pub use key_phase::OneRttHeader;
+pub use offer::offered_cipher_suites;
+
 use ring::aead::quic::{HeaderProtectionKey, AES_128};
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM};
 use ring::hkdf;
@@ -182,6 +188,17 @@ pub fn close_frame(code: u64, reason: &str) -> Vec<u8> {
 /// be. `None` unless `datagram` starts with a client Initial that decrypts,
 /// so garbage gets no answer.
 pub fn invalid_token_close(datagram: &[u8]) -> Option<Vec<u8>> {
+    initial_close(
+        datagram,
+        INVALID_TOKEN,
+        "invalid or expired address validation token",
+    )
+}
+
+/// A server's stateless answer to the client Initial at the start of
+/// `datagram`: an Initial with a transport CONNECTION_CLOSE of `code`.
+/// `None` unless the client Initial decrypts.
+pub fn initial_close(datagram: &[u8], code: u64, reason: &str) -> Option<Vec<u8>> {
     let mut r = Reader::new(datagram);
     let first = r.u8().ok()?;
     let version = r.bytes(4).ok()?;
@@ -197,7 +214,7 @@ pub fn invalid_token_close(datagram: &[u8]) -> Option<Vec<u8>> {
         return None;
     };
     let server = Keys::initial(dcid, false);
-    let close = close_frame(INVALID_TOKEN, "invalid or expired address validation token");
+    let close = close_frame(code, reason);
     Some(seal_initial(&server, scid, dcid, &[], 0, &close, 0))
 }
 
