@@ -236,6 +236,9 @@ pub struct Plan {
     /// Start a key update (RFC 9001 §6) at each of these moments. quiche
     /// cannot start one; the quinn client can.
     pub key_updates: Vec<Moment>,
+    /// Send a PING this often once the handshake is done, so that neither
+    /// side's idle timer ends a quiet connection.
+    pub keep_alive: Option<Duration>,
 }
 
 /// Evidence of one connection, for a person debugging a server: its qlog,
@@ -354,6 +357,7 @@ impl Default for Plan {
             recorder: None,
             reads: Reads::AtOnce,
             key_updates: Vec::new(),
+            keep_alive: None,
         }
     }
 }

@@ -357,12 +357,16 @@ pub fn run(
             // the handshake that opened it.
             let now = Instant::now();
             // Held at the gate, the connection is kept alive: the others
-            // may take longer to open than the server's idle timeout.
-            if fin_held && now >= next_keepalive {
-                let _ = conn.send_ack_eliciting();
-                next_keepalive = now + crate::GATE_KEEPALIVE;
-            }
-            if fin_held {
+            // may take longer to open than the server's idle timeout. A
+            // plan may ask for PINGs all along.
+            let ping_every = plan
+                .keep_alive
+                .or(fin_held.then_some(crate::GATE_KEEPALIVE));
+            if let Some(every) = ping_every {
+                if now >= next_keepalive {
+                    let _ = conn.send_ack_eliciting();
+                    next_keepalive = now + every;
+                }
                 wake = wake.min(next_keepalive);
             }
             for s in &mut streams {

@@ -527,3 +527,15 @@ fn chacha20_fails_against_a_server_with_only_aes() {
         &["handshake"],
     );
 }
+
+/// A server whose idle timer packets never restart ends a connection the
+/// client keeps alive with PINGs, through both clients that send them.
+#[test]
+fn keep_alive_fails_against_a_server_whose_idle_timer_ignores_activity() {
+    fail_with(
+        &["native", "quinn"],
+        "--fault idle-ignores-activity",
+        &["transport/keep-alive"],
+        &["echo[stream 0]"],
+    );
+}

@@ -96,7 +96,9 @@ fn transport(cfg: &ClientConfig, plan: &Plan) -> quinn::TransportConfig {
         t.stream_receive_window(var(w.stream));
         t.receive_window(var(w.connection));
     }
-    if plan.fin_gate.is_some() {
+    if let Some(every) = plan.keep_alive {
+        t.keep_alive_interval(Some(every));
+    } else if plan.fin_gate.is_some() {
         // Held at the gate, the connection is kept alive meanwhile.
         t.keep_alive_interval(Some(echo_client::GATE_KEEPALIVE));
     }

@@ -121,6 +121,7 @@ pub enum FaultArg {
     BlockingWrite,
     NoKeyUpdate,
     AesOnly,
+    IdleIgnoresActivity,
 }
 
 impl Args {
@@ -153,6 +154,7 @@ impl Args {
                 FaultArg::BlockingWrite => f.blocking_write = true,
                 FaultArg::NoKeyUpdate => f.no_key_update = true,
                 FaultArg::AesOnly => f.aes_only = true,
+                FaultArg::IdleIgnoresActivity => f.fixed_lifetime = Some(self.idle_timeout),
             }
         }
         #[cfg(feature = "faults")]

@@ -111,6 +111,9 @@ pub struct Faults {
     /// Refuse clients that offer no AES-GCM suite with handshake_failure
     /// (0x128), as a server without ChaCha20-Poly1305 would.
     pub aes_only: bool,
+    /// Forget every connection this long after it began, however active
+    /// (an idle timer that packets never restart). Set to `--idle-timeout`.
+    pub fixed_lifetime: Option<std::time::Duration>,
 }
 
 /// Buffers one stream until FIN, never holding more than `limit` bytes.

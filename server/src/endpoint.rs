@@ -523,9 +523,8 @@ impl Endpoint {
             self.draining += 1;
         }
         let mut t = conn.q.timeout_instant();
-        if self.opts.faults.lan_idle {
-            let idle = conn.heard + LAN_IDLE;
-            t = Some(t.map_or(idle, |t| t.min(idle)));
+        if let Some(end) = fault_end(conn, self.opts.faults) {
+            t = Some(t.map_or(end, |t| t.min(end)));
         }
         if t != conn.timer {
             conn.timer = t;
@@ -568,13 +567,14 @@ impl Endpoint {
                 break;
             }
             let Reverse((_, key)) = self.timers.pop().expect("peeked");
-            if self.opts.faults.lan_idle
-                && self
-                    .conns
-                    .get(&key)
-                    .is_some_and(|c| now >= c.heard + LAN_IDLE)
+            let faults = self.opts.faults;
+            if self
+                .conns
+                .get(&key)
+                .and_then(|c| fault_end(c, faults))
+                .is_some_and(|end| now >= end)
             {
-                log::debug!("fault lan-idle: 500 ms without a datagram; forgotten");
+                log::debug!("fault lan-idle or idle-ignores-activity: forgotten silently");
                 self.forget(key);
                 continue;
             }
@@ -597,6 +597,13 @@ impl Endpoint {
             self.mark_dirty(key);
         }
     }
+}
+
+/// When a fault's own idle timer ends `conn` (`lan_idle`, `fixed_lifetime`).
+fn fault_end(conn: &Conn, faults: Faults) -> Option<Instant> {
+    let lan = faults.lan_idle.then(|| conn.heard + LAN_IDLE);
+    let fixed = faults.fixed_lifetime.map(|d| conn.started + d);
+    lan.into_iter().chain(fixed).min()
 }
 
 impl Conn {

@@ -48,6 +48,7 @@ pub(super) fn served_probe() -> ConnectionSpec {
         hold_ms: None,
         flow: None,
         key_updates: Vec::new(),
+        keep_alive_ms: None,
         ciphers: None,
         first: false,
         expect: Expect {

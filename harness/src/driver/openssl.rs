@@ -236,6 +236,9 @@ impl Driver for Openssl {
                 "s_client offers {keyup} only for TLS over TCP: in QUIC mode it ignores it".into(),
             );
         }
+        if spec.keep_alive_ms.is_some() {
+            return Some("s_client cannot be told to send PINGs".into());
+        }
         if spec.flow.is_some() {
             return Some("s_client cannot set its flow-control windows".into());
         }

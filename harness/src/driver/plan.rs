@@ -64,6 +64,7 @@ pub fn plan(spec: &ConnectionSpec, n: u32, deadline: Duration) -> (Plan, Vec<Vec
         cancel: None,
         fin_gate: None,
         recorder: None,
+        keep_alive: spec.keep_alive_ms.map(Duration::from_millis),
         key_updates: spec
             .key_updates
             .iter()

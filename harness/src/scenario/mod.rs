@@ -151,6 +151,9 @@ pub struct ConnectionSpec {
     /// The client's flow-control credit and how it reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flow: Option<FlowSpec>,
+    /// Send a PING this often (milliseconds) once the handshake is done.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keep_alive_ms: Option<u64>,
     /// Start a TLS key update (RFC 9001 §6) at each of these moments.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub key_updates: Vec<MomentSpec>,

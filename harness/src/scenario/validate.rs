@@ -118,6 +118,10 @@ pub(super) fn validate(s: &Scenario) -> Result<(), String> {
                 }
             }
         }
+        if c.keep_alive_ms == Some(0) {
+            return Err(format!("{at}.keep_alive_ms must be at least 1"));
+        }
+        times.push((format!("{at}.keep_alive_ms"), c.keep_alive_ms.unwrap_or(0)));
         if c.key_updates.len() > 16 {
             return Err(format!("{at}.key_updates: at most 16"));
         }
