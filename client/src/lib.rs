@@ -239,6 +239,49 @@ pub struct Plan {
     /// Send a PING this often once the handshake is done, so that neither
     /// side's idle timer ends a quiet connection.
     pub keep_alive: Option<Duration>,
+    /// Where session tickets are kept between connections (each connection
+    /// given the same store saves its tickets there).
+    pub sessions: Option<Sessions>,
+    /// Resume a session from `sessions`, if there is one.
+    pub resume: bool,
+    /// Send the first stream's data as 0-RTT early data (needs `resume`).
+    /// If the server rejects it, it is sent again after the handshake.
+    pub early_data: bool,
+}
+
+/// Session tickets kept across connections, one store per client library
+/// (each keeps them in its own form).
+#[derive(Clone, Default)]
+pub struct Sessions(
+    std::sync::Arc<
+        std::sync::Mutex<
+            std::collections::HashMap<
+                &'static str,
+                std::sync::Arc<dyn std::any::Any + Send + Sync>,
+            >,
+        >,
+    >,
+);
+
+impl Sessions {
+    /// `library`'s store, made by `init` the first time.
+    pub fn store<T: std::any::Any + Send + Sync>(
+        &self,
+        library: &'static str,
+        init: impl FnOnce() -> T,
+    ) -> Option<std::sync::Arc<T>> {
+        let mut stores = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        let store = stores
+            .entry(library)
+            .or_insert_with(|| std::sync::Arc::new(init()));
+        std::sync::Arc::clone(store).downcast::<T>().ok()
+    }
+}
+
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Sessions")
+    }
 }
 
 /// Evidence of one connection, for a person debugging a server: its qlog,
@@ -358,6 +401,9 @@ impl Default for Plan {
             reads: Reads::AtOnce,
             key_updates: Vec::new(),
             keep_alive: None,
+            sessions: None,
+            resume: false,
+            early_data: false,
         }
     }
 }
@@ -424,6 +470,12 @@ pub struct Observation {
     /// The plan's [`Plan::cancel`] flag was set, so the client stopped.
     pub abandoned: bool,
     pub elapsed: Duration,
+    /// Whether the handshake resumed an earlier session (no certificate);
+    /// `None` when it did not complete.
+    pub resumed: Option<bool>,
+    /// Whether the server accepted 0-RTT data; `None` when none was sent
+    /// (or the client cannot tell).
+    pub early_data_accepted: Option<bool>,
 }
 
 /// Connects to `server`, carries out `plan` and reports what happened.

@@ -270,6 +270,8 @@ fn exchange(
         unreachable,
         abandoned,
         elapsed: start.elapsed(),
+        resumed: None,
+        early_data_accepted: None,
     };
     match answer {
         None => obs.deadline_hit = !(unreachable || abandoned),

@@ -265,6 +265,17 @@ pub fn run(
         )
     }
     .map_err(|e| ClientError::Config(format!("connect: {e}")))?;
+    // quiche keeps a session as bytes, after the server's ticket.
+    let tickets = plan
+        .sessions
+        .as_ref()
+        .and_then(|s| s.store("quiche", || Mutex::new(None::<Vec<u8>>)));
+    if plan.resume {
+        let saved = tickets.as_ref().and_then(|t| t.lock().unwrap().clone());
+        if let Some(session) = saved {
+            let _ = conn.set_session(&session);
+        }
+    }
     let rec = plan.recorder.as_ref().map(|r| r.0.as_ref());
     if let Some(r) = rec {
         if let Some(w) = r.keylog() {
@@ -511,7 +522,13 @@ pub fn run(
         let _ = flush(&mut conn, &socket, &mut out, rec);
     }
 
+    if let (Some(t), Some(session)) = (&tickets, conn.session()) {
+        *t.lock().unwrap() = Some(session.to_vec());
+    }
+    let resumed = (handshake != Handshake::NotCompleted).then(|| conn.is_resumed());
     Ok(Observation {
+        resumed,
+        early_data_accepted: None,
         handshake,
         established_at,
         streams: streams

@@ -142,6 +142,30 @@ pub fn judge(label: &str, expect: &Expect, run: &Run, blind: &Blind) -> Vec<Chec
             format!("\"{got}\""),
         );
     }
+    for (what, want, got) in [
+        ("resumed", expect.resumed, obs.resumed),
+        (
+            "early_data_accepted",
+            expect.early_data_accepted,
+            obs.early_data_accepted,
+        ),
+    ] {
+        if let Some(want) = want {
+            let said = |b: bool| match (what, b) {
+                ("resumed", true) => "resumed (no certificate)",
+                ("resumed", false) => "a full handshake",
+                (_, true) => "0-RTT data accepted",
+                (_, false) => "0-RTT data turned down",
+            };
+            check(
+                what,
+                got == Some(want),
+                said(want).into(),
+                got.map_or("not known (no handshake, or no 0-RTT sent)", said)
+                    .into(),
+            );
+        }
+    }
     if let Some(want) = expect.echo {
         for (i, s) in &bidi {
             let same = s.received == run.sent[*i];
@@ -483,6 +507,8 @@ mod tests {
                 unreachable: false,
                 abandoned: false,
                 elapsed: Duration::ZERO,
+                resumed: None,
+                early_data_accepted: None,
             },
         };
         let expect = Expect {

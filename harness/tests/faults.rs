@@ -539,3 +539,33 @@ fn keep_alive_fails_against_a_server_whose_idle_timer_ignores_activity() {
         &["echo[stream 0]"],
     );
 }
+
+/// A server that never resumes fails resumption through both clients that
+/// resume, and 0-RTT acceptance; the early data still arrives (sent again).
+#[test]
+fn resumption_fails_against_a_server_that_never_resumes() {
+    fail_with(
+        &["native", "quinn"],
+        "--fault no-resumption",
+        &["transport/resumption"],
+        &["conn 2: resumed"],
+    );
+    fail_with(
+        &["quinn"],
+        "--fault no-resumption",
+        &["transport/zero-rtt-accepted"],
+        &["conn 2: early_data_accepted"],
+    );
+}
+
+/// A server that accepts 0-RTT but drops what arrives in it loses the
+/// early bytes for good.
+#[test]
+fn zero_rtt_fails_against_a_server_that_drops_early_data() {
+    fail_with(
+        &["quinn"],
+        "--fault early-data-lost",
+        &["transport/zero-rtt"],
+        &["conn 2: echo[stream 0]"],
+    );
+}

@@ -13,7 +13,7 @@ use std::net::SocketAddr;
 
 use echo_client::{ClientConfig, Observation, Plan};
 
-pub use tls::{cipher_suites, KNOWN_SUITES};
+pub use tls::{cipher_suites, Verified, KNOWN_SUITES};
 
 /// Connects to `server`, carries out `plan` and reports what happened.
 /// Errors are the client's own (a bad configuration, no socket); anything
@@ -25,7 +25,7 @@ pub fn run(server: SocketAddr, cfg: &ClientConfig, plan: &Plan) -> Result<Observ
     if plan.leave == echo_client::Leave::Vanish {
         return Err("quinn closes a connection it drops: it cannot vanish".into());
     }
-    let tls = tls::config(cfg)?;
+    let tls = tls::config(cfg, plan)?;
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

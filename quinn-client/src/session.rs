@@ -145,7 +145,7 @@ fn ending(e: Option<ConnectionError>) -> (Option<Close>, Option<Close>, bool) {
 pub(crate) async fn run(
     server: SocketAddr,
     cfg: &ClientConfig,
-    tls: rustls::ClientConfig,
+    (tls, verified): (rustls::ClientConfig, crate::tls::Verified),
     plan: &Plan,
 ) -> Result<Observation, String> {
     let start = Instant::now();
@@ -180,37 +180,40 @@ pub(crate) async fn run(
         unreachable: false,
         abandoned: false,
         elapsed: Duration::ZERO,
+        resumed: None,
+        early_data_accepted: None,
+    };
+    let (progress, _) = watch::channel(Progress::default());
+    let progress = Arc::new(progress);
+
+    // 0-RTT: the streams start at once, before the handshake completes.
+    let (connecting, mut early) = match plan.early_data {
+        true => match connecting.into_0rtt() {
+            Ok((conn, accepted)) => {
+                let states = spawn_streams(&conn, plan, &progress);
+                (Err(conn), Some((accepted, states)))
+            }
+            // No session to resume: an ordinary handshake.
+            Err(connecting) => (Ok(connecting), None),
+        },
+        false => (Ok(connecting), None),
     };
 
     // The handshake.
-    tokio::pin!(connecting);
-    let conn = loop {
-        tokio::select! {
-            r = &mut connecting => break r,
-            _ = sleep(TICK) => {
-                if Instant::now() >= deadline {
-                    observation.deadline_hit = true;
-                } else if cancelled(plan) {
-                    observation.abandoned = true;
-                } else {
-                    continue;
-                }
-                observation.elapsed = start.elapsed();
-                return Ok(observation);
-            }
+    let conn = match connecting {
+        Ok(connecting) => wait_handshake(connecting, deadline, plan, &mut observation).await,
+        Err(conn) => {
+            let (accepted, _) = early.as_mut().expect("set with the connection");
+            let accepted = wait(accepted, deadline, plan, &mut observation).await;
+            observation.early_data_accepted = accepted;
+            accepted.map(|_| conn)
         }
     };
-    let conn = match conn {
-        Ok(c) => c,
-        Err(e) => {
-            let (peer, local, idle) = ending(Some(e));
-            observation.peer_close = peer;
-            observation.local_close = local;
-            observation.idle_timed_out = idle;
-            observation.elapsed = start.elapsed();
-            return Ok(observation);
-        }
+    let Some(conn) = conn else {
+        observation.elapsed = start.elapsed();
+        return Ok(observation);
     };
+    observation.resumed = Some(verified.none());
     let established = Instant::now();
     let alpn = conn
         .handshake_data()
@@ -228,20 +231,12 @@ pub(crate) async fn run(
     }
     ticket.arrive();
 
-    // The streams, and the key updates.
-    let (progress, _) = watch::channel(Progress::default());
-    let progress = Arc::new(progress);
-    let mut states = Vec::new();
-    for (i, sp) in plan.streams.iter().enumerate() {
-        let state: Shared = Arc::new(Mutex::new(StreamState {
-            fin: sp.fin,
-            ..StreamState::default()
-        }));
-        states.push(Arc::clone(&state));
-        let (conn, sp, progress) = (conn.clone(), sp.clone(), Arc::clone(&progress));
-        let (gate, reads) = (plan.fin_gate.clone(), plan.reads);
-        tokio::spawn(stream(conn, sp, i == 0, state, progress, gate, reads));
-    }
+    // The streams (again, in 1-RTT, if the server turned 0-RTT down: what
+    // was sent early is lost), and the key updates.
+    let states = match early {
+        Some((_, states)) if observation.early_data_accepted == Some(true) => states,
+        _ => spawn_streams(&conn, plan, &progress),
+    };
     for moment in plan.key_updates.clone() {
         let (conn, mut seen) = (conn.clone(), progress.subscribe());
         tokio::spawn(async move {
@@ -320,6 +315,72 @@ pub(crate) async fn run(
         .collect();
     observation.elapsed = start.elapsed();
     Ok(observation)
+}
+
+/// A task per stream of the plan on `conn`; their shared states.
+fn spawn_streams(
+    conn: &Connection,
+    plan: &Plan,
+    progress: &Arc<watch::Sender<Progress>>,
+) -> Vec<Shared> {
+    let mut states = Vec::new();
+    for (i, sp) in plan.streams.iter().enumerate() {
+        let state: Shared = Arc::new(Mutex::new(StreamState {
+            fin: sp.fin,
+            ..StreamState::default()
+        }));
+        states.push(Arc::clone(&state));
+        let (conn, sp, progress) = (conn.clone(), sp.clone(), Arc::clone(progress));
+        let (gate, reads) = (plan.fin_gate.clone(), plan.reads);
+        tokio::spawn(stream(conn, sp, i == 0, state, progress, gate, reads));
+    }
+    states
+}
+
+/// Waits for `fut` until the deadline or the cancel flag, which it records
+/// in `observation` (then `None`).
+async fn wait<F: std::future::Future + Unpin>(
+    fut: &mut F,
+    deadline: Instant,
+    plan: &Plan,
+    observation: &mut Observation,
+) -> Option<F::Output> {
+    loop {
+        tokio::select! {
+            r = &mut *fut => return Some(r),
+            _ = sleep(TICK) => {
+                if Instant::now() >= deadline {
+                    observation.deadline_hit = true;
+                    return None;
+                }
+                if cancelled(plan) {
+                    observation.abandoned = true;
+                    return None;
+                }
+            }
+        }
+    }
+}
+
+/// An ordinary handshake; `None` (recorded in `observation`) if it did not
+/// complete.
+async fn wait_handshake(
+    connecting: quinn::Connecting,
+    deadline: Instant,
+    plan: &Plan,
+    observation: &mut Observation,
+) -> Option<Connection> {
+    let mut connecting = connecting;
+    match wait(&mut connecting, deadline, plan, observation).await? {
+        Ok(c) => Some(c),
+        Err(e) => {
+            let (peer, local, idle) = ending(Some(e));
+            observation.peer_close = peer;
+            observation.local_close = local;
+            observation.idle_timed_out = idle;
+            None
+        }
+    }
 }
 
 /// Carries out one stream: the writer here, the reader in a task of its

@@ -3,8 +3,11 @@
 
 use std::sync::Arc;
 
-use echo_client::{ClientConfig, Trust};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use echo_client::{ClientConfig, Plan, Trust};
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::client::{ClientSessionMemoryCache, Resumption, WebPkiServerVerifier};
 use rustls::crypto::{ring, CryptoProvider};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
@@ -44,7 +47,54 @@ fn iana_name(s: &rustls::SupportedCipherSuite) -> Option<String> {
 
 /// The rustls configuration for `cfg`: TLS 1.3 only (QUIC), its ALPN list,
 /// its cipher suites, its trust.
-pub fn config(cfg: &ClientConfig) -> Result<rustls::ClientConfig, String> {
+/// The certificate checks of one connection, counted by its verifier: none
+/// means the handshake resumed a session (the server sent no certificate).
+/// Connections that share a session store share the verifier (rustls
+/// resumes a ticket only with the verifier that checked its certificate),
+/// so this holds for connections made one after another.
+#[derive(Debug, Clone)]
+pub struct Verified {
+    calls: Arc<AtomicUsize>,
+    before: usize,
+}
+
+impl Verified {
+    pub fn none(&self) -> bool {
+        self.calls.load(Ordering::Acquire) == self.before
+    }
+}
+
+/// What a session store holds for quinn: the tickets, and the verifier and
+/// client-certificate resolver they were made with (rustls resumes a
+/// ticket only with the very same two).
+struct Store {
+    cache: Arc<ClientSessionMemoryCache>,
+    verifier: Arc<Counted>,
+    no_client_cert: Arc<NoClientCert>,
+}
+
+/// This client never presents a certificate.
+#[derive(Debug)]
+struct NoClientCert;
+
+impl rustls::client::ResolvesClientCert for NoClientCert {
+    fn resolve(
+        &self,
+        _root_hint_subjects: &[&[u8]],
+        _sigschemes: &[SignatureScheme],
+    ) -> Option<Arc<rustls::sign::CertifiedKey>> {
+        None
+    }
+
+    fn has_certs(&self) -> bool {
+        false
+    }
+}
+
+/// The rustls configuration for `cfg` and `plan` (TLS 1.3 only, its ALPN
+/// list, its cipher suites, its trust, its session store and early data),
+/// and the count of its certificate checks.
+pub fn config(cfg: &ClientConfig, plan: &Plan) -> Result<(rustls::ClientConfig, Verified), String> {
     let mut provider = ring::default_provider();
     if let Some(names) = &cfg.ciphers {
         provider.cipher_suites = cipher_suites(names)?;
@@ -53,17 +103,89 @@ pub fn config(cfg: &ClientConfig) -> Result<rustls::ClientConfig, String> {
     let builder = rustls::ClientConfig::builder_with_provider(Arc::clone(&provider))
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| format!("rustls: {e}"))?;
-    let mut config = match &cfg.trust {
-        Trust::Nothing => builder
-            .dangerous()
-            .with_custom_certificate_verifier(Arc::new(NoCheck(provider)))
-            .with_no_client_auth(),
-        trust => builder
-            .with_root_certificates(roots(trust)?)
-            .with_no_client_auth(),
+    let inner: Arc<dyn ServerCertVerifier> = match &cfg.trust {
+        Trust::Nothing => Arc::new(NoCheck(Arc::clone(&provider))),
+        trust => WebPkiServerVerifier::builder_with_provider(Arc::new(roots(trust)?), provider)
+            .build()
+            .map_err(|e| format!("rustls: {e}"))?,
     };
+    let fresh = Arc::new(Counted {
+        inner,
+        calls: Arc::default(),
+    });
+    let (verifier, no_client_cert, resumption) = match &plan.sessions {
+        Some(s) => {
+            let store = s
+                .store("quinn", || Store {
+                    cache: Arc::new(ClientSessionMemoryCache::new(16)),
+                    verifier: fresh,
+                    no_client_cert: Arc::new(NoClientCert),
+                })
+                .ok_or("the session store holds something else")?;
+            (
+                Arc::clone(&store.verifier),
+                Arc::clone(&store.no_client_cert),
+                Resumption::store(store.cache.clone()),
+            )
+        }
+        None => (fresh, Arc::new(NoClientCert), Resumption::disabled()),
+    };
+    let verified = Verified {
+        calls: Arc::clone(&verifier.calls),
+        before: verifier.calls.load(Ordering::Acquire),
+    };
+    let mut config = builder
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_client_cert_resolver(no_client_cert);
     config.alpn_protocols = cfg.alpn.iter().map(|a| a.as_bytes().to_vec()).collect();
-    Ok(config)
+    config.resumption = resumption;
+    config.enable_early_data = plan.early_data;
+    Ok((config, verified))
+}
+
+/// A verifier that counts its certificate checks.
+#[derive(Debug)]
+struct Counted {
+    inner: Arc<dyn ServerCertVerifier>,
+    calls: Arc<AtomicUsize>,
+}
+
+impl ServerCertVerifier for Counted {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        server_name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        self.calls.fetch_add(1, Ordering::AcqRel);
+        self.inner
+            .verify_server_cert(end_entity, intermediates, server_name, ocsp, now)
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.inner.supported_verify_schemes()
+    }
 }
 
 /// The CA certificates `trust` names: a file, or the system's bundle (the

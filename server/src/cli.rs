@@ -122,6 +122,8 @@ pub enum FaultArg {
     NoKeyUpdate,
     AesOnly,
     IdleIgnoresActivity,
+    NoResumption,
+    EarlyDataLost,
 }
 
 impl Args {
@@ -155,6 +157,8 @@ impl Args {
                 FaultArg::NoKeyUpdate => f.no_key_update = true,
                 FaultArg::AesOnly => f.aes_only = true,
                 FaultArg::IdleIgnoresActivity => f.fixed_lifetime = Some(self.idle_timeout),
+                FaultArg::NoResumption => f.no_resumption = true,
+                FaultArg::EarlyDataLost => f.early_data_lost = true,
             }
         }
         #[cfg(feature = "faults")]

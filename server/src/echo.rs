@@ -114,6 +114,12 @@ pub struct Faults {
     /// Forget every connection this long after it began, however active
     /// (an idle timer that packets never restart). Set to `--idle-timeout`.
     pub fixed_lifetime: Option<std::time::Duration>,
+    /// Never resume a session: a new ticket key for every connection.
+    pub no_resumption: bool,
+    /// Read and drop stream data that arrives as 0-RTT, before the
+    /// handshake completes (an application that serves only established
+    /// connections, while its QUIC stack accepts early data).
+    pub early_data_lost: bool,
 }
 
 /// Buffers one stream until FIN, never holding more than `limit` bytes.

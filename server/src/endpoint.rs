@@ -326,6 +326,12 @@ impl Endpoint {
             self.counters.dropped += 1;
             return Admit::Drop;
         }
+        if self.opts.faults.no_resumption {
+            let mut key = [0u8; 48];
+            if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key).is_ok() {
+                let _ = self.config.set_ticket_key(&key);
+            }
+        }
         let mut q = match quiche::accept(&scid, odcid.as_ref(), self.local, from, &mut self.config)
         {
             Ok(q) => q,
@@ -665,6 +671,14 @@ impl std::io::Write for SecretLog {
 /// Runs the echo application over whatever quiche has for it.
 fn serve(conn: &mut Conn, scratch: &mut [u8], faults: Faults) {
     if !(conn.q.is_established() || conn.q.is_in_early_data()) || conn.q.is_closed() {
+        return;
+    }
+    if faults.early_data_lost && !conn.q.is_established() {
+        for stream in conn.q.readable() {
+            while let Ok((n, _)) = conn.q.stream_recv(stream, scratch) {
+                log::debug!("fault early-data-lost: {n} bytes of 0-RTT dropped");
+            }
+        }
         return;
     }
     for stream in conn.q.readable() {

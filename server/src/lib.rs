@@ -59,6 +59,9 @@ pub fn quiche_config(args: &cli::Args) -> Result<quiche::Config, String> {
     config.set_initial_max_streams_bidi(100);
     config.set_initial_max_streams_uni(3);
     config.set_disable_active_migration(true);
+    // 0-RTT: a resumed client's first bytes arrive with its first flight.
+    // An echo has no side effects a replay could repeat.
+    config.enable_early_data();
     if std::env::var_os("SSLKEYLOGFILE").is_some() || args.faults().no_key_update {
         config.log_keys();
     }

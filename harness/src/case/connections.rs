@@ -49,6 +49,8 @@ pub(super) fn served_probe() -> ConnectionSpec {
         flow: None,
         key_updates: Vec::new(),
         keep_alive_ms: None,
+        resume: false,
+        early_data: false,
         ciphers: None,
         first: false,
         expect: Expect {

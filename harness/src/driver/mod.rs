@@ -35,6 +35,8 @@ pub struct Target {
     pub evidence: Option<std::sync::Arc<crate::evidence::CaseEvidence>>,
     /// Reached through the relay, which then captures the datagrams.
     pub relayed: bool,
+    /// Session tickets, shared by the case's connections (`resume`).
+    pub sessions: echo_client::Sessions,
 }
 
 /// [`Target::close_wait`] for one client at a time.
@@ -53,6 +55,7 @@ impl Target {
             close_wait: CLOSE_WAIT,
             evidence: None,
             relayed: false,
+            sessions: echo_client::Sessions::default(),
         }
     }
 }

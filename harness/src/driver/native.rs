@@ -15,6 +15,13 @@ impl Driver for Native {
         if !spec.key_updates.is_empty() {
             return Some("quiche has no way for an application to start a key update".into());
         }
+        if spec.early_data {
+            return Some(
+                "quiche does not tell whether the server accepted 0-RTT data, nor send again \
+                 what it turned down"
+                    .into(),
+            );
+        }
         if spec.ciphers.is_some() {
             return Some(
                 "quiche cannot restrict its cipher suites (BoringSSL fixes its TLS 1.3 suites)"

@@ -217,6 +217,8 @@ pub fn observe(offered: &[String], sent: usize, fin_sent: bool, end: Ended) -> O
         unreachable: false,
         abandoned,
         elapsed,
+        resumed: None,
+        early_data_accepted: None,
     }
 }
 
@@ -235,6 +237,9 @@ impl Driver for Openssl {
             return Some(
                 "s_client offers {keyup} only for TLS over TCP: in QUIC mode it ignores it".into(),
             );
+        }
+        if spec.resume {
+            return Some("the openssl driver does not carry sessions between s_client runs".into());
         }
         if spec.keep_alive_ms.is_some() {
             return Some("s_client cannot be told to send PINGs".into());

@@ -65,6 +65,9 @@ pub fn plan(spec: &ConnectionSpec, n: u32, deadline: Duration) -> (Plan, Vec<Vec
         fin_gate: None,
         recorder: None,
         keep_alive: spec.keep_alive_ms.map(Duration::from_millis),
+        sessions: None,
+        resume: spec.resume,
+        early_data: spec.early_data,
         key_updates: spec
             .key_updates
             .iter()
@@ -115,6 +118,7 @@ pub fn connection_plan(
     plan.cancel = Some(target.cancel.clone());
     plan.fin_gate = target.fin_gate.clone();
     plan.linger = target.close_wait;
+    plan.sessions = Some(target.sessions.clone());
     plan.recorder = target
         .evidence
         .as_ref()

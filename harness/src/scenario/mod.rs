@@ -151,6 +151,14 @@ pub struct ConnectionSpec {
     /// The client's flow-control credit and how it reads.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub flow: Option<FlowSpec>,
+    /// Resume the session of an earlier connection of this scenario (the
+    /// clients keep the server's session tickets for the scenario).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub resume: bool,
+    /// With `resume`: send the first stream's data as 0-RTT early data
+    /// (again after the handshake if the server turns it down).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub early_data: bool,
     /// Send a PING this often (milliseconds) once the handshake is done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_alive_ms: Option<u64>,
@@ -407,6 +415,12 @@ pub struct Expect {
     /// Unidirectional streams got STOP_SENDING with this code.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_sending: Option<Code>,
+    /// The handshake resumed an earlier session (no certificate sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resumed: Option<bool>,
+    /// The server accepted the 0-RTT data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub early_data_accepted: Option<bool>,
     /// The whole connection took at most this many milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within_ms: Option<u64>,

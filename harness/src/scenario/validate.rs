@@ -118,6 +118,11 @@ pub(super) fn validate(s: &Scenario) -> Result<(), String> {
                 }
             }
         }
+        if c.early_data && !c.resume {
+            return Err(format!(
+                "{at}.early_data needs \"resume\": true (0-RTT needs a session to resume)"
+            ));
+        }
         if c.keep_alive_ms == Some(0) {
             return Err(format!("{at}.keep_alive_ms must be at least 1"));
         }
