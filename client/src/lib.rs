@@ -13,6 +13,7 @@
 /// Initial packets by hand (the `quic-wire` crate, shared with the server).
 pub use quic_wire as initial;
 mod load;
+mod migrate;
 mod raw;
 mod session;
 mod verify;
@@ -247,6 +248,20 @@ pub struct Plan {
     /// Send the first stream's data as 0-RTT early data (needs `resume`).
     /// If the server rejects it, it is sent again after the handshake.
     pub early_data: bool,
+    /// Move to a new local address (a new socket) at this moment, probing
+    /// the new path first (RFC 9000 §9). The quiche client does this.
+    pub migrate: Option<Moment>,
+}
+
+/// How a planned connection migration went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Migration {
+    /// The new path was validated and the connection moved to it.
+    Done,
+    /// The server forbids it (disable_active_migration): not tried.
+    Forbidden,
+    /// Tried, and why it did not happen.
+    Failed(String),
 }
 
 /// Session tickets kept across connections, one store per client library
@@ -404,6 +419,7 @@ impl Default for Plan {
             sessions: None,
             resume: false,
             early_data: false,
+            migrate: None,
         }
     }
 }
@@ -476,6 +492,9 @@ pub struct Observation {
     /// Whether the server accepted 0-RTT data; `None` when none was sent
     /// (or the client cannot tell).
     pub early_data_accepted: Option<bool>,
+    /// How a planned migration went; `None` when none was planned or its
+    /// moment never came.
+    pub migration: Option<Migration>,
 }
 
 /// Connects to `server`, carries out `plan` and reports what happened.

@@ -272,6 +272,7 @@ fn exchange(
         elapsed: start.elapsed(),
         resumed: None,
         early_data_accepted: None,
+        migration: None,
     };
     match answer {
         None => obs.deadline_hit = !(unreachable || abandoned),

@@ -286,12 +286,16 @@ pub fn run(
         }
     }
     // Every datagram in, seen by the recorder first.
-    let feed = |conn: &mut quiche::Connection, data: &mut [u8], from: SocketAddr| {
+    let feed_to = |conn: &mut quiche::Connection, data: &mut [u8], from: SocketAddr, to| {
         if let Some(r) = rec {
-            r.datagram(from, local, data);
+            r.datagram(from, to, data);
         }
-        let _ = conn.recv(data, quiche::RecvInfo { from, to: local });
+        let _ = conn.recv(data, quiche::RecvInfo { from, to });
     };
+    let feed = |conn: &mut quiche::Connection, data: &mut [u8], from: SocketAddr| {
+        feed_to(conn, data, from, local)
+    };
+    let mut mover = crate::migrate::Mover::new(plan.migrate);
 
     let mut streams: Vec<StreamRun<'_>> = Vec::new();
     let (mut next_bidi, mut next_uni) = (0u64, 2u64);
@@ -386,7 +390,10 @@ pub fn run(
                 }
             }
         }
-        if let Err(e) = flush(&mut conn, &socket, &mut out, rec) {
+        let written = streams.first().map_or(0, |s| s.obs.sent);
+        let echoed = streams.iter().any(|s| !s.obs.received.is_empty());
+        mover.step(&mut conn, server, written, echoed);
+        if let Err(e) = flush(&mut conn, &socket, &mover, &mut out, rec) {
             if e.kind() == std::io::ErrorKind::ConnectionRefused {
                 unreachable = true;
                 break;
@@ -426,6 +433,10 @@ pub fn run(
         if plan.cancel.is_some() {
             wait = wait.min(crate::CANCEL_CHECK);
         }
+        if mover.probing() {
+            // The second socket is read between waits on the first.
+            wait = wait.min(Duration::from_millis(2));
+        }
         socket.set_read_timeout(Some(wait.max(Duration::from_micros(100))))?;
         match socket.recv_from(&mut buf) {
             Ok((n, from)) => {
@@ -448,6 +459,10 @@ pub fn run(
             }
             Err(e) => return Err(e.into()),
         }
+        mover.drain(&mut buf, |data, from, to| {
+            feed_to(&mut conn, data, from, to)
+        });
+        mover.on_events(&mut conn, server);
         // The flag is read before a last look at the socket: whatever the
         // server sent before it went away is already queued, and counts.
         let cancelled = crate::cancelled(plan);
@@ -519,7 +534,7 @@ pub fn run(
         && conn.local_error().is_none();
     if said_goodbye {
         let _ = conn.close(true, 0, b"client done");
-        let _ = flush(&mut conn, &socket, &mut out, rec);
+        let _ = flush(&mut conn, &socket, &mover, &mut out, rec);
     }
 
     if let (Some(t), Some(session)) = (&tickets, conn.session()) {
@@ -529,6 +544,7 @@ pub fn run(
     Ok(Observation {
         resumed,
         early_data_accepted: None,
+        migration: mover.finish(),
         handshake,
         established_at,
         streams: streams
@@ -551,10 +567,12 @@ pub fn run(
     })
 }
 
-/// Sends everything quiche has queued on the connected socket.
+/// Sends everything quiche has queued, each datagram from the socket of
+/// its path (the connected one, or a migration's second socket).
 fn flush(
     conn: &mut quiche::Connection,
     socket: &UdpSocket,
+    mover: &crate::migrate::Mover,
     out: &mut [u8],
     rec: Option<&dyn crate::Record>,
 ) -> std::io::Result<()> {
@@ -562,7 +580,13 @@ fn flush(
         if let Some(r) = rec {
             r.datagram(info.from, info.to, &out[..n]);
         }
-        socket.send(&out[..n])?;
+        match mover.socket_for(info.from) {
+            // A lost datagram on the new path is QUIC's to recover.
+            Some(second) => drop(second.send(&out[..n])),
+            None => {
+                socket.send(&out[..n])?;
+            }
+        }
     }
     Ok(())
 }

@@ -8,7 +8,7 @@ use crate::driver::{Blind, Run};
 use crate::hostile::{StaleTokens, TokenVerdict as V};
 use crate::netem::amplification::Exposure;
 use crate::scenario::{CloseExpect, Expect, HandshakeExpect};
-use echo_client::{Close, Handshake};
+use echo_client::{Close, Handshake, Migration};
 
 /// One expectation, checked.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
@@ -163,6 +163,29 @@ pub fn judge(label: &str, expect: &Expect, run: &Run, blind: &Blind) -> Vec<Chec
                 said(want).into(),
                 got.map_or("not known (no handshake, or no 0-RTT sent)", said)
                     .into(),
+            );
+        }
+    }
+    if let Some(want) = expect.migrated {
+        let forbidden = (obs.migration == Some(Migration::Forbidden)).then(|| {
+            "the server forbids active migration (disable_active_migration), as RFC 9000 \
+             §18.2 lets it"
+                .to_string()
+        });
+        if !blind_to("migrated", &forbidden) {
+            check(
+                "migrated",
+                (obs.migration == Some(Migration::Done)) == want,
+                if want {
+                    "moved to the new address after validating the path".into()
+                } else {
+                    "not moved".into()
+                },
+                match &obs.migration {
+                    Some(Migration::Done) => "moved".into(),
+                    Some(Migration::Failed(why)) => format!("not moved: {why}"),
+                    _ => "not tried: its moment never came".into(),
+                },
             );
         }
     }
@@ -509,6 +532,7 @@ mod tests {
                 elapsed: Duration::ZERO,
                 resumed: None,
                 early_data_accepted: None,
+                migration: None,
             },
         };
         let expect = Expect {

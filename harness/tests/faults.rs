@@ -569,3 +569,34 @@ fn zero_rtt_fails_against_a_server_that_drops_early_data() {
         &["conn 2: echo[stream 0]"],
     );
 }
+
+/// A server that drops datagrams from a client's new address never
+/// validates the path the client probes, so the client cannot move.
+#[test]
+fn migration_fails_against_a_server_pinned_to_the_first_address() {
+    let actual = failed_checks("--fault pin-peer", "transport/migration", &["migrated"]).remove(0);
+    assert!(actual.contains("not validated"), "{actual}");
+}
+
+/// A server may forbid active migration: the client then does not move,
+/// and the check says why instead of failing.
+#[test]
+fn migration_is_skipped_for_a_server_that_forbids_it() {
+    let (code, report) = report("--fault forbid-migration", &["transport/migration"]);
+    let r = &report["results"][0];
+    assert_eq!(r["status"], "pass", "{r}");
+    let check = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "migrated")
+        .unwrap();
+    assert!(
+        check["skipped"]
+            .as_str()
+            .unwrap()
+            .contains("disable_active_migration"),
+        "{check}"
+    );
+    assert_eq!(code, 0);
+}

@@ -182,6 +182,7 @@ pub(crate) async fn run(
         elapsed: Duration::ZERO,
         resumed: None,
         early_data_accepted: None,
+        migration: None,
     };
     let (progress, _) = watch::channel(Progress::default());
     let progress = Arc::new(progress);

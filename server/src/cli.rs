@@ -124,6 +124,7 @@ pub enum FaultArg {
     IdleIgnoresActivity,
     NoResumption,
     EarlyDataLost,
+    ForbidMigration,
 }
 
 impl Args {
@@ -159,6 +160,7 @@ impl Args {
                 FaultArg::IdleIgnoresActivity => f.fixed_lifetime = Some(self.idle_timeout),
                 FaultArg::NoResumption => f.no_resumption = true,
                 FaultArg::EarlyDataLost => f.early_data_lost = true,
+                FaultArg::ForbidMigration => f.forbid_migration = true,
             }
         }
         #[cfg(feature = "faults")]

@@ -120,6 +120,9 @@ pub struct Faults {
     /// handshake completes (an application that serves only established
     /// connections, while its QUIC stack accepts early data).
     pub early_data_lost: bool,
+    /// Advertise disable_active_migration (allowed, RFC 9000 §18.2: a
+    /// migrating client's check is then skipped, not failed).
+    pub forbid_migration: bool,
 }
 
 /// Buffers one stream until FIN, never holding more than `limit` bytes.

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::cid::{CidGenerator, CID_LEN};
 use crate::echo::{ConnAction, EchoConn, Faults, Verdict, ERR_UNI_STREAM_REFUSED};
 use crate::token::{TokenError, TokenKey};
+use crate::SPARE_CIDS;
 
 /// Transport error code sent when `--max-connections` is reached.
 pub const CONNECTION_REFUSED: u64 = 0x2;
@@ -94,6 +95,8 @@ struct Conn {
     bytes_out: usize,
     /// The client opened at least one stream.
     saw_stream: bool,
+    /// Spare connection IDs were issued.
+    spare_issued: bool,
     /// Until the client's address is validated (by a Retry token, or by
     /// completing the handshake), what it sent and what we sent it: we
     /// never send more than [`AMPLIFICATION_LIMIT`] times what arrived.
@@ -257,6 +260,7 @@ impl Endpoint {
         let conn = self.conns.get_mut(&key).expect("present");
         let scratch = &mut self.scratch;
         serve(conn, scratch, self.opts.faults);
+        self.connection_ids(key);
         self.mark_dirty(key);
     }
 
@@ -403,6 +407,7 @@ impl Endpoint {
                 bytes_in: 0,
                 bytes_out: 0,
                 saw_stream: false,
+                spare_issued: false,
                 unvalidated: (!self.opts.retry).then_some((0, 0)),
             },
         );
@@ -453,6 +458,41 @@ impl Endpoint {
         self.counters.accepted -= 1;
         self.counters.refused_full += 1;
         log::info!("peer={from} outcome=refused error=transport:0x2 reason=\"max connections\"");
+    }
+
+    /// Once established, a connection gets spare connection IDs (so its
+    /// client can migrate); the IDs it retired are forgotten.
+    fn connection_ids(&mut self, key: u64) {
+        let Some(conn) = self.conns.get_mut(&key) else {
+            return;
+        };
+        while let Some(old) = conn.q.retired_scid_next() {
+            self.ids.remove(&old);
+            conn.ids.retain(|id| *id != old);
+        }
+        if !conn.q.is_established() || conn.spare_issued {
+            return;
+        }
+        conn.spare_issued = true;
+        let rng = ring::rand::SystemRandom::new();
+        for _ in 0..SPARE_CIDS.min(conn.q.scids_left()) {
+            let mut id = [0u8; CID_LEN];
+            let mut token = [0u8; 16];
+            if ring::rand::SecureRandom::fill(&rng, &mut id).is_err()
+                || ring::rand::SecureRandom::fill(&rng, &mut token).is_err()
+            {
+                return;
+            }
+            let id = quiche::ConnectionId::from_vec(id.to_vec());
+            if conn
+                .q
+                .new_scid(&id, u128::from_be_bytes(token), false)
+                .is_ok()
+            {
+                self.ids.insert(id.clone(), key);
+                conn.ids.push(id);
+            }
+        }
     }
 
     fn mark_dirty(&mut self, key: u64) {

@@ -20,6 +20,10 @@ pub mod udp;
 
 use std::io::Write;
 
+/// Connection IDs a connection gets beyond its first, for a client that
+/// migrates (it needs an unused one for the new path).
+pub const SPARE_CIDS: usize = 2;
+
 /// Builds the quiche configuration for the given flags.
 pub fn quiche_config(args: &cli::Args) -> Result<quiche::Config, String> {
     let chain = args.cert.to_string_lossy();
@@ -58,7 +62,10 @@ pub fn quiche_config(args: &cli::Args) -> Result<quiche::Config, String> {
     config.set_initial_max_stream_data_uni(1024);
     config.set_initial_max_streams_bidi(100);
     config.set_initial_max_streams_uni(3);
-    config.set_disable_active_migration(true);
+    // Clients may move to a new address (RFC 9000 §9): the endpoint routes
+    // by connection ID, validates the new path, and issues spare IDs.
+    config.set_active_connection_id_limit(SPARE_CIDS as u64 + 1);
+    config.set_disable_active_migration(args.faults().forbid_migration);
     // 0-RTT: a resumed client's first bytes arrive with its first flight.
     // An echo has no side effects a replay could repeat.
     config.enable_early_data();

@@ -50,6 +50,7 @@ pub(super) fn served_probe() -> ConnectionSpec {
         key_updates: Vec::new(),
         keep_alive_ms: None,
         resume: false,
+        migrate: None,
         early_data: false,
         ciphers: None,
         first: false,

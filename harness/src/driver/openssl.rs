@@ -219,6 +219,7 @@ pub fn observe(offered: &[String], sent: usize, fin_sent: bool, end: Ended) -> O
         elapsed,
         resumed: None,
         early_data_accepted: None,
+        migration: None,
     }
 }
 
@@ -237,6 +238,9 @@ impl Driver for Openssl {
             return Some(
                 "s_client offers {keyup} only for TLS over TCP: in QUIC mode it ignores it".into(),
             );
+        }
+        if spec.migrate.is_some() {
+            return Some("s_client cannot move to a new address".into());
         }
         if spec.resume {
             return Some("the openssl driver does not carry sessions between s_client runs".into());

@@ -68,14 +68,8 @@ pub fn plan(spec: &ConnectionSpec, n: u32, deadline: Duration) -> (Plan, Vec<Vec
         sessions: None,
         resume: spec.resume,
         early_data: spec.early_data,
-        key_updates: spec
-            .key_updates
-            .iter()
-            .map(|m| match m {
-                MomentSpec::AfterBytes(n) => Moment::Written(*n),
-                MomentSpec::EchoStarted => Moment::EchoStarted,
-            })
-            .collect(),
+        key_updates: spec.key_updates.iter().map(moment).collect(),
+        migrate: spec.migrate.as_ref().map(moment),
         reads: match &spec.flow {
             Some(f) if f.never_read => Reads::Never,
             Some(FlowSpec {
@@ -86,6 +80,13 @@ pub fn plan(spec: &ConnectionSpec, n: u32, deadline: Duration) -> (Plan, Vec<Vec
         },
     };
     (plan, sent)
+}
+
+fn moment(m: &MomentSpec) -> Moment {
+    match m {
+        MomentSpec::AfterBytes(n) => Moment::Written(*n),
+        MomentSpec::EchoStarted => Moment::EchoStarted,
+    }
 }
 
 /// The client configuration for a connection like `spec` to `target`.

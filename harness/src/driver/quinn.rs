@@ -20,6 +20,13 @@ impl Driver for Quinn {
         if spec.leave == LeaveSpec::Vanish {
             return Some("quinn closes a connection it drops: it cannot vanish".into());
         }
+        if spec.migrate.is_some() {
+            return Some(
+                "quinn can only rebind its socket, which a server sees as a NAT rebinding \
+                 (transport/nat-rebinding-* check that): it cannot probe a new path first"
+                    .into(),
+            );
+        }
         if let Some(names) = &spec.ciphers {
             if let Err(e) = quinn_client::cipher_suites(names) {
                 return Some(e);

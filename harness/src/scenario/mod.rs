@@ -159,6 +159,10 @@ pub struct ConnectionSpec {
     /// (again after the handshake if the server turns it down).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub early_data: bool,
+    /// Move to a new local address (a new socket) at this moment, probing
+    /// the new path first (RFC 9000 §9).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrate: Option<MomentSpec>,
     /// Send a PING this often (milliseconds) once the handshake is done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_alive_ms: Option<u64>,
@@ -418,6 +422,10 @@ pub struct Expect {
     /// The handshake resumed an earlier session (no certificate sent).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resumed: Option<bool>,
+    /// The connection moved to its new address (`migrate`). Skipped when
+    /// the server forbids active migration (RFC 9000 §18.2 lets it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub migrated: Option<bool>,
     /// The server accepted the 0-RTT data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_data_accepted: Option<bool>,
