@@ -151,7 +151,10 @@ fn sigint_with_a_connection_open_exits_0() {
         Command::new("kill").args(["-INT", &pid]).status().unwrap();
         let obs = open.join().unwrap();
         let c = obs.peer_close.expect("server closed the open connection");
-        assert!(c.app && c.code == 0, "{c:?}");
+        // The client may count its handshake complete before the server
+        // has confirmed it; until then an application close goes out as a
+        // transport APPLICATION_ERROR (0xc), as RFC 9000 §10.2.3 says.
+        assert!((c.app && c.code == 0) || (!c.app && c.code == 0xc), "{c:?}");
     });
     let status = wait_bounded(&mut server.child, std::time::Duration::from_secs(10));
     assert_eq!(status.code(), Some(0));

@@ -327,6 +327,25 @@ mod tests {
     }
 
     #[test]
+    fn the_scenarios_readme_lists_every_scenario_with_its_level_and_drivers() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+        let readme = std::fs::read_to_string(root.join("scenarios/README.md")).unwrap();
+        for l in load(&[root.join("scenarios")]).unwrap() {
+            let s = &l.scenario;
+            let level = match s.level {
+                Level::Must => "must",
+                Level::Should => "should",
+            };
+            let drivers: Vec<String> = s.drivers.iter().map(|d| d.to_string()).collect();
+            let row = format!("| `{}` | {level} | {} |", s.id, drivers.join(","));
+            assert!(
+                readme.contains(&row),
+                "scenarios/README.md has no row starting {row:?}"
+            );
+        }
+    }
+
+    #[test]
     fn the_checked_in_schema_matches_the_types() {
         let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../scenarios/scenario.schema.json");
         let on_disk = std::fs::read_to_string(&path).unwrap();
