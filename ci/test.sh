@@ -17,7 +17,7 @@ cargo clippy --manifest-path fuzz/Cargo.toml --target-dir target --quiet -- -D w
 step "cargo test"
 HARNESS_OPENSSL="$root/target/openssl-quic/bin/openssl" HARNESS_REQUIRE_OPENSSL=1 \
     cargo test --workspace
-step "conformance suite: reference server and the peers (quinn, openssl), native + openssl drivers"
+step "conformance suite: reference server and the peers (quinn, openssl), native + quinn + openssl drivers"
 mkdir -p target/reports
 # The network scenarios' seed is pinned so the gate is reproducible; run
 # without --seed (or with HARNESS_SEED) to try other packet fates. Each

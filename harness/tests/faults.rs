@@ -78,7 +78,8 @@ fn fails(server_args: &str, scenarios: &[&str]) {
 fn the_reference_server_passes_every_scenario() {
     let mut cmd = Command::cargo_bin("harness").unwrap();
     cmd.current_dir(root())
-        .args(["--driver", "native", "--seed", "20261125", "scenarios"])
+        .args(["--driver", "native", "--driver", "quinn"])
+        .args(["--seed", "20261125", "scenarios"])
         .timeout(std::time::Duration::from_secs(300));
     let out = cmd.output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
