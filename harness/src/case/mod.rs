@@ -259,7 +259,25 @@ fn execute(
         slot.discard();
     } else if checks.iter().any(|c| !c.passed) {
         result.server_stderr = running.stderr_tail();
-        if let Some(seen) = unanswered(&target) {
+        let silent = match probe(&target, LIVENESS) {
+            Probe::Served => None,
+            // A server that completes handshakes but does not echo may be
+            // busy with this case's connections still (one that serves one
+            // connection at a time, closing a connection whose path is
+            // gone): the next case gets a fresh one rather than its wait.
+            Probe::Answered(what) => {
+                result.notes.push(format!(
+                    "after this case a probe completed a handshake but got {what} within {} ms: \
+                     the server was restarted for the next case",
+                    LIVENESS.as_millis()
+                ));
+                slot.discard();
+                None
+            }
+            Probe::Unreachable => Some(NOTHING_LISTENS.to_string()),
+            Probe::Silent(seen) => Some(seen),
+        };
+        if let Some(seen) = silent {
             checks.push(Check::failed(
                 "server",
                 "still answering handshakes (a probe echo)",

@@ -38,12 +38,25 @@ impl Worker {
         cfg: &RunConfig,
         pick: &impl Fn(DriverKind) -> DriverChoice<'d>,
     ) -> CaseResult {
-        run_case(
-            &mut self.slots[case.server],
-            pick(case.driver),
+        let slot = &mut self.slots[case.server];
+        // Which case a server process served before another is what tells
+        // a case that wedged it from the one that found it so.
+        let pid = slot.running.as_ref().map(|r| r.pid());
+        log::debug!(
+            "start {} [{}] on {} (process {pid:?})",
+            case.scenario.id,
             case.driver,
-            case.scenario,
-            cfg,
-        )
+            slot.spec.name
+        );
+        let result = run_case(slot, pick(case.driver), case.driver, case.scenario, cfg);
+        log::debug!(
+            "end {} [{}] on {}: {:?} (process {:?})",
+            case.scenario.id,
+            case.driver,
+            slot.spec.name,
+            result.status,
+            slot.running.as_ref().map(|r| r.pid())
+        );
+        result
     }
 }
