@@ -601,3 +601,16 @@ fn migration_is_skipped_for_a_server_that_forbids_it() {
     );
     assert_eq!(code, 0);
 }
+
+/// A server that never ends an idle connection stays full of a client that
+/// vanished, and refuses the next one.
+#[test]
+fn idle_forgotten_fails_against_a_server_without_an_idle_timeout() {
+    let actual = failed_checks(
+        "--fault no-idle-timeout",
+        "transport/idle-forgotten",
+        &["conn 2: close"],
+    )
+    .remove(0);
+    assert!(actual.contains("0x2"), "{actual}");
+}

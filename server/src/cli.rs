@@ -125,6 +125,7 @@ pub enum FaultArg {
     NoResumption,
     EarlyDataLost,
     ForbidMigration,
+    NoIdleTimeout,
 }
 
 impl Args {
@@ -161,6 +162,7 @@ impl Args {
                 FaultArg::NoResumption => f.no_resumption = true,
                 FaultArg::EarlyDataLost => f.early_data_lost = true,
                 FaultArg::ForbidMigration => f.forbid_migration = true,
+                FaultArg::NoIdleTimeout => f.no_idle_timeout = true,
             }
         }
         #[cfg(feature = "faults")]

@@ -123,6 +123,10 @@ pub struct Faults {
     /// Advertise disable_active_migration (allowed, RFC 9000 §18.2: a
     /// migrating client's check is then skipped, not failed).
     pub forbid_migration: bool,
+    /// Advertise no idle timeout and never end a connection for being
+    /// idle: a silent client is held until the client's own timer (if it
+    /// ever comes back to say so).
+    pub no_idle_timeout: bool,
 }
 
 /// Buffers one stream until FIN, never holding more than `limit` bytes.

@@ -52,7 +52,10 @@ pub fn quiche_config(args: &cli::Args) -> Result<quiche::Config, String> {
             args.groups
         )
     })?;
-    config.set_max_idle_timeout(args.idle_timeout.as_millis() as u64);
+    config.set_max_idle_timeout(match args.faults().no_idle_timeout {
+        true => 0, // none
+        false => args.idle_timeout.as_millis() as u64,
+    });
     config.set_max_recv_udp_payload_size(endpoint::MAX_DATAGRAM);
     config.set_max_send_udp_payload_size(endpoint::MAX_DATAGRAM);
     let window = (args.max_input as u64 + 1).max(64 * 1024);

@@ -51,6 +51,7 @@ pub(super) fn served_probe() -> ConnectionSpec {
         keep_alive_ms: None,
         resume: false,
         migrate: None,
+        after_ms: None,
         early_data: false,
         ciphers: None,
         first: false,
@@ -139,6 +140,10 @@ pub fn run_sequential(
             if target.cancel.load(Ordering::Acquire) {
                 out.not_started += 1;
                 continue;
+            }
+            if let Some(ms) = c.after_ms.filter(|_| n == 0) {
+                // The scenario's pacing, not synchronisation.
+                std::thread::sleep(Duration::from_millis(ms));
             }
             out.add(run_one(
                 driver,

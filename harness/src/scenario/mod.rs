@@ -173,6 +173,10 @@ pub struct ConnectionSpec {
     /// `TLS_CHACHA20_POLY1305_SHA256`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ciphers: Option<Vec<String>>,
+    /// In a sequential scenario, wait this many milliseconds before
+    /// connecting (the scenario's pacing, e.g. past an idle timeout).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_ms: Option<u64>,
     /// In a concurrent scenario, start the other connections only once
     /// this one's handshake completed.
     #[serde(default)]

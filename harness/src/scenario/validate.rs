@@ -118,6 +118,12 @@ pub(super) fn validate(s: &Scenario) -> Result<(), String> {
                 }
             }
         }
+        times.push((format!("{at}.after_ms"), c.after_ms.unwrap_or(0)));
+        if c.after_ms.is_some() && s.concurrent {
+            return Err(format!(
+                "{at}.after_ms is for sequential scenarios (concurrent ones use \"first\")"
+            ));
+        }
         if c.early_data && !c.resume {
             return Err(format!(
                 "{at}.early_data needs \"resume\": true (0-RTT needs a session to resume)"
