@@ -497,6 +497,27 @@ pub struct Observation {
     pub migration: Option<Migration>,
 }
 
+impl Observation {
+    /// Nothing seen yet: no handshake, no streams, no close.
+    pub fn nothing() -> Observation {
+        Observation {
+            handshake: Handshake::NotCompleted,
+            established_at: None,
+            streams: Vec::new(),
+            peer_close: None,
+            local_close: None,
+            idle_timed_out: false,
+            deadline_hit: false,
+            unreachable: false,
+            abandoned: false,
+            elapsed: Duration::ZERO,
+            resumed: None,
+            early_data_accepted: None,
+            migration: None,
+        }
+    }
+}
+
 /// Connects to `server`, carries out `plan` and reports what happened.
 ///
 /// Errors are the client's own (bad configuration, socket failure); anything

@@ -260,19 +260,10 @@ fn exchange(
     };
 
     let mut obs = Observation {
-        handshake: Handshake::NotCompleted,
-        established_at: None,
-        streams: Vec::new(),
-        peer_close: None,
-        local_close: None,
-        idle_timed_out: false,
-        deadline_hit: false,
         unreachable,
         abandoned,
         elapsed: start.elapsed(),
-        resumed: None,
-        early_data_accepted: None,
-        migration: None,
+        ..Observation::nothing()
     };
     match answer {
         None => obs.deadline_hit = !(unreachable || abandoned),

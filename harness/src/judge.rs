@@ -521,18 +521,8 @@ mod tests {
                     alpn: "http/1.0".into(),
                     after: Duration::ZERO,
                 },
-                established_at: None,
-                streams: Vec::new(),
                 peer_close: close,
-                local_close: None,
-                idle_timed_out: false,
-                deadline_hit: false,
-                unreachable: false,
-                abandoned: false,
-                elapsed: Duration::ZERO,
-                resumed: None,
-                early_data_accepted: None,
-                migration: None,
+                ..echo_client::Observation::nothing()
             },
         };
         let expect = Expect {

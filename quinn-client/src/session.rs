@@ -169,21 +169,7 @@ pub(crate) async fn run(
         .connect(server, &name)
         .map_err(|e| format!("cannot connect to {server}: {e}"))?;
     let mut ticket = Ticket(plan.fin_gate.clone());
-    let mut observation = Observation {
-        handshake: Handshake::NotCompleted,
-        established_at: None,
-        streams: Vec::new(),
-        peer_close: None,
-        local_close: None,
-        idle_timed_out: false,
-        deadline_hit: false,
-        unreachable: false,
-        abandoned: false,
-        elapsed: Duration::ZERO,
-        resumed: None,
-        early_data_accepted: None,
-        migration: None,
-    };
+    let mut observation = Observation::nothing();
     let (progress, _) = watch::channel(Progress::default());
     let progress = Arc::new(progress);
 

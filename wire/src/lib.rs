@@ -199,6 +199,17 @@ pub fn invalid_token_close(datagram: &[u8]) -> Option<Vec<u8>> {
 /// `datagram`: an Initial with a transport CONNECTION_CLOSE of `code`.
 /// `None` unless the client Initial decrypts.
 pub fn initial_close(datagram: &[u8], code: u64, reason: &str) -> Option<Vec<u8>> {
+    let Packet::Initial { dcid, scid, .. } = open_client_initial(datagram)? else {
+        return None;
+    };
+    let server = Keys::initial(&dcid, false);
+    let close = close_frame(code, reason);
+    Some(seal_initial(&server, &scid, &dcid, &[], 0, &close, 0))
+}
+
+/// The client Initial at the start of `datagram`, decrypted with the keys
+/// its own Destination Connection ID gives; `None` for anything else.
+pub(crate) fn open_client_initial(datagram: &[u8]) -> Option<Packet> {
     let mut r = Reader::new(datagram);
     let first = r.u8().ok()?;
     let version = r.bytes(4).ok()?;
@@ -206,16 +217,11 @@ pub fn initial_close(datagram: &[u8], code: u64, reason: &str) -> Option<Vec<u8>
     if first & 0xf0 != 0xc0 || version != VERSION_1.to_be_bytes() {
         return None;
     }
-    let client = Keys::initial(dcid, true);
-    let Ok(packets) = open_datagram(datagram, &client, &[]) else {
-        return None;
-    };
-    let Some(Packet::Initial { dcid, scid, .. }) = packets.first() else {
-        return None;
-    };
-    let server = Keys::initial(dcid, false);
-    let close = close_frame(code, reason);
-    Some(seal_initial(&server, scid, dcid, &[], 0, &close, 0))
+    let packets = open_datagram(datagram, &Keys::initial(dcid, true), &[]).ok()?;
+    packets
+        .into_iter()
+        .next()
+        .filter(|p| matches!(p, Packet::Initial { .. }))
 }
 
 /// INVALID_TOKEN, the transport error for a bad Retry token.

@@ -1,21 +1,13 @@
 //! What a client offers in its first Initial, read without any state: the
 //! TLS 1.3 cipher suites of its ClientHello (RFC 8446 §4.1.2).
 
-use crate::{open_datagram, Frame, Keys, Packet, Reader, VERSION_1};
+use crate::{open_client_initial, Frame, Packet, Reader};
 
 /// The cipher suites offered by the ClientHello in the client Initial at
 /// the start of `datagram`, when it decrypts and its first CRYPTO frame
 /// holds the start of a ClientHello.
 pub fn offered_cipher_suites(datagram: &[u8]) -> Option<Vec<u16>> {
-    let mut r = Reader::new(datagram);
-    let first = r.u8().ok()?;
-    let version = r.bytes(4).ok()?;
-    let dcid = r.cid().ok()?;
-    if first & 0xf0 != 0xc0 || version != VERSION_1.to_be_bytes() {
-        return None;
-    }
-    let packets = open_datagram(datagram, &Keys::initial(dcid, true), &[]).ok()?;
-    let Some(Packet::Initial { frames, .. }) = packets.first() else {
+    let Packet::Initial { frames, .. } = open_client_initial(datagram)? else {
         return None;
     };
     let hello = frames.iter().find_map(|f| match f {
@@ -42,7 +34,7 @@ pub fn offered_cipher_suites(datagram: &[u8]) -> Option<Vec<u16>> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{client_hello, crypto_frame, seal_initial, Hello, MIN_INITIAL_DATAGRAM};
+    use crate::{client_hello, crypto_frame, seal_initial, Hello, Keys, MIN_INITIAL_DATAGRAM};
 
     #[test]
     fn the_suites_of_our_own_client_hello_are_read_back() {

@@ -4,7 +4,7 @@
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
-use super::plan::{client_config, connection_plan};
+use super::plan::run_with;
 use super::{Blind, Driver, Run, Target};
 use crate::scenario::ConnectionSpec;
 
@@ -43,9 +43,12 @@ impl Driver for Native {
         deadline: Duration,
         established: Option<Sender<()>>,
     ) -> Result<Run, String> {
-        let (plan, sent) = connection_plan(target, spec, n, deadline, established);
-        let obs = echo_client::run(target.addr, &client_config(target, spec), &plan)
-            .map_err(|e| e.to_string())?;
-        Ok(Run { sent, obs })
+        run_with(
+            target,
+            spec,
+            (n, deadline),
+            established,
+            |addr, cfg, plan| echo_client::run(addr, cfg, plan).map_err(|e| e.to_string()),
+        )
     }
 }

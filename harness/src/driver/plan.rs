@@ -6,10 +6,11 @@ use std::sync::mpsc::Sender;
 use std::time::Duration;
 
 use echo_client::{
-    Abort, AbortHow, Chunk, ClientConfig, Fin, Leave, Moment, Plan, Reads, StreamPlan, Windows,
+    Abort, AbortHow, Chunk, ClientConfig, Fin, Leave, Moment, Observation, Plan, Reads, StreamPlan,
+    Windows,
 };
 
-use super::Target;
+use super::{Run, Target};
 use crate::scenario::{ConnectionSpec, FinSpec, FlowSpec, LeaveSpec, MomentSpec};
 
 /// The client plan for connection `n` of `spec`, and the bytes per stream.
@@ -125,4 +126,18 @@ pub fn connection_plan(
         .as_ref()
         .map(|e| e.recorder(n, !target.relayed));
     (plan, sent)
+}
+
+/// Connection `n` of `spec` to `target`, carried out by a client library's
+/// `run` (the native or the quinn client).
+pub fn run_with(
+    target: &Target,
+    spec: &ConnectionSpec,
+    (n, deadline): (u32, Duration),
+    established: Option<Sender<()>>,
+    client: impl FnOnce(std::net::SocketAddr, &ClientConfig, &Plan) -> Result<Observation, String>,
+) -> Result<Run, String> {
+    let (plan, sent) = connection_plan(target, spec, n, deadline, established);
+    let obs = client(target.addr, &client_config(target, spec), &plan)?;
+    Ok(Run { sent, obs })
 }

@@ -6,7 +6,7 @@
 use std::sync::mpsc::Sender;
 use std::time::Duration;
 
-use super::plan::{client_config, connection_plan};
+use super::plan::run_with;
 use super::{Blind, Driver, Run, Target};
 use crate::scenario::{ConnectionSpec, LeaveSpec};
 
@@ -47,8 +47,6 @@ impl Driver for Quinn {
         deadline: Duration,
         established: Option<Sender<()>>,
     ) -> Result<Run, String> {
-        let (plan, sent) = connection_plan(target, spec, n, deadline, established);
-        let obs = quinn_client::run(target.addr, &client_config(target, spec), &plan)?;
-        Ok(Run { sent, obs })
+        run_with(target, spec, (n, deadline), established, quinn_client::run)
     }
 }
