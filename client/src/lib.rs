@@ -12,12 +12,14 @@
 
 /// Initial packets by hand (the `quic-wire` crate, shared with the server).
 pub use quic_wire as initial;
+mod checkpoint;
 mod load;
 mod migrate;
 mod raw;
 mod session;
 mod verify;
 
+pub use checkpoint::Checkpoint;
 pub use load::{run_load, LoadPlan, LoadReport};
 pub use raw::{offer_hello, offer_hello_with, TokenUse};
 pub use session::ClientError;
@@ -55,6 +57,17 @@ pub enum Moment {
     Written(usize),
     /// Once the first echoed bytes have arrived.
     EchoStarted,
+}
+
+impl Moment {
+    /// Whether it has come, once `written` bytes of the first stream are
+    /// out and (`echoed`) echoed bytes have arrived or not.
+    pub fn came(self, written: usize, echoed: bool) -> bool {
+        match self {
+            Moment::Written(n) => written >= n,
+            Moment::EchoStarted => echoed,
+        }
+    }
 }
 
 /// The credit a client grants: MAX_STREAM_DATA for each stream it opens
@@ -251,6 +264,10 @@ pub struct Plan {
     /// Move to a new local address (a new socket) at this moment, probing
     /// the new path first (RFC 9000 §9). The quiche client does this.
     pub migrate: Option<Moment>,
+    /// Stop at this moment (having sent what was written so far) and wait
+    /// at the checkpoint until released, e.g. while the server restarts;
+    /// then go on. The wait is bounded by the deadline.
+    pub checkpoint: Option<(Moment, Checkpoint)>,
 }
 
 /// How a planned connection migration went.
@@ -420,6 +437,7 @@ impl Default for Plan {
             resume: false,
             early_data: false,
             migrate: None,
+            checkpoint: None,
         }
     }
 }
@@ -495,6 +513,13 @@ pub struct Observation {
     /// How a planned migration went; `None` when none was planned or its
     /// moment never came.
     pub migration: Option<Migration>,
+    /// The connection ended with a stateless reset from the server (RFC
+    /// 9000 §10.3): a datagram ending in the token the server gave for
+    /// the connection ID in use.
+    pub stateless_reset: bool,
+    /// Whether the server gave a stateless reset token in its transport
+    /// parameters; `None` when the client cannot tell.
+    pub reset_token_given: Option<bool>,
 }
 
 impl Observation {
@@ -514,6 +539,8 @@ impl Observation {
             resumed: None,
             early_data_accepted: None,
             migration: None,
+            stateless_reset: false,
+            reset_token_given: None,
         }
     }
 }

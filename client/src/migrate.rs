@@ -46,11 +46,7 @@ impl Mover {
         if !conn.is_established() || self.outcome.is_some() || self.socket.is_some() {
             return;
         }
-        let due = match when {
-            Moment::Written(n) => written >= n,
-            Moment::EchoStarted => echoed,
-        };
-        if !due {
+        if !when.came(written, echoed) {
             return;
         }
         if conn

@@ -330,6 +330,7 @@ pub fn run(
     let mut linger_until: Option<Instant> = None;
     let (mut deadline_hit, mut unreachable, mut abandoned) = (false, false, false);
     let mut next_read = start;
+    let mut checkpoint = plan.checkpoint.clone();
 
     loop {
         let now = Instant::now();
@@ -399,6 +400,15 @@ pub fn run(
                 break;
             }
             return Err(e.into());
+        }
+        if let Some((when, cp)) =
+            checkpoint.take_if(|(when, _)| conn.is_established() && when.came(written, echoed))
+        {
+            // What was written is out; nothing is sent until released.
+            log::debug!("at the checkpoint ({when:?})");
+            if !cp.arrive(deadline.saturating_duration_since(Instant::now())) {
+                log::debug!("not released from the checkpoint before the deadline");
+            }
         }
 
         if conn.is_closed() || conn.peer_error().is_some() {
@@ -523,6 +533,16 @@ pub fn run(
         }
     }
 
+    // quiche closes a connection on a stateless reset without an error of
+    // either side; every other way to close sets one, or times out.
+    let stateless_reset = conn.is_closed()
+        && conn.peer_error().is_none()
+        && conn.local_error().is_none()
+        && !conn.is_timed_out();
+    let reset_token_given = conn
+        .peer_transport_params()
+        .filter(|_| handshake != Handshake::NotCompleted)
+        .map(|p| p.stateless_reset_token.is_some());
     let gone = unreachable || abandoned;
     // Our own goodbye is not an error worth reporting. Before the handshake
     // completes quiche sends it as a transport APPLICATION_ERROR (0xc)
@@ -545,6 +565,8 @@ pub fn run(
         resumed,
         early_data_accepted: None,
         migration: mover.finish(),
+        stateless_reset,
+        reset_token_given,
         handshake,
         established_at,
         streams: streams

@@ -65,6 +65,23 @@ fn show_close(c: &Option<Close>) -> String {
     }
 }
 
+/// How a connection ended, in words.
+fn ended(obs: &echo_client::Observation) -> String {
+    if obs.stateless_reset {
+        "ended by a stateless reset".into()
+    } else if obs.peer_close.is_some() {
+        format!("no reset; {}", show_close(&obs.peer_close))
+    } else if obs.idle_timed_out {
+        "no reset: the connection idled out".into()
+    } else if obs.deadline_hit {
+        "no reset before the case's deadline".into()
+    } else if obs.unreachable {
+        "no reset: nothing listened (ICMP port unreachable)".into()
+    } else {
+        "no reset".into()
+    }
+}
+
 fn preview(b: &[u8]) -> String {
     const MAX: usize = 32;
     let shown: String = String::from_utf8_lossy(&b[..b.len().min(MAX)])
@@ -186,6 +203,25 @@ pub fn judge(label: &str, expect: &Expect, run: &Run, blind: &Blind) -> Vec<Chec
                     Some(Migration::Failed(why)) => format!("not moved: {why}"),
                     _ => "not tried: its moment never came".into(),
                 },
+            );
+        }
+    }
+    if let Some(want) = expect.stateless_reset {
+        let no_token = (obs.reset_token_given == Some(false)).then(|| {
+            "the server gave no stateless reset token, so it cannot reset (RFC 9000 §10.3 \
+             leaves resets optional)"
+                .to_string()
+        });
+        if !blind_to("stateless_reset", &no_token) {
+            check(
+                "stateless_reset",
+                obs.stateless_reset == want,
+                if want {
+                    "a stateless reset for the old connection (RFC 9000 §10.3)".into()
+                } else {
+                    "no stateless reset".into()
+                },
+                ended(obs),
             );
         }
     }

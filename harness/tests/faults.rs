@@ -614,3 +614,84 @@ fn idle_forgotten_fails_against_a_server_without_an_idle_timeout() {
     .remove(0);
     assert!(actual.contains("0x2"), "{actual}");
 }
+
+/// A server that drops packets of connections it does not know leaves the
+/// clients of its previous process waiting out their idle timeout; one
+/// whose reset tokens die with the process sends resets no client takes.
+/// Both fail on both clients that can wait out a restart; the fresh client
+/// after the restart is served all the same.
+#[test]
+fn stateless_reset_fails_against_a_server_without_resets_or_with_tokens_lost_on_restart() {
+    for fault in ["no-stateless-reset", "volatile-reset-key"] {
+        let args = format!("--fault {fault}");
+        fail_with(
+            &["native", "quinn"],
+            &args,
+            &["transport/stateless-reset"],
+            &["conn 1: stateless_reset"],
+        );
+        let (_, report) = report(&args, &["transport/stateless-reset"]);
+        let served = report["results"][0]["checks"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["name"].as_str().unwrap().starts_with("conn 2: "))
+            .all(|c| c["passed"] == true);
+        assert!(
+            served,
+            "{fault}: the restarted server did not serve a fresh client"
+        );
+    }
+}
+
+/// A server that does not come back after the restart fails the case with
+/// the reason, within the readiness timeout, and the run goes on.
+#[test]
+fn a_server_that_does_not_come_back_after_a_restart_fails_the_case_in_bounded_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let started = dir.path().join("started");
+    // Serves the first time; the second start (the restart) hangs silent.
+    let real = reference_template("once", "");
+    let command = real.split_once('=').unwrap().1;
+    let template = format!(
+        "once=sh -c 'if [ -e {0} ]; then exec sleep 60; fi; touch {0}; exec {1}'",
+        started.display(),
+        command
+    );
+    let out = Command::cargo_bin("harness")
+        .unwrap()
+        .current_dir(root())
+        .args([
+            "--format",
+            "json",
+            "--ready-timeout",
+            "3s",
+            "--driver",
+            "native",
+        ])
+        .arg("--server")
+        .arg(&template)
+        .arg("scenarios/transport/stateless-reset.json")
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let r = &report["results"][0];
+    assert_eq!(r["status"], "fail", "{r}");
+    let restart = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "conn 1: restart_server")
+        .unwrap_or_else(|| panic!("no restart check in {r}"));
+    assert!(
+        restart["actual"]
+            .as_str()
+            .unwrap()
+            .contains("cannot start it again"),
+        "{restart}"
+    );
+    let took = r["duration_ms"].as_u64().unwrap();
+    assert!(took < 8_000, "waited {took} ms: past the case's deadline");
+    assert_eq!(out.status.code(), Some(1));
+}

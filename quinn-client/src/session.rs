@@ -9,8 +9,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use echo_client::{
-    AbortHow, ClientConfig, Close, Fin, FinGate, Handshake, Moment, Observation, Plan, Reads,
-    StreamObservation, StreamPlan,
+    AbortHow, Checkpoint, ClientConfig, Close, Fin, FinGate, Handshake, Moment, Observation, Plan,
+    Reads, StreamObservation, StreamPlan,
 };
 use quinn::{Connection, ConnectionError, Endpoint, IdleTimeout, ReadError, RecvStream, VarInt};
 use tokio::sync::watch;
@@ -105,40 +105,35 @@ fn transport(cfg: &ClientConfig, plan: &Plan) -> quinn::TransportConfig {
     t
 }
 
-/// How the connection ended, in the native client's terms:
-/// (the server's close, our own, idle timeout).
-fn ending(e: Option<ConnectionError>) -> (Option<Close>, Option<Close>, bool) {
+/// Records how the connection ended, in the native client's terms: the
+/// server's close, our own, an idle timeout or a stateless reset.
+fn record_ending(observation: &mut Observation, e: Option<ConnectionError>) {
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     match e {
-        Some(ConnectionError::ApplicationClosed(c)) => (
-            Some(Close {
+        Some(ConnectionError::ApplicationClosed(c)) => {
+            observation.peer_close = Some(Close {
                 app: true,
                 code: c.error_code.into_inner(),
                 reason: text(&c.reason),
-            }),
-            None,
-            false,
-        ),
-        Some(ConnectionError::ConnectionClosed(c)) => (
-            Some(Close {
+            })
+        }
+        Some(ConnectionError::ConnectionClosed(c)) => {
+            observation.peer_close = Some(Close {
                 app: false,
                 code: u64::from(c.error_code),
                 reason: text(&c.reason),
-            }),
-            None,
-            false,
-        ),
-        Some(ConnectionError::TransportError(t)) => (
-            None,
-            Some(Close {
+            })
+        }
+        Some(ConnectionError::TransportError(t)) => {
+            observation.local_close = Some(Close {
                 app: false,
                 code: u64::from(t.code),
                 reason: t.reason,
-            }),
-            false,
-        ),
-        Some(ConnectionError::TimedOut) => (None, None, true),
-        _ => (None, None, false),
+            })
+        }
+        Some(ConnectionError::TimedOut) => observation.idle_timed_out = true,
+        Some(ConnectionError::Reset) => observation.stateless_reset = true,
+        _ => {}
     }
 }
 
@@ -227,12 +222,7 @@ pub(crate) async fn run(
     for moment in plan.key_updates.clone() {
         let (conn, mut seen) = (conn.clone(), progress.subscribe());
         tokio::spawn(async move {
-            let due = seen
-                .wait_for(|p| match moment {
-                    Moment::Written(n) => p.written >= n,
-                    Moment::EchoStarted => p.echoed,
-                })
-                .await;
+            let due = seen.wait_for(|p| moment.came(p.written, p.echoed)).await;
             if due.is_ok() {
                 log::debug!("key update at {moment:?}");
                 conn.force_key_update();
@@ -281,15 +271,13 @@ pub(crate) async fn run(
             sleep(Duration::from_millis(1)).await;
         }
     }
-    let (peer, local, idle) = ending(conn.close_reason());
-    if conn.close_reason().is_none() && !observation.abandoned {
+    let reason = conn.close_reason();
+    if reason.is_none() && !observation.abandoned {
         conn.close(VarInt::from_u32(0), b"client done");
         // Long enough to send the close, not to wait out draining.
         let _ = tokio::time::timeout(Duration::from_millis(50), endpoint.wait_idle()).await;
     }
-    observation.peer_close = peer;
-    observation.local_close = local;
-    observation.idle_timed_out = idle;
+    record_ending(&mut observation, reason);
     observation.streams = states
         .iter()
         .map(|s| {
@@ -319,7 +307,13 @@ fn spawn_streams(
         states.push(Arc::clone(&state));
         let (conn, sp, progress) = (conn.clone(), sp.clone(), Arc::clone(progress));
         let (gate, reads) = (plan.fin_gate.clone(), plan.reads);
-        tokio::spawn(stream(conn, sp, i == 0, state, progress, gate, reads));
+        let checkpoint = plan
+            .checkpoint
+            .clone()
+            .filter(|_| i == 0)
+            .map(|c| (c, plan.deadline));
+        let hold = Hold { gate, checkpoint };
+        tokio::spawn(stream(conn, sp, (i == 0, reads), state, progress, hold));
     }
     states
 }
@@ -361,13 +355,17 @@ async fn wait_handshake(
     match wait(&mut connecting, deadline, plan, observation).await? {
         Ok(c) => Some(c),
         Err(e) => {
-            let (peer, local, idle) = ending(Some(e));
-            observation.peer_close = peer;
-            observation.local_close = local;
-            observation.idle_timed_out = idle;
+            record_ending(observation, Some(e));
             None
         }
     }
+}
+
+/// What holds a stream's writer back: the FIN gate, and the plan's
+/// checkpoint (first stream only) with the longest wait there.
+struct Hold {
+    gate: Option<FinGate>,
+    checkpoint: Option<((Moment, Checkpoint), Duration)>,
 }
 
 /// Carries out one stream: the writer here, the reader in a task of its
@@ -375,12 +373,15 @@ async fn wait_handshake(
 async fn stream(
     conn: Connection,
     sp: StreamPlan,
-    first: bool,
+    (first, reads): (bool, Reads),
     state: Shared,
     progress: Arc<watch::Sender<Progress>>,
-    gate: Option<FinGate>,
-    reads: Reads,
+    hold: Hold,
 ) {
+    let Hold {
+        gate,
+        mut checkpoint,
+    } = hold;
     let opened = if sp.uni {
         conn.open_uni().await.map(|s| (s, None))
     } else {
@@ -420,6 +421,16 @@ async fn stream(
         };
         if first {
             progress.send_modify(|p| p.written = sent);
+        }
+        let due = |((when, _), _): &mut ((Moment, Checkpoint), Duration)| {
+            let p = progress.borrow();
+            when.came(p.written, p.echoed)
+        };
+        if let Some(((when, cp), within)) = checkpoint.take_if(due) {
+            // Nothing more is written until released; the connection
+            // itself goes on (acknowledgements, PINGs).
+            log::debug!("at the checkpoint ({when:?})");
+            let _ = tokio::task::spawn_blocking(move || cp.arrive(within)).await;
         }
         if i < last {
             sleep(chunk.pause_after).await;

@@ -6,8 +6,12 @@
 
 use ring::hmac;
 
-/// Length of the connection IDs this server issues.
-pub const CID_LEN: usize = quiche::MAX_CONN_ID_LEN;
+/// Length of the connection IDs this server issues: 16 bytes, not the 20
+/// QUIC allows. quiche encodes the server's transport parameters into 128
+/// bytes; with three connection IDs in them (the client's original one, up
+/// to 20 bytes, ours and the Retry's) and a stateless reset token, 20-byte
+/// IDs of ours overflow that and every handshake fails.
+pub const CID_LEN: usize = 16;
 
 /// Derives server connection IDs with a secret HMAC key.
 pub struct CidGenerator {

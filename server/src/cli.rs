@@ -126,6 +126,8 @@ pub enum FaultArg {
     EarlyDataLost,
     ForbidMigration,
     NoIdleTimeout,
+    NoStatelessReset,
+    VolatileResetKey,
 }
 
 impl Args {
@@ -163,6 +165,8 @@ impl Args {
                 FaultArg::EarlyDataLost => f.early_data_lost = true,
                 FaultArg::ForbidMigration => f.forbid_migration = true,
                 FaultArg::NoIdleTimeout => f.no_idle_timeout = true,
+                FaultArg::NoStatelessReset => f.no_stateless_reset = true,
+                FaultArg::VolatileResetKey => f.volatile_reset_key = true,
             }
         }
         #[cfg(feature = "faults")]

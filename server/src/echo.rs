@@ -127,6 +127,12 @@ pub struct Faults {
     /// idle: a silent client is held until the client's own timer (if it
     /// ever comes back to say so).
     pub no_idle_timeout: bool,
+    /// Drop packets for unknown connections instead of answering with a
+    /// stateless reset (what a server without reset support does).
+    pub no_stateless_reset: bool,
+    /// Derive reset tokens from a key of the process, not from the key
+    /// file: a restarted server's resets match no token its clients hold.
+    pub volatile_reset_key: bool,
 }
 
 /// Buffers one stream until FIN, never holding more than `limit` bytes.

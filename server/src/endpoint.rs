@@ -16,6 +16,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use crate::cid::{CidGenerator, CID_LEN};
 use crate::echo::{ConnAction, EchoConn, Faults, Verdict, ERR_UNI_STREAM_REFUSED};
+use crate::reset::ResetKey;
 use crate::token::{TokenError, TokenKey};
 use crate::SPARE_CIDS;
 
@@ -55,6 +56,8 @@ pub struct Counters {
     pub closed: u64,
     pub retries_sent: u64,
     pub version_negotiations: u64,
+    /// Stateless resets sent for packets of unknown connections.
+    pub stateless_resets: u64,
     pub bad_tokens: u64,
     /// Initials with a bad token answered with INVALID_TOKEN.
     pub invalid_token_closes: u64,
@@ -118,6 +121,7 @@ pub struct Endpoint {
     local: SocketAddr,
     cids: CidGenerator,
     tokens: TokenKey,
+    resets: ResetKey,
     conns: HashMap<u64, Conn>,
     /// How many of `conns` are draining; they do not count against
     /// `--max-connections`.
@@ -137,6 +141,7 @@ impl Endpoint {
         Endpoint {
             cids: CidGenerator::new(&rng),
             tokens: TokenKey::new(&rng, opts.token_lifetime),
+            resets: ResetKey::random(&rng),
             scratch: vec![0; opts.max_input + 1],
             config,
             opts,
@@ -150,6 +155,13 @@ impl Endpoint {
             stateless: VecDeque::new(),
             counters: Counters::default(),
         }
+    }
+
+    /// Derives stateless reset tokens with `key` (by default a key of this
+    /// process only, which a restart loses).
+    pub fn with_reset_key(mut self, key: ResetKey) -> Self {
+        self.resets = key;
+        self
     }
 
     pub fn counters(&self) -> Counters {
@@ -181,6 +193,10 @@ impl Endpoint {
         };
         let (key, fresh) = match self.ids.get(&hdr.dcid) {
             Some(&k) => (k, false),
+            None if hdr.ty == quiche::Type::Short => {
+                self.reset_unknown(&hdr.dcid, buf.len(), from);
+                return;
+            }
             None if self.opts.faults.aes_only && !offers_aes(buf) => {
                 log::debug!("{from}: fault aes-only: no AES-GCM suite offered; refused");
                 let close = quic_wire::initial_close(buf, 0x128, "no shared cipher suite");
@@ -336,6 +352,8 @@ impl Endpoint {
                 let _ = self.config.set_ticket_key(&key);
             }
         }
+        self.config
+            .set_stateless_reset_token(Some(self.resets.token(&scid)));
         let mut q = match quiche::accept(&scid, odcid.as_ref(), self.local, from, &mut self.config)
         {
             Ok(q) => q,
@@ -415,6 +433,26 @@ impl Endpoint {
         Admit::Conn(key, true)
     }
 
+    /// Answers a short-header packet for a connection we do not know (one
+    /// we forgot, or one of a process before a restart) with a stateless
+    /// reset, so its client stops at once (RFC 9000 §10.3).
+    fn reset_unknown(&mut self, dcid: &[u8], len: usize, from: SocketAddr) {
+        let reset = (!self.opts.faults.no_stateless_reset)
+            .then(|| {
+                self.resets
+                    .reset(dcid, len, &ring::rand::SystemRandom::new())
+            })
+            .flatten();
+        match reset {
+            Some(r) => {
+                log::debug!("{from}: packet for an unknown connection ID; stateless reset");
+                self.stateless.push_back((r, from));
+                self.counters.stateless_resets += 1;
+            }
+            None => self.counters.dropped += 1,
+        }
+    }
+
     fn send_retry(&mut self, hdr: &quiche::Header<'_>, from: SocketAddr) {
         let token = self.tokens.mint(&from, &hdr.dcid, SystemTime::now());
         let new_scid = self.cids.derive(&hdr.dcid);
@@ -477,18 +515,12 @@ impl Endpoint {
         let rng = ring::rand::SystemRandom::new();
         for _ in 0..SPARE_CIDS.min(conn.q.scids_left()) {
             let mut id = [0u8; CID_LEN];
-            let mut token = [0u8; 16];
-            if ring::rand::SecureRandom::fill(&rng, &mut id).is_err()
-                || ring::rand::SecureRandom::fill(&rng, &mut token).is_err()
-            {
+            if ring::rand::SecureRandom::fill(&rng, &mut id).is_err() {
                 return;
             }
+            let token = self.resets.token(&id);
             let id = quiche::ConnectionId::from_vec(id.to_vec());
-            if conn
-                .q
-                .new_scid(&id, u128::from_be_bytes(token), false)
-                .is_ok()
-            {
+            if conn.q.new_scid(&id, token, false).is_ok() {
                 self.ids.insert(id.clone(), key);
                 conn.ids.push(id);
             }

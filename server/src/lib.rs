@@ -2,7 +2,8 @@
 //!
 //! Layers, inside out:
 //! - [`echo`]: the echo application as a sans-IO state machine;
-//! - [`cid`], [`token`]: connection-ID derivation and Retry tokens;
+//! - [`cid`], [`token`], [`reset`]: connection-ID derivation, Retry tokens
+//!   and stateless reset tokens;
 //! - [`endpoint`]: quiche connections, routing and timers (sans-IO);
 //! - [`event_loop`]: the mio loop with the UDP socket and signals;
 //! - [`udp`]: batched datagram I/O for it (recvmmsg, GRO, GSO);
@@ -14,6 +15,7 @@ pub mod devcerts;
 pub mod echo;
 pub mod endpoint;
 pub mod event_loop;
+pub mod reset;
 pub mod tls;
 pub mod token;
 pub mod udp;
@@ -116,6 +118,15 @@ pub fn run(args: cli::Args) -> Result<(), String> {
         },
         local,
     );
+    // Resets must survive a restart: their tokens derive from the key file.
+    let endpoint = match args.faults().volatile_reset_key {
+        true => endpoint,
+        false => {
+            let secret = std::fs::read(&args.key)
+                .map_err(|e| format!("{}: cannot read the private key: {e}", args.key.display()))?;
+            endpoint.with_reset_key(reset::ResetKey::from_secret(&secret))
+        }
+    };
     let mut stdout = std::io::stdout().lock();
     writeln!(stdout, "listening on {local}")
         .and_then(|_| stdout.flush())

@@ -20,6 +20,27 @@ fn both_guide_alpns_echo_and_close_with_no_error() {
     }
 }
 
+/// quinn's first Initial goes to a 20-byte connection ID, the most QUIC
+/// allows: after a Retry the server's transport parameters carry three
+/// connection IDs and a stateless reset token, and must still fit the
+/// 128 bytes quiche encodes them into.
+#[test]
+fn a_quinn_client_with_a_20_byte_connection_id_is_served_after_a_retry() {
+    let server = Server::start(&[]);
+    let cfg = ClientConfig {
+        alpn: vec!["http/1.0".into()],
+        trust: echo_client::Trust::CaFile(certs().join("ca.pem")),
+        ..ClientConfig::default()
+    };
+    let plan = plan(vec![StreamPlan::echo(b"through quinn".to_vec())]);
+    let obs = quinn_client::run(server.addr, &cfg, &plan).expect("quinn client ran");
+    assert!(
+        matches!(obs.handshake, Handshake::Completed { .. }),
+        "{obs:?}"
+    );
+    assert_echoed(&obs, b"through quinn");
+}
+
 #[test]
 fn a_list_with_one_acceptable_alpn_negotiates_it() {
     let server = Server::start(&[]);

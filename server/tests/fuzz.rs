@@ -4,25 +4,18 @@
 //! complete a real handshake and echo afterwards. The coverage-guided
 //! counterpart is the `datagram` target in fuzz/ (`bash ci/fuzz.sh`).
 
+mod common;
+
 use std::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use clap::Parser;
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use server::endpoint::{Endpoint, Options, MAX_DATAGRAM};
 
 fn endpoint(retry: bool) -> (Endpoint, SocketAddr) {
-    let certs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs");
-    let args = server::cli::Args::parse_from([
-        "quic-echo-server".into(),
-        "--cert".into(),
-        certs.join("chain.pem").into_os_string(),
-        "--key".into(),
-        certs.join("key.pem").into_os_string(),
-    ]);
-    let config = server::quiche_config(&args).unwrap();
+    let config = common::dev_config();
     let local: SocketAddr = "127.0.0.1:4433".parse().unwrap();
     let opts = Options {
         max_input: 8192,

@@ -278,7 +278,7 @@ impl BenchServer {
         let running = Running::start(
             spec,
             certs,
-            (Ipv4Addr::LOCALHOST.into(), &[]),
+            (SocketAddr::new(Ipv4Addr::LOCALHOST.into(), 0), &[]),
             args.ready_timeout,
         )
         .map_err(|e| (3, format!("server {:?} could not start: {e}", spec.name)))?;

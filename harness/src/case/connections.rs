@@ -51,6 +51,7 @@ pub(super) fn served_probe() -> ConnectionSpec {
         keep_alive_ms: None,
         resume: false,
         migrate: None,
+        restart_server: None,
         after_ms: None,
         early_data: false,
         ciphers: None,
@@ -126,13 +127,18 @@ pub(super) fn driver_failure(label: &str, e: String) -> Check {
     }
 }
 
+/// Restarts the server under test on the same address.
+pub type Restart<'a> = dyn FnMut() -> Result<(), String> + 'a;
+
 /// Runs the connections one after another; none is started once the
-/// server is known to be gone.
+/// server is known to be gone. A connection with `restart_server` has the
+/// server restarted (`restart`) when it reaches its moment.
 pub fn run_sequential(
     driver: &dyn Driver,
     target: &Target,
     sc: &Scenario,
     timeout: Duration,
+    restart: &mut Restart<'_>,
 ) -> Outcome {
     let mut out = Outcome::default();
     for (i, c) in sc.connections.iter().enumerate() {
@@ -145,18 +151,62 @@ pub fn run_sequential(
                 // The scenario's pacing, not synchronisation.
                 std::thread::sleep(Duration::from_millis(ms));
             }
-            out.add(run_one(
-                driver,
-                target,
-                c,
-                n,
-                timeout,
-                None,
-                &label(sc, i, n),
-            ));
+            let l = label(sc, i, n);
+            out.add(match (&c.restart_server, &target.restart) {
+                (Some(_), Some(cp)) => with_restart(cp, restart, timeout, &l, || {
+                    run_one(driver, target, c, n, timeout, None, &l)
+                }),
+                _ => run_one(driver, target, c, n, timeout, None, &l),
+            });
         }
     }
     out
+}
+
+/// Runs `connect` (a connection whose plan stops at checkpoint `cp`) on a
+/// thread of its own; restarts the server once it is at the checkpoint,
+/// then lets it go on. A failed restart, or a connection that ended before
+/// its moment, is a failed check.
+fn with_restart(
+    cp: &echo_client::Checkpoint,
+    restart: &mut Restart<'_>,
+    timeout: Duration,
+    label: &str,
+    connect: impl FnOnce() -> ConnResult + Send,
+) -> ConnResult {
+    let deadline = Instant::now() + timeout;
+    std::thread::scope(|scope| {
+        let client = scope.spawn(connect);
+        let mut arrived = false;
+        while !arrived && !client.is_finished() && Instant::now() < deadline {
+            // Woken at once by an arrival; the slices only notice a client
+            // that ended without arriving.
+            arrived = cp.await_arrival(Duration::from_millis(50));
+        }
+        let failed = match arrived {
+            true => restart().err(),
+            false => Some("the connection ended before its moment came".into()),
+        };
+        cp.release();
+        let mut result = client.join().unwrap_or_else(|_| {
+            (
+                vec![driver_failure(label, "client thread panicked".into())],
+                Span::default(),
+                None,
+            )
+        });
+        if let Some(why) = failed {
+            result.0.insert(
+                0,
+                Check::failed(
+                    &format!("{label}restart_server"),
+                    "the server restarted while the connection waited",
+                    why,
+                ),
+            );
+        }
+        result
+    })
 }
 
 /// What an abandoned connection was waiting for, in words.

@@ -59,6 +59,11 @@ pub fn run_case(
             sc.server_args.join(" ")
         ));
     }
+    if slot.spec.remote().is_some() && sc.connections.iter().any(|c| c.restart_server.is_some()) {
+        return result.skipped(
+            "restarts the server mid-connection, and the harness did not start this one".into(),
+        );
+    }
     if sc.ipv6 && !slot.spec.takes_host() && slot.spec.remote().is_none() {
         return result.skipped(
             "needs the server on [::1]; put {host} in the --server template where its \
@@ -134,9 +139,14 @@ fn execute(
         started,
     } = ready;
     let timeout = sc.timeout_ms.map_or(cfg.timeout, Duration::from_millis);
-    let watch = live
+    let mut watch = live
         .pid
         .map(|pid| ExitWatch::start(pid, target.cancel.clone()));
+    let restarts = sc.connections.iter().any(|c| c.restart_server.is_some());
+    let target = Target {
+        restart: restarts.then(echo_client::Checkpoint::new),
+        ..target
+    };
 
     let mut checks = Vec::new();
     if let Some(spec) = &sc.attack {
@@ -173,7 +183,20 @@ fn execute(
     let outcome = if sc.concurrent {
         run_concurrent(driver, &via, sc, timeout)
     } else {
-        run_sequential(driver, &via, sc, timeout)
+        // Killing the server for a restart is no crash: the old process
+        // is no longer watched, the new one is.
+        let mut restart = || {
+            drop(watch.take());
+            let live = slot
+                .restart(&cfg.certs, cfg.ready_timeout)
+                // Not back: its clients give up at once, as for a crash.
+                .inspect_err(|_| target.cancel.store(true, Ordering::Release))?;
+            watch = live
+                .pid
+                .map(|pid| ExitWatch::start(pid, target.cancel.clone()));
+            Ok(())
+        };
+        run_sequential(driver, &via, sc, timeout, &mut restart)
     };
     checks.extend(outcome.checks);
     if let Some(r) = relay {
@@ -215,13 +238,14 @@ fn execute(
 
     // Did the server survive?
     let Some(running) = slot.running.as_mut() else {
+        let Some(remote) = slot.spec.remote() else {
+            // Started here, but a restart in the case did not bring it
+            // back (a check says so); the next case starts a new one.
+            return result.finish(checks, started);
+        };
         // Not started here: only a probe can tell, after every case (so a
         // crash is pinned on the case that caused it), and nobody can
         // restart it.
-        let remote = slot
-            .spec
-            .remote()
-            .expect("a slot without a process is remote");
         if let Some(seen) = remote::stopped_answering(&target, cfg.ready_timeout) {
             checks.insert(
                 0,

@@ -37,6 +37,9 @@ pub struct Target {
     pub relayed: bool,
     /// Session tickets, shared by the case's connections (`resume`).
     pub sessions: echo_client::Sessions,
+    /// Where a connection with `restart_server` waits while the harness
+    /// restarts the server.
+    pub restart: Option<echo_client::Checkpoint>,
 }
 
 /// [`Target::close_wait`] for one client at a time.
@@ -56,6 +59,7 @@ impl Target {
             evidence: None,
             relayed: false,
             sessions: echo_client::Sessions::default(),
+            restart: None,
         }
     }
 }

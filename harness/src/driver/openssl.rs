@@ -197,29 +197,19 @@ pub fn observe(offered: &[String], sent: usize, fin_sent: bool, end: Ended) -> O
     });
     Observation {
         handshake,
-        established_at: None,
         streams: vec![StreamObservation {
             id: 0,
             sent,
             fin_sent,
             received: stdout,
             fin_received: exited_by_itself == Some(0) && established,
-            received_before_fin: 0,
-            reset: None,
-            stop_sending: None,
-            echo_time: None,
-            fin_sent_at: None,
+            ..StreamObservation::default()
         }],
         peer_close,
-        local_close: None,
-        idle_timed_out: false,
         deadline_hit,
-        unreachable: false,
         abandoned,
         elapsed,
-        resumed: None,
-        early_data_accepted: None,
-        migration: None,
+        ..Observation::nothing()
     }
 }
 
@@ -241,6 +231,13 @@ impl Driver for Openssl {
         }
         if spec.migrate.is_some() {
             return Some("s_client cannot move to a new address".into());
+        }
+        if spec.restart_server.is_some() {
+            return Some(
+                "s_client cannot stop at a moment of its stream and wait while the server \
+                 restarts"
+                    .into(),
+            );
         }
         if spec.resume {
             return Some("the openssl driver does not carry sessions between s_client runs".into());

@@ -71,6 +71,7 @@ pub fn plan(spec: &ConnectionSpec, n: u32, deadline: Duration) -> (Plan, Vec<Vec
         early_data: spec.early_data,
         key_updates: spec.key_updates.iter().map(moment).collect(),
         migrate: spec.migrate.as_ref().map(moment),
+        checkpoint: None,
         reads: match &spec.flow {
             Some(f) if f.never_read => Reads::Never,
             Some(FlowSpec {
@@ -121,6 +122,11 @@ pub fn connection_plan(
     plan.fin_gate = target.fin_gate.clone();
     plan.linger = target.close_wait;
     plan.sessions = Some(target.sessions.clone());
+    plan.checkpoint = spec
+        .restart_server
+        .as_ref()
+        .map(moment)
+        .zip(target.restart.clone());
     plan.recorder = target
         .evidence
         .as_ref()

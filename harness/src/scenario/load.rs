@@ -184,6 +184,25 @@ mod tests {
     }
 
     #[test]
+    fn a_restart_is_for_one_connection_of_a_sequential_scenario() {
+        let restart = "\"restart_server\": {\"after_bytes\": 1}, \"streams\"";
+        assert!(p(&GOOD.replace("\"streams\"", restart)).is_ok());
+        let e = p(&GOOD
+            .replace("\"streams\"", restart)
+            .replace("\"level\"", "\"concurrent\": true, \"level\""))
+        .unwrap_err()
+        .0;
+        assert!(e.contains("restart_server is for one connection"), "{e}");
+        let twice = GOOD.replace("\"streams\"", restart);
+        let at = twice.find("\"connections\": [").unwrap() + "\"connections\": [".len();
+        let one = &twice[at..twice.rfind(']').unwrap()];
+        let e = p(&twice.replacen(one, &format!("{one}, {one}"), 1))
+            .unwrap_err()
+            .0;
+        assert!(e.contains("at most one connection"), "{e}");
+    }
+
+    #[test]
     fn hostile_files_give_clear_errors_not_panics() {
         // Deep nesting: the types stop it at once, with a position (and the
         // parser's recursion limit would stop it anyway: no stack overflow).

@@ -163,6 +163,11 @@ pub struct ConnectionSpec {
     /// the new path first (RFC 9000 §9).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migrate: Option<MomentSpec>,
+    /// At this moment the harness restarts the server on the same address
+    /// (killed outright, as a crash would): the client stops sending until
+    /// the new process is up, then goes on on its old connection.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_server: Option<MomentSpec>,
     /// Send a PING this often (milliseconds) once the handshake is done.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keep_alive_ms: Option<u64>,
@@ -433,6 +438,10 @@ pub struct Expect {
     /// The server accepted the 0-RTT data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_data_accepted: Option<bool>,
+    /// The connection ended with a stateless reset from the server (RFC
+    /// 9000 §10.3). Skipped when the server gave no reset token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stateless_reset: Option<bool>,
     /// The whole connection took at most this many milliseconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within_ms: Option<u64>,

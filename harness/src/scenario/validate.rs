@@ -83,6 +83,14 @@ pub(super) fn validate(s: &Scenario) -> Result<(), String> {
     {
         return Err("server_args: at most 64 flags, each 1 to 4096 characters without NUL".into());
     }
+    if s.connections
+        .iter()
+        .filter(|c| c.restart_server.is_some())
+        .count()
+        > 1
+    {
+        return Err("restart_server: at most one connection may restart the server".into());
+    }
     if s.together && !s.concurrent {
         return Err("together needs \"concurrent\": true".into());
     }
@@ -122,6 +130,12 @@ pub(super) fn validate(s: &Scenario) -> Result<(), String> {
         if c.after_ms.is_some() && s.concurrent {
             return Err(format!(
                 "{at}.after_ms is for sequential scenarios (concurrent ones use \"first\")"
+            ));
+        }
+        if c.restart_server.is_some() && (s.concurrent || c.repeat != 1 || s.network.is_some()) {
+            return Err(format!(
+                "{at}.restart_server is for one connection (repeat 1) of a sequential scenario \
+                 without a network"
             ));
         }
         if c.early_data && !c.resume {

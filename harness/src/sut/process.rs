@@ -60,15 +60,16 @@ pub struct Running {
 }
 
 impl Running {
-    /// Starts `spec` on loopback address `host` with a scenario's
-    /// `server_args` (`args`, in the reference server's terms) and waits
-    /// until it answers, at most `ready_timeout`.
+    /// Starts `spec` on loopback address `at` (port 0: a free one) with a
+    /// scenario's `server_args` (`args`, in the reference server's terms)
+    /// and waits until it answers, at most `ready_timeout`.
     pub fn start(
         spec: &ServerSpec,
         certs: &Certs,
-        (host, args): (IpAddr, &[String]),
+        (at, args): (SocketAddr, &[String]),
         ready_timeout: Duration,
     ) -> Result<Running, String> {
+        let host = at.ip();
         let any_port = SocketAddr::new(host, 0);
         let (mut cmd, fixed_addr) = match &spec.launch {
             Launch::Remote(r) => {
@@ -83,7 +84,7 @@ impl Running {
                 let mut cmd = Command::new(exe);
                 cmd.arg(b.subcommand())
                     .arg("--listen")
-                    .arg(any_port.to_string())
+                    .arg(at.to_string())
                     .arg("--cert")
                     .arg(&certs.chain)
                     .arg("--key")
@@ -93,8 +94,12 @@ impl Running {
                 (cmd, None)
             }
             Launch::Template(t) => {
-                let port =
-                    free_udp_port(host).map_err(|e| format!("cannot find a free port: {e}"))?;
+                let port = match at.port() {
+                    0 => {
+                        free_udp_port(host).map_err(|e| format!("cannot find a free port: {e}"))?
+                    }
+                    p => p,
+                };
                 let bracketed = any_port.to_string();
                 let line = t
                     .replace("{host}", bracketed.trim_end_matches(":0"))
@@ -285,6 +290,18 @@ impl Running {
         }
     }
 
+    /// SIGKILL the group at once, as a crash would: the server says goodbye
+    /// to no one.
+    pub fn kill(&mut self) {
+        let pgid = self.child.id() as i32;
+        // SAFETY: signalling our own child's process group.
+        unsafe {
+            libc::kill(-pgid, libc::SIGKILL);
+        }
+        let _ = self.child.wait();
+        GROUPS.lock().unwrap().retain(|&g| g != pgid);
+    }
+
     /// SIGTERM the group, wait up to 2 s, then SIGKILL.
     pub fn stop(&mut self) {
         let pgid = self.child.id() as i32;
@@ -298,12 +315,8 @@ impl Running {
                 std::thread::sleep(Duration::from_millis(10));
             }
         }
-        // SAFETY: as above; also reaps anything the server left in its group.
-        unsafe {
-            libc::kill(-pgid, libc::SIGKILL);
-        }
-        let _ = self.child.wait();
-        GROUPS.lock().unwrap().retain(|&g| g != pgid);
+        // Also reaps anything the server left in its group.
+        self.kill();
     }
 }
 

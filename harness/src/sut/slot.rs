@@ -83,21 +83,52 @@ impl ServerSlot {
             self.discard(); // stops the old process first
             self.args = args.to_vec();
             self.host = host;
-            let mut r = Running::start(&self.spec, certs, (host, args), ready_timeout)?;
-            if let Some(status) = r.exits_within(GRACE) {
-                return Err(format!(
-                    "server exited with {status} right after its readiness check \
-                     (one complete echo: a handshake, a few bytes with FIN, a close){}",
-                    r.tail_text()
-                ));
-            }
-            self.running = Some(r);
+            self.launch(certs, SocketAddr::new(host, 0), ready_timeout)?;
         }
-        let r = self.running.as_ref().expect("just ensured");
-        Ok(Live {
+        Ok(self.live())
+    }
+
+    /// Kills the running process outright (no goodbye to its clients, as a
+    /// crash) and starts the server again on the same address and flags.
+    pub fn restart(&mut self, certs: &Certs, ready_timeout: Duration) -> Result<Live, String> {
+        let mut old = self
+            .running
+            .take()
+            .ok_or("no server process of the harness to restart")?;
+        old.kill();
+        let at = old.addr;
+        self.previous = Some(old);
+        self.launch(certs, at, ready_timeout)
+            .map_err(|why| format!("cannot start it again on {at}: {why}"))?;
+        Ok(self.live())
+    }
+
+    /// Starts a process on `at` with the slot's flags, and checks that it
+    /// stays up a moment after its readiness check.
+    fn launch(
+        &mut self,
+        certs: &Certs,
+        at: SocketAddr,
+        ready_timeout: Duration,
+    ) -> Result<(), String> {
+        let mut r = Running::start(&self.spec, certs, (at, &self.args), ready_timeout)?;
+        if let Some(status) = r.exits_within(GRACE) {
+            return Err(format!(
+                "server exited with {status} right after its readiness check \
+                 (one complete echo: a handshake, a few bytes with FIN, a close){}",
+                r.tail_text()
+            ));
+        }
+        self.running = Some(r);
+        Ok(())
+    }
+
+    fn live(&self) -> Live {
+        let r = self.running.as_ref().expect("a running process");
+        Live {
             addr: r.addr,
             pid: Some(r.pid()),
-        })
+        }
     }
 
     /// Forgets the process (stopping it if it still runs), so the next
