@@ -48,6 +48,10 @@ pub struct ClientConfig {
     /// `TLS_CHACHA20_POLY1305_SHA256`); `None`: the stack's defaults.
     /// quiche cannot restrict them (BoringSSL fixes its TLS 1.3 suites).
     pub ciphers: Option<Vec<String>>,
+    /// The QUIC version offered. quiche speaks version 1 only: for another
+    /// version [`run`] offers a hand-built ClientHello and observes only
+    /// the server's first answer, as for no ALPN.
+    pub version: initial::Version,
 }
 
 /// A point in a connection's life at which the client acts.
@@ -100,6 +104,7 @@ impl Default for ClientConfig {
             idle_timeout: Duration::from_secs(30),
             windows: None,
             ciphers: None,
+            version: initial::Version::V1,
         }
     }
 }
@@ -520,6 +525,9 @@ pub struct Observation {
     /// Whether the server gave a stateless reset token in its transport
     /// parameters; `None` when the client cannot tell.
     pub reset_token_given: Option<bool>,
+    /// The versions of the server's Version Negotiation packet, if it
+    /// answered the version offered with one.
+    pub version_negotiation: Option<Vec<u32>>,
 }
 
 impl Observation {
@@ -541,6 +549,7 @@ impl Observation {
             migration: None,
             stateless_reset: false,
             reset_token_given: None,
+            version_negotiation: None,
         }
     }
 }
@@ -552,18 +561,20 @@ impl Observation {
 ///
 /// When `cfg.alpn` is empty the client offers a ClientHello without the
 /// ALPN extension and stops at the server's first answer: the handshake
-/// cannot complete, so `plan` must not have streams.
+/// cannot complete, so `plan` must not have streams. Likewise when
+/// `cfg.version` is not version 1.
 pub fn run(
     server: SocketAddr,
     cfg: &ClientConfig,
     plan: &Plan,
 ) -> Result<Observation, ClientError> {
-    if !cfg.alpn.is_empty() {
+    if !cfg.alpn.is_empty() && cfg.version == initial::Version::V1 {
         return session::run(server, cfg, plan);
     }
     if !plan.streams.is_empty() {
         return Err(ClientError::Config(
-            "a client offering no ALPN cannot complete a QUIC handshake, so it cannot open streams"
+            "a client offering no ALPN, or a QUIC version other than 1, goes no further than \
+             the server's first answer, so it cannot open streams"
                 .into(),
         ));
     }

@@ -4,7 +4,9 @@
 //! a CONNECTION_CLOSE (the expected answer to a missing ALPN), a
 //! ServerHello (the server went on without ALPN), or silence. It can also
 //! misuse the token of a Retry ([`TokenUse`]): replay it from another
-//! address, or hold it until it has expired.
+//! address, or hold it until it has expired. And it can offer QUIC version
+//! 2 (RFC 9369), which quiche cannot: the server answers in version 2 (a
+//! ServerHello), or with a Version Negotiation packet.
 
 use std::io::ErrorKind;
 use std::net::{SocketAddr, UdpSocket};
@@ -30,6 +32,7 @@ struct Attempt {
     server: Keys,
     next_pn: u32,
     retried: bool,
+    version: initial::Version,
 }
 
 impl Attempt {
@@ -49,8 +52,8 @@ impl Attempt {
 
     /// Takes a Retry: new DCID, its token, keys derived from the new DCID.
     fn retry(&mut self, scid: Vec<u8>, token: Vec<u8>) {
-        self.client = Keys::initial(&scid, true);
-        self.server = Keys::initial(&scid, false);
+        self.client = Keys::initial_for(self.version, &scid, true);
+        self.server = Keys::initial_for(self.version, &scid, false);
         self.dcid = scid;
         self.token = token;
         self.retried = true;
@@ -141,17 +144,19 @@ fn exchange(
         scid: &scid,
         x25519: public.as_ref(),
         random: random(&rng, 32)?.try_into().expect("32 bytes"),
+        version: cfg.version,
     });
     let crypto = initial::crypto_frame(0, &hello);
     let mut at = Attempt {
         odcid: dcid.clone(),
-        client: Keys::initial(&dcid, true),
-        server: Keys::initial(&dcid, false),
+        client: Keys::initial_for(cfg.version, &dcid, true),
+        server: Keys::initial_for(cfg.version, &dcid, false),
         dcid,
         scid,
         token: Vec::new(),
         next_pn: 0,
         retried: false,
+        version: cfg.version,
     };
 
     let connected = || -> Result<UdpSocket, ClientError> {
@@ -248,7 +253,16 @@ fn exchange(
                         }
                     }
                 }
-                Packet::VersionNegotiation { versions } => {
+                // RFC 9000 §6.2, §17.2.1: one that lists the version we
+                // offered, or is not addressed back to our IDs, is ignored.
+                Packet::VersionNegotiation {
+                    dcid,
+                    scid,
+                    versions,
+                } if dcid == at.scid
+                    && scid == at.odcid
+                    && !versions.contains(&at.version.number()) =>
+                {
                     got = Some(Answer::VersionNegotiation(versions))
                 }
                 other => log::debug!("raw client: ignoring {other:?}"),
@@ -283,6 +297,7 @@ fn exchange(
         }
         Some(Answer::VersionNegotiation(v)) => {
             log::debug!("raw client: server offered only versions {v:x?}");
+            obs.version_negotiation = Some(v);
         }
     }
     Ok((at.retried, obs))

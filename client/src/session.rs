@@ -567,6 +567,7 @@ pub fn run(
         migration: mover.finish(),
         stateless_reset,
         reset_token_given,
+        version_negotiation: None,
         handshake,
         established_at,
         streams: streams

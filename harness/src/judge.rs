@@ -206,6 +206,41 @@ pub fn judge(label: &str, expect: &Expect, run: &Run, blind: &Blind) -> Vec<Chec
             );
         }
     }
+    if let Some(want) = expect.version_negotiated {
+        let (answered, actual) = match (&obs.version_negotiation, &obs.handshake) {
+            (Some(versions), _) => {
+                let list: Vec<String> = versions.iter().map(|v| format!("{v:#x}")).collect();
+                (
+                    versions.contains(&echo_client::initial::VERSION_1),
+                    format!("a Version Negotiation listing {}", list.join(", ")),
+                )
+            }
+            (None, Handshake::Completed { .. }) => (
+                true,
+                "an answer in the version offered (a ServerHello)".into(),
+            ),
+            (None, _) if obs.peer_close.is_some() => (false, show_close(&obs.peer_close)),
+            (None, _) if obs.unreachable => {
+                (false, "nothing listens (ICMP port unreachable)".into())
+            }
+            (None, _) => (
+                false,
+                "no answer: neither one in the version offered nor a Version Negotiation".into(),
+            ),
+        };
+        check(
+            "version_negotiated",
+            answered == want,
+            if want {
+                "an answer in the version offered, or a Version Negotiation listing version 1 \
+                 (RFC 9000 §6.1, RFC 9369 §4)"
+                    .into()
+            } else {
+                "no usable answer to the version offered".into()
+            },
+            actual,
+        );
+    }
     if let Some(want) = expect.stateless_reset {
         let no_token = (obs.reset_token_given == Some(false)).then(|| {
             "the server gave no stateless reset token, so it cannot reset (RFC 9000 §10.3 \

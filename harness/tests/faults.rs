@@ -695,3 +695,22 @@ fn a_server_that_does_not_come_back_after_a_restart_fails_the_case_in_bounded_ti
     assert!(took < 8_000, "waited {took} ms: past the case's deadline");
     assert_eq!(out.status.code(), Some(1));
 }
+
+/// A server that drops versions it does not speak leaves a client offering
+/// version 2 without an answer; the version 1 echo after it still passes.
+#[test]
+fn version_2_fails_against_a_server_without_version_negotiation() {
+    let (code, report) = report("--fault no-version-negotiation", &["transport/version-2"]);
+    let checks = report["results"][0]["checks"].as_array().unwrap();
+    let failed: Vec<&str> = checks
+        .iter()
+        .filter(|c| c["passed"] == false)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(failed.contains(&"conn 1: version_negotiated"), "{failed:?}");
+    assert!(
+        failed.iter().all(|n| n.starts_with("conn 1: ")),
+        "{failed:?}"
+    );
+    assert_eq!(code, 1);
+}

@@ -205,7 +205,7 @@ impl Endpoint {
                 }
                 return;
             }
-            None => match self.new_connection(&hdr, from, now) {
+            None => match self.new_connection(&hdr, (from, buf.len()), now) {
                 Admit::Conn(k, fresh) => (k, fresh),
                 Admit::Drop => return,
                 Admit::BadToken => {
@@ -285,14 +285,20 @@ impl Endpoint {
     fn new_connection(
         &mut self,
         hdr: &quiche::Header<'_>,
-        from: SocketAddr,
+        (from, len): (SocketAddr, usize),
         now: Instant,
     ) -> Admit {
-        if hdr.ty != quiche::Type::Initial {
-            self.counters.dropped += 1;
-            return Admit::Drop;
-        }
-        if !quiche::version_is_supported(hdr.version) {
+        // A version we do not speak, in a datagram large enough to start a
+        // connection (RFC 9000 §5.2.2, §6.1). Checked before the packet
+        // type: quiche reads the type bits as version 1's, and they mean
+        // nothing in another version (RFC 8999 §5.1; version 2's Initial
+        // has version 1's 0-RTT bits, RFC 9369 §3.2).
+        let long = !matches!(
+            hdr.ty,
+            quiche::Type::Short | quiche::Type::VersionNegotiation
+        );
+        let unknown = long && !quiche::version_is_supported(hdr.version);
+        if unknown && len >= quic_wire::MIN_INITIAL_DATAGRAM {
             if self.opts.faults.no_version_negotiation {
                 self.counters.dropped += 1;
                 return Admit::Drop;
@@ -303,6 +309,10 @@ impl Endpoint {
                 self.stateless.push_back((out, from));
                 self.counters.version_negotiations += 1;
             }
+            return Admit::Drop;
+        }
+        if unknown || hdr.ty != quiche::Type::Initial {
+            self.counters.dropped += 1;
             return Admit::Drop;
         }
         let token = hdr.token.as_deref().unwrap_or_default();

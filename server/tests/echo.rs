@@ -358,6 +358,7 @@ fn without_retry_an_unvalidated_client_gets_at_most_three_times_its_bytes() {
         scid: &scid,
         x25519: &[5; 32],
         random: [1; 32],
+        version: initial::Version::V1,
     });
     let pkt = initial::seal_initial(
         &Keys::initial(&dcid, true),
@@ -386,5 +387,26 @@ fn without_retry_an_unvalidated_client_gets_at_most_three_times_its_bytes() {
     assert!(
         received <= 3 * sent,
         "{received} bytes back for {sent} received"
+    );
+}
+
+/// RFC 9000 §6.1: a client offering a version the server does not speak
+/// (here version 2, whose Initial has version 1's 0-RTT type bits) gets a
+/// Version Negotiation packet listing version 1, not silence.
+#[test]
+fn a_version_2_client_gets_a_version_negotiation_listing_version_1() {
+    let server = Server::start(&[]);
+    let cfg = ClientConfig {
+        alpn: vec!["http/1.0".into()],
+        version: echo_client::initial::Version::V2,
+        ..ClientConfig::default()
+    };
+    let obs = echo_client::run(server.addr, &cfg, &plan(Vec::new())).expect("client ran");
+    let versions = obs
+        .version_negotiation
+        .expect("a Version Negotiation packet");
+    assert!(
+        versions.contains(&echo_client::initial::VERSION_1),
+        "{versions:x?}"
     );
 }

@@ -1,107 +1,38 @@
-//! QUIC version 1 Initial packets built and read by hand, sans-IO.
+//! QUIC Initial packets (version 1, and version 2 of RFC 9369) built and
+//! read by hand, sans-IO.
 //!
 //! quiche (BoringSSL) refuses to start a QUIC handshake without ALPN, so a
 //! client that offers none has to write its own ClientHello and protect it
 //! itself; a server that turns down a bad Retry token without starting a
 //! connection has to seal its CONNECTION_CLOSE itself; a relay that meters
 //! amplification reads cleartext headers. This crate does only what those
-//! need: Initial keys (RFC 9001 §5.2), packet and header protection, a
+//! need: Initial keys (RFC 9001 §5.2; `keys.rs`, what differs in version
+//! 2 in `version.rs`), packet and header protection, a
 //! minimal TLS 1.3 ClientHello, Retry integrity (RFC 9001 §5.8), the frames
 //! of Initial packets, and packet types from cleartext headers. No sockets
 //! and no clocks: bytes in, bytes out.
 
 mod key_phase;
+mod keys;
 mod offer;
+mod version;
 
 pub use key_phase::OneRttHeader;
+pub use keys::Keys;
 pub use offer::offered_cipher_suites;
+pub use version::{Version, VERSION_1, VERSION_2};
 
-use ring::aead::quic::{HeaderProtectionKey, AES_128};
+pub(crate) use keys::expand_label;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM};
-use ring::hkdf;
+use version::LongType;
 
-/// QUIC version 1.
-pub const VERSION_1: u32 = 1;
 /// A client's Initial datagrams must be at least this large (RFC 9000 §14.1).
 pub const MIN_INITIAL_DATAGRAM: usize = 1200;
 
-const INITIAL_SALT: [u8; 20] = [
-    0x38, 0x76, 0x2c, 0xf7, 0xf5, 0x59, 0x34, 0xb3, 0x4d, 0x17, 0x9a, 0xe6, 0xa4, 0xc8, 0x0c, 0xad,
-    0xcc, 0xbb, 0x7f, 0x0a,
-];
-const RETRY_KEY: [u8; 16] = [
-    0xbe, 0x0c, 0x69, 0x0b, 0x9f, 0x66, 0x57, 0x5a, 0x1d, 0x76, 0x6b, 0x54, 0xe3, 0x68, 0xc8, 0x4e,
-];
-const RETRY_NONCE: [u8; 12] = [
-    0x46, 0x15, 0x99, 0xd3, 0x5d, 0x63, 0x2b, 0xf2, 0x23, 0x98, 0x25, 0xbb,
-];
 const TAG_LEN: usize = 16;
 /// We always write 4-byte packet numbers, so the header-protection sample
 /// starts right after them.
 const PN_LEN: usize = 4;
-
-/// Packet protection for one direction of the Initial space.
-pub struct Keys {
-    aead: LessSafeKey,
-    iv: [u8; 12],
-    hp: HeaderProtectionKey,
-}
-
-/// HKDF output length for ring.
-struct Len(usize);
-
-impl hkdf::KeyType for Len {
-    fn len(&self) -> usize {
-        self.0
-    }
-}
-
-/// HKDF-Expand-Label (RFC 8446 §7.1) with an empty context.
-fn expand_label(prk: &hkdf::Prk, label: &str, out: &mut [u8]) {
-    let full = [b"tls13 ", label.as_bytes()].concat();
-    let len = (out.len() as u16).to_be_bytes();
-    let label_len = [full.len() as u8];
-    let info: [&[u8]; 4] = [&len, &label_len, &full, &[0]];
-    prk.expand(&info, Len(out.len()))
-        .and_then(|okm| okm.fill(out))
-        .expect("HKDF output lengths here are small and fixed");
-}
-
-impl Keys {
-    /// The Initial keys both ends derive from the client's first
-    /// Destination Connection ID; `client` picks the client's direction.
-    pub fn initial(dcid: &[u8], client: bool) -> Keys {
-        let initial = hkdf::Salt::new(hkdf::HKDF_SHA256, &INITIAL_SALT).extract(dcid);
-        let mut secret = [0u8; 32];
-        expand_label(
-            &initial,
-            if client { "client in" } else { "server in" },
-            &mut secret,
-        );
-        let prk = hkdf::Prk::new_less_safe(hkdf::HKDF_SHA256, &secret);
-        let (mut key, mut iv, mut hp) = ([0u8; 16], [0u8; 12], [0u8; 16]);
-        expand_label(&prk, "quic key", &mut key);
-        expand_label(&prk, "quic iv", &mut iv);
-        expand_label(&prk, "quic hp", &mut hp);
-        Keys {
-            aead: LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &key).expect("16-byte key")),
-            iv,
-            hp: HeaderProtectionKey::new(&AES_128, &hp).expect("16-byte key"),
-        }
-    }
-
-    fn nonce(&self, pn: u64) -> Nonce {
-        let mut n = self.iv;
-        for (b, p) in n[4..].iter_mut().zip(pn.to_be_bytes()) {
-            *b ^= p;
-        }
-        Nonce::assume_unique_for_key(n)
-    }
-
-    fn mask(&self, sample: &[u8]) -> Option<[u8; 5]> {
-        self.hp.new_mask(sample).ok()
-    }
-}
 
 /// Appends a QUIC variable-length integer.
 pub fn put_varint(out: &mut Vec<u8>, v: u64) {
@@ -238,8 +169,9 @@ pub fn seal_initial(
     frames: &[u8],
     pad_to: usize,
 ) -> Vec<u8> {
-    let mut pkt = vec![0xc0 | (PN_LEN as u8 - 1)];
-    pkt.extend_from_slice(&VERSION_1.to_be_bytes());
+    let ty = keys.version.type_bits(LongType::Initial) << 4;
+    let mut pkt = vec![0xc0 | ty | (PN_LEN as u8 - 1)];
+    pkt.extend_from_slice(&keys.version.number().to_be_bytes());
     for cid in [dcid, scid] {
         pkt.push(cid.len() as u8);
         pkt.extend_from_slice(cid);
@@ -298,10 +230,7 @@ pub enum Frame {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet {
     /// A Retry whose integrity tag checked out for our original DCID.
-    Retry {
-        scid: Vec<u8>,
-        token: Vec<u8>,
-    },
+    Retry { scid: Vec<u8>, token: Vec<u8> },
     /// An Initial we could decrypt, addressed to `dcid`.
     Initial {
         dcid: Vec<u8>,
@@ -309,7 +238,11 @@ pub enum Packet {
         pn: u64,
         frames: Vec<Frame>,
     },
+    /// Addressed to `dcid` (the client's Source Connection ID, echoed),
+    /// from `scid` (its Destination Connection ID).
     VersionNegotiation {
+        dcid: Vec<u8>,
+        scid: Vec<u8>,
         versions: Vec<u32>,
     },
     /// Anything else (Handshake, 0-RTT, short header), not read further.
@@ -360,18 +293,18 @@ fn next_type(r: &mut Reader<'_>) -> Result<(PacketType, bool), String> {
     if version == 0 {
         return Ok((PacketType::VersionNegotiation, false));
     }
-    if version != VERSION_1 {
+    let Some(version) = Version::from_number(version) else {
         return Ok((PacketType::Unknown, false));
-    }
-    let ty = match (first >> 4) & 0x3 {
-        0x0 => {
+    };
+    let ty = match version.long_type(first >> 4) {
+        LongType::Initial => {
             let token_len = r.varint_len()?;
             r.bytes(token_len)?;
             PacketType::Initial { token_len }
         }
-        0x1 => PacketType::ZeroRtt,
-        0x2 => PacketType::Handshake,
-        _ => return Ok((PacketType::Retry, false)),
+        LongType::ZeroRtt => PacketType::ZeroRtt,
+        LongType::Handshake => PacketType::Handshake,
+        LongType::Retry => return Ok((PacketType::Retry, false)),
     };
     let length = r.varint_len()?;
     r.bytes(length)?;
@@ -408,13 +341,20 @@ fn open_packet(buf: &[u8], keys: &Keys, odcid: &[u8]) -> Result<(Packet, usize),
             .chunks_exact(4)
             .map(|v| u32::from_be_bytes(v.try_into().expect("4 bytes")))
             .collect();
-        return Ok((Packet::VersionNegotiation { versions }, buf.len()));
+        return Ok((
+            Packet::VersionNegotiation {
+                dcid,
+                scid,
+                versions,
+            },
+            buf.len(),
+        ));
     }
-    if version != VERSION_1 {
+    let Some(version) = Version::from_number(version) else {
         return Err(format!("packet of unknown version {version:#x}"));
-    }
-    match (first >> 4) & 0x3 {
-        0x3 => {
+    };
+    match version.long_type(first >> 4) {
+        LongType::Retry => {
             let body = r.rest();
             if body.len() < TAG_LEN {
                 return Err("Retry shorter than its integrity tag".into());
@@ -423,10 +363,11 @@ fn open_packet(buf: &[u8], keys: &Keys, odcid: &[u8]) -> Result<(Packet, usize),
             let mut pseudo = vec![odcid.len() as u8];
             pseudo.extend_from_slice(odcid);
             pseudo.extend_from_slice(&buf[..buf.len() - TAG_LEN]);
-            let key = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &RETRY_KEY).expect("key"));
+            let (key, nonce) = version.retry_key_nonce();
+            let key = LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &key).expect("key"));
             let mut tag = tag.to_vec();
             key.open_in_place(
-                Nonce::assume_unique_for_key(RETRY_NONCE),
+                Nonce::assume_unique_for_key(nonce),
                 Aad::from(&pseudo[..]),
                 &mut tag,
             )
@@ -435,7 +376,7 @@ fn open_packet(buf: &[u8], keys: &Keys, odcid: &[u8]) -> Result<(Packet, usize),
             Ok((Packet::Retry { scid, token }, buf.len()))
         }
         ty => {
-            if ty == 0x0 {
+            if ty == LongType::Initial {
                 let n = r.varint_len()?;
                 r.bytes(n)?; // token: servers send none
             }
@@ -443,8 +384,15 @@ fn open_packet(buf: &[u8], keys: &Keys, odcid: &[u8]) -> Result<(Packet, usize),
             let pn_offset = r.pos;
             r.bytes(length)?;
             let end = r.pos;
-            if ty != 0x0 {
+            if ty != LongType::Initial {
                 return Ok((Packet::Other, end));
+            }
+            if version != keys.version {
+                return Err(format!(
+                    "an Initial of version {:#x}; keys for {:#x}",
+                    version.number(),
+                    keys.version.number()
+                ));
             }
             let (pn, frames) = open_initial(&buf[..end], pn_offset, keys)?;
             Ok((
@@ -545,6 +493,10 @@ pub struct Hello<'a> {
     /// Our X25519 public key.
     pub x25519: &'a [u8],
     pub random: [u8; 32],
+    /// The QUIC version of the Initial that carries it. Other than version
+    /// 1, the transport parameters say so (version_information, RFC 9368
+    /// §3: this version chosen, then version 1 also available).
+    pub version: Version,
 }
 
 fn extension(out: &mut Vec<u8>, ty: u16, body: &[u8]) {
@@ -596,6 +548,13 @@ pub fn client_hello(h: &Hello<'_>) -> Vec<u8> {
     put_varint(&mut idle, 5_000);
     param(0x01, &idle); // max_idle_timeout
     param(0x0f, h.scid); // initial_source_connection_id
+    if h.version != Version::V1 {
+        let info: Vec<u8> = [h.version.number(), VERSION_1]
+            .iter()
+            .flat_map(|v| v.to_be_bytes())
+            .collect();
+        param(0x11, &info); // version_information
+    }
     extension(&mut ext, 0x39, &params); // quic_transport_parameters
 
     let mut body = vec![0x03, 0x03];
@@ -797,6 +756,74 @@ mod tests {
     }
 
     #[test]
+    fn version_2_keys_and_retry_match_rfc_9369_appendix_a() {
+        let dcid = hex(RFC_DCID);
+        let c = Keys::initial_for(Version::V2, &dcid, true);
+        assert_eq!(c.iv.to_vec(), hex("91f73e2351d8fa91660e909f"));
+        let s = Keys::initial_for(Version::V2, &dcid, false);
+        assert_eq!(s.iv.to_vec(), hex("dd13c276499c0249d3310652"));
+        // A.4: a version 2 Retry, its type bits 0b00, its own integrity key.
+        let retry = hex("cf6b3343cf0008f067a5502a4262b5746f6b656ec8646ce8bfe33952d955543665dcc7b6");
+        assert_eq!(packet_types(&retry), vec![PacketType::Retry]);
+        let got = open_datagram(&retry, &s, &dcid).unwrap();
+        assert_eq!(
+            got,
+            vec![Packet::Retry {
+                scid: hex("f067a5502a4262b5"),
+                token: b"token".to_vec()
+            }]
+        );
+        // The version 1 Retry's tag does not pass as version 2's.
+        let mut v1_tag = retry.clone();
+        let n = v1_tag.len();
+        v1_tag[n - 16..].copy_from_slice(&hex("04a265ba2eff4d829058fb3f0f2496ba"));
+        assert!(open_datagram(&v1_tag, &s, &dcid).is_err());
+    }
+
+    #[test]
+    fn version_2_initials_are_sealed_and_opened_in_version_2_only() {
+        let dcid = hex(RFC_DCID);
+        let keys = Keys::initial_for(Version::V2, &dcid, true);
+        let pkt = seal_initial(&keys, &dcid, b"scid", b"", 3, &crypto_frame(0, b"v2"), 1200);
+        // Long header, fixed bit, Initial type bits 0b01 (RFC 9369 §3.2).
+        assert_eq!(pkt[0] & 0xf0, 0xd0);
+        assert_eq!(pkt[1..5], VERSION_2.to_be_bytes());
+        assert_eq!(
+            packet_types(&pkt),
+            vec![PacketType::Initial { token_len: 0 }]
+        );
+        let got = open_datagram(&pkt, &keys, &dcid).unwrap();
+        assert!(matches!(&got[0], Packet::Initial { pn: 3, .. }), "{got:?}");
+        let v1 = Keys::initial(&dcid, true);
+        let err = open_datagram(&pkt, &v1, &dcid).unwrap_err();
+        assert!(err.contains("version 0x6b3343cf"), "{err}");
+    }
+
+    #[test]
+    fn a_version_2_hello_says_which_versions_it_speaks() {
+        let hello = |version| {
+            client_hello(&Hello {
+                server_name: "",
+                alpn: &[b"h"],
+                scid: b"s",
+                x25519: &[9; 32],
+                random: [1; 32],
+                version,
+            })
+        };
+        // version_information (0x11): 8 bytes, version 2 chosen, then 1.
+        let info = [
+            &[0x11, 8][..],
+            &VERSION_2.to_be_bytes(),
+            &VERSION_1.to_be_bytes(),
+        ]
+        .concat();
+        let has = |m: &[u8]| m.windows(info.len()).any(|w| w == info);
+        assert!(has(&hello(Version::V2)));
+        assert!(!has(&hello(Version::V1)));
+    }
+
+    #[test]
     fn client_hello_has_alpn_only_when_asked() {
         let hello = |alpn: &[&[u8]]| {
             client_hello(&Hello {
@@ -805,6 +832,7 @@ mod tests {
                 scid: b"scid",
                 x25519: &[9; 32],
                 random: [1; 32],
+                version: Version::V1,
             })
         };
         let with = hello(&[b"hq-interop"]);

@@ -45,6 +45,7 @@ mod tests {
             scid: &[2u8; 8],
             x25519: &[3u8; 32],
             random: [4u8; 32],
+            version: crate::Version::V1,
         });
         let keys = Keys::initial(&dcid, true);
         let d = seal_initial(

@@ -52,6 +52,7 @@ pub(super) fn served_probe() -> ConnectionSpec {
         resume: false,
         migrate: None,
         restart_server: None,
+        quic_version: None,
         after_ms: None,
         early_data: false,
         ciphers: None,

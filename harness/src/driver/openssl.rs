@@ -229,6 +229,9 @@ impl Driver for Openssl {
                 "s_client offers {keyup} only for TLS over TCP: in QUIC mode it ignores it".into(),
             );
         }
+        if spec.quic_version == Some(crate::scenario::QuicVersion::V2) {
+            return Some("OpenSSL's QUIC speaks version 1 only".into());
+        }
         if spec.migrate.is_some() {
             return Some("s_client cannot move to a new address".into());
         }

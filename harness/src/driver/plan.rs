@@ -11,7 +11,7 @@ use echo_client::{
 };
 
 use super::{Run, Target};
-use crate::scenario::{ConnectionSpec, FinSpec, FlowSpec, LeaveSpec, MomentSpec};
+use crate::scenario::{ConnectionSpec, FinSpec, FlowSpec, LeaveSpec, MomentSpec, QuicVersion};
 
 /// The client plan for connection `n` of `spec`, and the bytes per stream.
 pub fn plan(spec: &ConnectionSpec, n: u32, deadline: Duration) -> (Plan, Vec<Vec<u8>>) {
@@ -102,6 +102,10 @@ pub fn client_config(target: &Target, spec: &ConnectionSpec) -> ClientConfig {
             connection: f.connection_window,
         }),
         ciphers: spec.ciphers.clone(),
+        version: match spec.quic_version {
+            Some(QuicVersion::V2) => echo_client::initial::Version::V2,
+            Some(QuicVersion::V1) | None => echo_client::initial::Version::V1,
+        },
         ..ClientConfig::default()
     }
 }

@@ -20,6 +20,9 @@ impl Driver for Quinn {
         if spec.leave == LeaveSpec::Vanish {
             return Some("quinn closes a connection it drops: it cannot vanish".into());
         }
+        if spec.quic_version == Some(crate::scenario::QuicVersion::V2) {
+            return Some("quinn 0.11 speaks QUIC version 1 only".into());
+        }
         if spec.migrate.is_some() {
             return Some(
                 "quinn can only rebind its socket, which a server sees as a NAT rebinding \

@@ -24,6 +24,7 @@ fn initial(rng: &mut impl RngCore, token: &[u8]) -> Vec<u8> {
         scid: &scid,
         x25519: &bytes(rng, 32),
         random: bytes(rng, 32).try_into().expect("32 bytes"),
+        version: initial::Version::V1,
     });
     let keys = Keys::initial(&dcid, true);
     initial::seal_initial(

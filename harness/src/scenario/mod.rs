@@ -163,6 +163,11 @@ pub struct ConnectionSpec {
     /// the new path first (RFC 9000 §9).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub migrate: Option<MomentSpec>,
+    /// Offer this QUIC version (RFC 9369's version 2, `v2`, which only
+    /// the native driver's hand-built Initial speaks): the client goes no
+    /// further than the server's first answer, so it has no streams.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub quic_version: Option<QuicVersion>,
     /// At this moment the harness restarts the server on the same address
     /// (killed outright, as a crash would): the client stops sending until
     /// the new process is up, then goes on on its old connection.
@@ -206,6 +211,16 @@ pub struct FlowSpec {
     /// Never read: no credit beyond the first windows.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub never_read: bool,
+}
+
+/// A QUIC version a client can offer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum QuicVersion {
+    /// Version 1 (RFC 9000), what every client offers by default.
+    V1,
+    /// Version 2 (RFC 9369).
+    V2,
 }
 
 /// A point in a connection's life at which the client acts.
@@ -438,6 +453,11 @@ pub struct Expect {
     /// The server accepted the 0-RTT data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub early_data_accepted: Option<bool>,
+    /// The server answered the QUIC version offered (`quic_version`) in
+    /// that version, or with a Version Negotiation packet listing version
+    /// 1, so the client can go on in version 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_negotiated: Option<bool>,
     /// The connection ended with a stateless reset from the server (RFC
     /// 9000 §10.3). Skipped when the server gave no reset token.
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -138,6 +138,12 @@ pub(super) fn validate(s: &Scenario) -> Result<(), String> {
                  without a network"
             ));
         }
+        if c.quic_version == Some(super::QuicVersion::V2) && !c.streams.is_empty() {
+            return Err(format!(
+                "{at}: a client offering QUIC version 2 goes no further than the server's \
+                 first answer, so it cannot have streams"
+            ));
+        }
         if c.early_data && !c.resume {
             return Err(format!(
                 "{at}.early_data needs \"resume\": true (0-RTT needs a session to resume)"
