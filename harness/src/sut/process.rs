@@ -328,13 +328,27 @@ impl Drop for Running {
 
 /// A port the kernel says is free, never one handed out before in this
 /// run: servers started side by side must not be told the same port (a
-/// port is free again as soon as its probe socket closes).
+/// port is free again as soon as its probe socket closes). It lies below
+/// the kernel's ephemeral range, so no client socket (bound to port 0, as
+/// every client here is) can take it before the server binds it: with a
+/// thousand clients opening at once elsewhere, one in the ephemeral range
+/// was sometimes gone by then.
 fn free_udp_port(host: IpAddr) -> std::io::Result<u16> {
     static GIVEN: Mutex<Vec<u16>> = Mutex::new(Vec::new());
+    let below = ephemeral_low().filter(|&low| low > LOWEST_PORT + 1024);
     for _ in 0..64 {
-        let port = std::net::UdpSocket::bind(SocketAddr::new(host, 0))?
-            .local_addr()?
-            .port();
+        let port = match below {
+            Some(low) => {
+                let port = LOWEST_PORT + (random() % u64::from(low - LOWEST_PORT)) as u16;
+                match std::net::UdpSocket::bind(SocketAddr::new(host, port)) {
+                    Ok(_) => port,
+                    Err(_) => continue,
+                }
+            }
+            None => std::net::UdpSocket::bind(SocketAddr::new(host, 0))?
+                .local_addr()?
+                .port(),
+        };
         let mut given = GIVEN.lock().unwrap_or_else(|p| p.into_inner());
         if !given.contains(&port) {
             given.push(port);
@@ -342,4 +356,37 @@ fn free_udp_port(host: IpAddr) -> std::io::Result<u16> {
         }
     }
     Err(std::io::Error::other("no unused port after 64 tries"))
+}
+
+/// A random number from std's hash keys, which are random per process
+/// and new for each `RandomState` (enough to spread ports; nothing secret).
+fn random() -> u64 {
+    use std::hash::BuildHasher;
+    std::collections::hash_map::RandomState::new().hash_one(0u8)
+}
+
+/// Ports below this are left to services.
+const LOWEST_PORT: u16 = 10_000;
+
+/// The first port the kernel hands to sockets bound to port 0.
+fn ephemeral_low() -> Option<u16> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    range.split_whitespace().next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn template_ports_are_distinct_and_below_the_ephemeral_range() {
+        let low = ephemeral_low().unwrap_or(u16::MAX);
+        let mut seen = Vec::new();
+        for _ in 0..20 {
+            let port = free_udp_port(std::net::Ipv4Addr::LOCALHOST.into()).unwrap();
+            assert!(port < low, "{port} is in the ephemeral range from {low}");
+            assert!(!seen.contains(&port), "{port} handed out twice");
+            seen.push(port);
+        }
+    }
 }
