@@ -478,6 +478,9 @@ pub struct StreamObservation {
     pub echo_time: Option<Duration>,
     /// When the client's FIN was written.
     pub fin_sent_at: Option<Instant>,
+    /// When the server's FIN arrived (`None` also for a client that cannot
+    /// tell).
+    pub fin_received_at: Option<Instant>,
 }
 
 /// How the handshake went.
@@ -491,6 +494,9 @@ pub enum Handshake {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Observation {
     pub handshake: Handshake,
+    /// When the client started (before its first datagram); `None` for a
+    /// client that cannot tell.
+    pub started_at: Option<Instant>,
     /// When the handshake completed, to compare connections made at once.
     pub established_at: Option<Instant>,
     pub streams: Vec<StreamObservation>,
@@ -535,6 +541,7 @@ impl Observation {
     pub fn nothing() -> Observation {
         Observation {
             handshake: Handshake::NotCompleted,
+            started_at: None,
             established_at: None,
             streams: Vec::new(),
             peer_close: None,

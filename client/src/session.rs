@@ -510,6 +510,7 @@ pub fn run(
                         s.obs.received.extend_from_slice(&buf[..n]);
                         if fin {
                             s.obs.fin_received = true;
+                            s.obs.fin_received_at = Some(now);
                             s.obs.echo_time = s.obs.fin_sent_at.map(|t| now - t);
                             break;
                         }
@@ -569,6 +570,7 @@ pub fn run(
         reset_token_given,
         version_negotiation: None,
         handshake,
+        started_at: Some(start),
         established_at,
         streams: streams
             .into_iter()

@@ -22,6 +22,12 @@ pub struct Check {
     /// Why the driver could not observe this (the check was not made).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub skipped: Option<String>,
+    /// Not passed, and not the server's doing: the harness could not make
+    /// the check (a client stack that crashed, a server it could not start).
+    /// The case is then an `error`, unless a check the server failed makes
+    /// it a `fail`.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub error: bool,
 }
 
 impl Check {
@@ -33,7 +39,22 @@ impl Check {
             expected: expected.into(),
             actual: actual.into(),
             skipped: None,
+            error: false,
         }
+    }
+
+    /// A check the harness could not make, for a reason that is not the
+    /// server's behaviour.
+    pub fn errored(name: &str, expected: impl Into<String>, actual: impl Into<String>) -> Check {
+        Check {
+            error: true,
+            ..Check::failed(name, expected, actual)
+        }
+    }
+
+    /// Failed by the server: not passed, and not the harness's own error.
+    pub fn failed_by_server(&self) -> bool {
+        !self.passed && !self.error
     }
 
     /// A check that was not made, and why.
@@ -45,6 +66,7 @@ impl Check {
             expected: expected.into(),
             actual: why.clone(),
             skipped: Some(why),
+            error: false,
         }
     }
 }
@@ -107,6 +129,7 @@ pub fn judge(label: &str, expect: &Expect, run: &Run, blind: &Blind) -> Vec<Chec
             expected,
             actual,
             skipped: None,
+            error: false,
         })
     };
     let mut skipped = Vec::new();
@@ -118,6 +141,7 @@ pub fn judge(label: &str, expect: &Expect, run: &Run, blind: &Blind) -> Vec<Chec
                 expected: String::new(),
                 actual: String::new(),
                 skipped: Some(why.clone()),
+                error: false,
             });
             true
         }
@@ -360,13 +384,29 @@ pub fn judge(label: &str, expect: &Expect, run: &Run, blind: &Blind) -> Vec<Chec
         }
     }
     if let Some(ms) = expect.within_ms {
-        let took = obs.elapsed.as_millis() as u64;
-        check(
-            "within_ms",
-            took <= ms,
-            format!("at most {ms} ms"),
-            format!("{took} ms"),
-        );
+        match echo_done(obs) {
+            Ok(Some(took)) => {
+                let took = took.as_millis() as u64;
+                check(
+                    "within_ms",
+                    took <= ms,
+                    format!("the echo's FIN at most {ms} ms after the client started"),
+                    format!("after {took} ms"),
+                );
+            }
+            Ok(None) => check(
+                "within_ms",
+                false,
+                format!("the echo's FIN at most {ms} ms after the client started"),
+                format!(
+                    "no FIN from the server in the connection's {} ms",
+                    obs.elapsed.as_millis()
+                ),
+            ),
+            Err(why) => {
+                blind_to("within_ms", &Some(why));
+            }
+        }
     }
     checks.extend(skipped);
     if obs.deadline_hit && checks.iter().any(|c| !c.passed) {
@@ -376,9 +416,28 @@ pub fn judge(label: &str, expect: &Expect, run: &Run, blind: &Blind) -> Vec<Chec
             expected: "connection finished before the scenario timeout".into(),
             actual: format!("still running after {} ms", obs.elapsed.as_millis()),
             skipped: None,
+            error: false,
         });
     }
     checks
+}
+
+/// From the client's start to the server's last FIN on a bidirectional
+/// stream: `Ok(None)` when one never came, `Err` when the client cannot
+/// tell the times.
+fn echo_done(obs: &echo_client::Observation) -> Result<Option<std::time::Duration>, String> {
+    let cannot = || "this client cannot tell when the echo's FIN arrived".to_string();
+    let start = obs.started_at.ok_or_else(cannot)?;
+    let bidi = obs.streams.iter().filter(|s| s.id & 0x2 == 0);
+    let mut last = None;
+    for s in bidi {
+        match (s.fin_received, s.fin_received_at) {
+            (false, _) => return Ok(None),
+            (true, None) => return Err(cannot()),
+            (true, Some(at)) => last = last.max(Some(at)),
+        }
+    }
+    Ok(last.map(|at| at.saturating_duration_since(start)))
 }
 
 /// When one connection was open: its handshake completed, its first FIN.
@@ -398,6 +457,7 @@ pub fn together(spans: &[Span], blind: Option<String>) -> Check {
             expected: format!("all {total} connections open at once"),
             actual: "not observed".into(),
             skipped: Some(why),
+            error: false,
         };
     }
     let opened: Vec<Instant> = spans.iter().filter_map(|s| s.established).collect();
@@ -429,6 +489,7 @@ pub fn together(spans: &[Span], blind: Option<String>) -> Check {
         expected: format!("all {total} connections open at once"),
         actual,
         skipped: None,
+        error: false,
     }
 }
 
@@ -473,6 +534,7 @@ pub fn token_checks(st: &StaleTokens, close_required: bool) -> Vec<Check> {
         expected: format!("{expected} all {how}"),
         actual: describe(vs),
         skipped: skipped.clone(),
+        error: false,
     };
     vec![
         Check {
@@ -481,6 +543,7 @@ pub fn token_checks(st: &StaleTokens, close_required: bool) -> Vec<Check> {
             expected: "a Retry token used at once from its own address to be accepted".into(),
             actual: describe(std::slice::from_ref(&st.control)),
             skipped: skipped.clone(),
+            error: false,
         },
         misuse(
             "replayed tokens",
@@ -523,6 +586,7 @@ pub fn amplification_check(worst: Option<Exposure>, limit: f64) -> Check {
         expected: format!("at most {limit}x before address validation (measured at the relay)"),
         actual,
         skipped: None,
+        error: false,
     }
 }
 
@@ -562,6 +626,7 @@ pub fn rebind_check(rebind: &crate::scenario::Rebind, r: &crate::netem::relay::R
         ),
         actual,
         skipped: None,
+        error: false,
     }
 }
 
@@ -601,6 +666,68 @@ mod tests {
             ..Expect::default()
         };
         judge("", &expect, &run, &Blind::default())
+    }
+
+    /// A connection that started at 0, got the echo's FIN at `fin_ms` (if
+    /// any) and ended at `life_ms`, judged against `within_ms`.
+    fn within(within_ms: u64, fin_ms: Option<u64>, life_ms: u64) -> Check {
+        let t0 = Instant::now();
+        let stream = echo_client::StreamObservation {
+            fin_received: fin_ms.is_some(),
+            fin_received_at: fin_ms.map(|ms| t0 + Duration::from_millis(ms)),
+            ..Default::default()
+        };
+        let run = Run {
+            sent: Vec::new(),
+            obs: echo_client::Observation {
+                started_at: Some(t0),
+                streams: vec![stream],
+                elapsed: Duration::from_millis(life_ms),
+                ..echo_client::Observation::nothing()
+            },
+        };
+        let expect = Expect {
+            within_ms: Some(within_ms),
+            ..Expect::default()
+        };
+        let checks = judge("", &expect, &run, &Blind::default());
+        checks.into_iter().find(|c| c.name == "within_ms").unwrap()
+    }
+
+    #[test]
+    fn within_ms_counts_to_the_echo_s_fin_not_to_the_close() {
+        // Echoed at once, the close left to the client: a second later.
+        let quick = within(1000, Some(20), 1026);
+        assert!(quick.passed, "{quick:?}");
+        assert_eq!(quick.actual, "after 20 ms");
+        let slow = within(1000, Some(1500), 1600);
+        assert!(!slow.passed && !slow.error, "{slow:?}");
+        let never = within(1000, None, 300);
+        assert!(!never.passed, "{never:?}");
+        assert!(never.actual.contains("no FIN"), "{never:?}");
+    }
+
+    #[test]
+    fn within_ms_is_skipped_by_a_client_that_cannot_tell_the_time() {
+        let t0 = Instant::now();
+        let run = Run {
+            sent: Vec::new(),
+            obs: echo_client::Observation {
+                streams: vec![echo_client::StreamObservation {
+                    fin_received: true,
+                    fin_received_at: Some(t0),
+                    ..Default::default()
+                }],
+                ..echo_client::Observation::nothing()
+            },
+        };
+        let expect = Expect {
+            within_ms: Some(10),
+            ..Expect::default()
+        };
+        let checks = judge("", &expect, &run, &Blind::default());
+        let c = checks.iter().find(|c| c.name == "within_ms").unwrap();
+        assert!(c.passed && c.skipped.is_some(), "{c:?}");
     }
 
     #[test]

@@ -18,8 +18,14 @@ Exit status:
   0  every result as expected (all pass, or as listed in --expect)
   1  at least one unexpected result (a failure, an unexpected pass, a required driver skipped)
   2  usage error or a bad scenario / --expect file
-  3  a server under test could not be started (or a --connect server did
-     not answer, or its certificate failed the clients' check)
+  3  no verdict: a server under test could not be started (or a --connect
+     server did not answer, or its certificate failed the clients' check),
+     or a case ended in ERROR (the harness could not run it: a server it
+     could not start for that case, a client stack that failed), and no
+     result was unexpected
+
+Outcomes: PASS; FAIL (a check saw the server break a rule); SKIP (the case
+cannot be carried, with why); ERROR (no verdict on the server).
 
 Servers by name: reference (the default), quinn (peers/quinn-echo, built in),
 openssl (peers/openssl-echo, built by ci/build-peers.sh); NAME=reference etc.
@@ -154,6 +160,14 @@ struct Cli {
     /// Default: a new one each run.
     #[arg(long)]
     seed: Option<u64>,
+
+    /// Run every selected case N times, each run with its own seed (drawn
+    /// from --seed); the report gives each case's passes and the seeds of
+    /// the runs that did not pass, and marks a case that both passed and
+    /// failed as flaky.
+    #[arg(long, value_name = "N", default_value_t = 1,
+          value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    repeat: u32,
 
     /// Run only scenarios of this level (must: what the guide and the RFCs
     /// require; should: robustness beyond them).
@@ -522,6 +536,8 @@ fn run(cli: Cli) -> ExitCode {
         verify,
         allow_load: cli.allow_load,
         seed,
+        run: None,
+        repeat: cli.repeat,
     };
     let required: Vec<DriverKind> = cli.require_driver.iter().map(|&d| d.into()).collect();
     let selected: Vec<DriverKind> = cli.driver.iter().map(|&d| d.into()).collect();
@@ -562,6 +578,7 @@ fn run(cli: Cli) -> ExitCode {
         scenarios: &scenarios,
         drivers: &selected,
         jobs: cli.jobs.map_or_else(schedule::default_jobs, usize::from),
+        repeat: cli.repeat,
     };
     let started = std::time::Instant::now();
     let mut entries = Vec::new();
@@ -574,13 +591,22 @@ fn run(cli: Cli) -> ExitCode {
     );
     let ran = schedule.run(&cfg, pick, &progress, |result| {
         let e = report::entry(result, &known, &required);
+        // With --repeat, a passing run is told only in its case's line.
+        let shown = cli.repeat == 1 || cli.verbose || e.result.status != case::Status::Pass;
+        let last_run = cli.repeat > 1 && e.result.run == Some(cli.repeat);
+        entries.push(e);
         if cli.format == Format::Human {
             progress.around(|| {
-                let _ = human.case(&mut stdout, &e);
+                let runs = &entries[entries.len().saturating_sub(cli.repeat as usize)..];
+                if shown {
+                    let _ = human.case(&mut stdout, runs.last().expect("just pushed"));
+                }
+                if last_run {
+                    let _ = human.repeated(&mut stdout, &report::Repeated::of(runs));
+                }
                 let _ = stdout.flush();
             });
         }
-        entries.push(e);
     });
     progress.finish();
     if let Err(e) = ran {
@@ -617,6 +643,8 @@ fn run(cli: Cli) -> ExitCode {
     }
     if report.summary.unexpected > 0 {
         ExitCode::from(1)
+    } else if report.summary.all.errors > 0 {
+        ExitCode::from(3)
     } else {
         ExitCode::SUCCESS
     }

@@ -134,7 +134,7 @@ fn json_and_junit_reports_are_well_formed() {
         .success()
         .stdout(
             predicate::str::is_match(
-                r"(?m)^6 passed, 0 failed, 0 skipped in \d+\.\d s \(\d+ jobs?\)$",
+                r"(?m)^6 passed, 0 failed, 0 skipped, 0 errors in \d+\.\d s \(\d+ jobs?\)$",
             )
             .unwrap(),
         );
@@ -182,7 +182,9 @@ fn skipped_drivers_fail_only_when_required() {
     c.assert()
         .success()
         .stdout(predicate::str::contains("SKIP  input/1-byte  [openssl]"))
-        .stdout(predicate::str::contains("0 passed, 0 failed, 1 skipped"));
+        .stdout(predicate::str::contains(
+            "0 passed, 0 failed, 1 skipped, 0 errors",
+        ));
     let mut c = harness();
     lacks(&mut c);
     c.args(["--require-driver", "openssl"]).assert().code(1);

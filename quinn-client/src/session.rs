@@ -164,7 +164,10 @@ pub(crate) async fn run(
         .connect(server, &name)
         .map_err(|e| format!("cannot connect to {server}: {e}"))?;
     let mut ticket = Ticket(plan.fin_gate.clone());
-    let mut observation = Observation::nothing();
+    let mut observation = Observation {
+        started_at: Some(start),
+        ..Observation::nothing()
+    };
     let (progress, _) = watch::channel(Progress::default());
     let progress = Arc::new(progress);
 
@@ -516,6 +519,7 @@ async fn read(
             Ok(None) => {
                 let mut s = lock(&state);
                 s.obs.fin_received = true;
+                s.obs.fin_received_at = Some(Instant::now());
                 s.obs.echo_time = s.obs.fin_sent_at.map(|t| t.elapsed());
                 s.read_done = true;
                 return;

@@ -49,6 +49,7 @@ pub(super) fn attack(
                 outcome.version_negotiations, outcome.replies, outcome.sent
             ),
             skipped: None,
+            error: false,
         });
     }
     if let (Err(why), true) = (&pid, outcome.sent > 0) {
@@ -75,6 +76,7 @@ pub(super) fn attack(
                 outcome.sent, outcome.elapsed_ms
             ),
             skipped: None,
+            error: false,
         });
     }
     let mut amplification = None;
@@ -110,6 +112,7 @@ pub(super) fn attack(
                 a.initials
             ),
             skipped: None,
+            error: false,
         });
         amplification = Some(a);
     }

@@ -118,15 +118,12 @@ pub(super) fn run_one(
     }
 }
 
+/// The client stack itself failed (not the server's doing): an error.
 pub(super) fn driver_failure(label: &str, e: String) -> Check {
-    Check {
-        name: format!("{label}driver"),
-        passed: false,
-        expected: "the client to run".into(),
-        actual: e,
-        skipped: None,
-    }
+    Check::errored(&format!("{label}driver"), "the client to run", e)
 }
+
+type CheckFn = fn(&str, &'static str, String) -> Check;
 
 /// Restarts the server under test on the same address.
 pub type Restart<'a> = dyn FnMut() -> Result<(), String> + 'a;
@@ -184,9 +181,14 @@ fn with_restart(
             // that ended without arriving.
             arrived = cp.await_arrival(Duration::from_millis(50));
         }
+        // A server that does not come back broke no rule (an error); a
+        // connection that ended before its moment is the server's doing.
         let failed = match arrived {
-            true => restart().err(),
-            false => Some("the connection ended before its moment came".into()),
+            true => restart().err().map(|why| (why, Check::errored as CheckFn)),
+            false => Some((
+                "the connection ended before its moment came".to_string(),
+                Check::failed as CheckFn,
+            )),
         };
         cp.release();
         let mut result = client.join().unwrap_or_else(|_| {
@@ -196,10 +198,20 @@ fn with_restart(
                 None,
             )
         });
-        if let Some(why) = failed {
+        if let Some((why, check)) = failed {
+            let errored = check(label, "", String::new()).error;
+            if errored {
+                // What the connection then missed follows from the server
+                // not coming back, not from its behaviour.
+                result
+                    .0
+                    .iter_mut()
+                    .filter(|c| !c.passed)
+                    .for_each(|c| c.error = true);
+            }
             result.0.insert(
                 0,
-                Check::failed(
+                check(
                     &format!("{label}restart_server"),
                     "the server restarted while the connection waited",
                     why,
@@ -267,6 +279,7 @@ pub fn run_concurrent(
                     expected: "the `first` connection to complete its handshake".into(),
                     actual: "it did not, so the others were not started".into(),
                     skipped: None,
+                    error: false,
                 });
             }
         }

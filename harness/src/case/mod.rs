@@ -39,7 +39,7 @@ pub fn run_case(
     cfg: &RunConfig,
 ) -> CaseResult {
     let started = Instant::now();
-    let mut result = CaseResult::new(sc, driver_kind, &slot.spec.name, cfg.seed);
+    let mut result = CaseResult::new(sc, driver_kind, &slot.spec.name, cfg);
     let driver = match driver {
         Ok(d) => d,
         Err(why) => return result.skipped(why),
@@ -76,14 +76,20 @@ pub fn run_case(
         Ok(l) => l,
         Err(why) => {
             slot.discard();
-            return result.failed(format!("server could not be (re)started: {why}"), started);
+            return result.errored(format!("server could not be (re)started: {why}"), started);
         }
     };
     let mut target = cfg.target(&slot.spec, live.addr);
     let evidence = cfg.artifacts.as_ref().and_then(|a| {
-        CaseEvidence::create(&a.dir, &slot.spec.name, sc, driver_kind, cfg.seed)
-            .map_err(|e| result.notes.push(format!("no evidence kept: {e}")))
-            .ok()
+        CaseEvidence::create(
+            &a.dir,
+            &slot.spec.name,
+            sc,
+            driver_kind,
+            (cfg.seed, cfg.run),
+        )
+        .map_err(|e| result.notes.push(format!("no evidence kept: {e}")))
+        .ok()
     });
     target.evidence = evidence.clone();
     let mark = slot.running.as_ref().map(|r| r.stderr_mark());
@@ -106,7 +112,8 @@ pub fn run_case(
             };
             e.write("server-stderr.log", (lost + &lines.join("\n")).as_bytes());
         }
-        let keep = result.status == Status::Fail || cfg.artifacts.as_ref().is_some_and(|a| a.all);
+        let keep = matches!(result.status, Status::Fail | Status::Error)
+            || cfg.artifacts.as_ref().is_some_and(|a| a.all);
         result.artifacts = e.finish(keep);
     }
     result
@@ -170,7 +177,7 @@ fn execute(
         Some(n) => match Relay::start(target.addr, n.clone(), cfg.seed, target.evidence.clone()) {
             Ok(r) => Some(r),
             Err(e) => {
-                return result.failed(format!("cannot start the network relay: {e}"), started)
+                return result.errored(format!("cannot start the network relay: {e}"), started)
             }
         },
         None => None,
@@ -281,7 +288,7 @@ fn execute(
         );
         result.server_stderr = running.stderr_tail();
         slot.discard();
-    } else if checks.iter().any(|c| !c.passed) {
+    } else if checks.iter().any(Check::failed_by_server) {
         result.server_stderr = running.stderr_tail();
         let silent = match probe(&target, LIVENESS) {
             Probe::Served => None,

@@ -25,11 +25,28 @@ pub struct RunConfig {
     pub allow_load: bool,
     /// Where each case's evidence goes (`--artifacts`).
     pub artifacts: Option<crate::evidence::Artifacts>,
-    /// Seeds the network model of scenarios with a `network` section.
+    /// Seeds the network model of scenarios with a `network` section (the
+    /// first run's; see [`RunConfig::for_run`]).
     pub seed: u64,
+    /// Which run of a repeated case this is (`--repeat`), counted from 1;
+    /// `None` without `--repeat`.
+    pub run: Option<u32>,
+    /// Runs of each case (`--repeat`; 1 without it).
+    pub repeat: u32,
 }
 
 impl RunConfig {
+    /// The settings for run `run` (from 0) of a case: the first run has the
+    /// run's seed, the others seeds of their own drawn from it, so every run
+    /// of `--repeat` replays alone with `--seed`.
+    pub fn for_run(&self, run: u32) -> RunConfig {
+        RunConfig {
+            seed: run_seed(self.seed, run),
+            run: (self.repeat > 1).then_some(run + 1),
+            ..self.clone()
+        }
+    }
+
     /// How clients reach `spec` at `addr` and check its certificate.
     pub fn target(&self, spec: &ServerSpec, addr: std::net::SocketAddr) -> Target {
         Target::new(
@@ -44,8 +61,12 @@ impl RunConfig {
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
+    /// The server broke a rule the harness observed.
     Fail,
     Skip,
+    /// No verdict on the server: the harness could not run the case (a
+    /// server it could not start for it, a client stack that failed).
+    Error,
 }
 
 impl Status {
@@ -54,6 +75,20 @@ impl Status {
             Status::Pass => "PASS",
             Status::Fail => "FAIL",
             Status::Skip => "SKIP",
+            Status::Error => "ERROR",
+        }
+    }
+
+    /// A case's status from its checks: a check the server failed makes a
+    /// `fail`, whatever else went wrong; a check the harness could not
+    /// make, an `error`.
+    pub fn of(checks: &[Check]) -> Status {
+        if checks.iter().any(Check::failed_by_server) {
+            Status::Fail
+        } else if checks.iter().any(|c| !c.passed) {
+            Status::Error
+        } else {
+            Status::Pass
         }
     }
 }
@@ -78,6 +113,9 @@ pub struct CaseResult {
     /// The seed of the network model and the attack, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub seed: Option<u64>,
+    /// Which run of a repeated case (`--repeat`), from 1.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub run: Option<u32>,
     /// For scenarios with a `network` section: what the relay did.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub network: Option<NetworkReport>,
@@ -95,7 +133,8 @@ pub struct CaseResult {
 
 impl CaseResult {
     /// A case not yet run.
-    pub fn new(sc: &Scenario, driver: DriverKind, server: &str, seed: u64) -> CaseResult {
+    pub fn new(sc: &Scenario, driver: DriverKind, server: &str, cfg: &RunConfig) -> CaseResult {
+        let seed = cfg.seed;
         CaseResult {
             scenario: sc.id.clone(),
             description: sc.description.clone(),
@@ -108,6 +147,7 @@ impl CaseResult {
             duration_ms: 0,
             server_stderr: Vec::new(),
             seed: (sc.network.is_some() || sc.attack.is_some()).then_some(seed),
+            run: cfg.run,
             network: None,
             attack: None,
             notes: Vec::new(),
@@ -122,29 +162,68 @@ impl CaseResult {
         self
     }
 
-    /// Failed before its checks could be made.
-    pub fn failed(mut self, why: String, started: Instant) -> CaseResult {
-        self.status = Status::Fail;
+    /// Could not be run, for a reason that is not the server's behaviour.
+    pub fn errored(mut self, why: String, started: Instant) -> CaseResult {
+        self.status = Status::Error;
         self.reason = Some(why);
         self.duration_ms = started.elapsed().as_millis() as u64;
         self
     }
 
-    /// Judged by its checks: the first failed one is the reason.
+    /// Judged by its checks: the first one that decided the status is the
+    /// reason.
     pub fn finish(mut self, checks: Vec<Check>, started: Instant) -> CaseResult {
-        self.status = if checks.iter().all(|c| c.passed) {
-            Status::Pass
-        } else {
-            Status::Fail
+        self.status = Status::of(&checks);
+        let decisive = |c: &&Check| match self.status {
+            Status::Fail => c.failed_by_server(),
+            _ => !c.passed,
         };
         self.reason = checks
             .iter()
-            .find(|c| !c.passed)
+            .find(decisive)
             .map(|c| format!("{}: expected {}, got {}", c.name, c.expected, c.actual));
         self.checks = checks;
         self.duration_ms = started.elapsed().as_millis() as u64;
         self
     }
+}
+
+#[cfg(test)]
+impl CaseResult {
+    /// A result for unit tests: `scenario` by the native driver against
+    /// the openssl peer, with `status` and nothing else.
+    pub fn example(scenario: &str, status: Status) -> CaseResult {
+        CaseResult {
+            scenario: scenario.into(),
+            description: String::new(),
+            driver: DriverKind::Native,
+            server: "openssl".into(),
+            level: Level::Must,
+            status,
+            reason: None,
+            checks: Vec::new(),
+            duration_ms: 0,
+            server_stderr: Vec::new(),
+            seed: None,
+            run: None,
+            network: None,
+            attack: None,
+            notes: Vec::new(),
+            artifacts: None,
+        }
+    }
+}
+
+/// The seed of run `run` (from 0) of a case whose first run has `seed`.
+pub fn run_seed(seed: u64, run: u32) -> u64 {
+    if run == 0 {
+        return seed;
+    }
+    // splitmix64's finaliser: neighbouring runs get unrelated seeds.
+    let mut z = seed.wrapping_add(u64::from(run).wrapping_mul(0x9e37_79b9_7f4a_7c15));
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
 }
 
 /// What the impaired network did during one case.

@@ -61,12 +61,15 @@ impl CaseEvidence {
         server: &str,
         sc: &Scenario,
         driver: DriverKind,
-        seed: u64,
+        (seed, run): (u64, Option<u32>),
     ) -> std::io::Result<Arc<CaseEvidence>> {
-        let dir = root
+        let mut dir = root
             .join(safe(server))
             .join(safe(&sc.id))
             .join(driver.to_string());
+        if let Some(run) = run {
+            dir = dir.join(format!("run-{run}"));
+        }
         if dir.exists() {
             std::fs::remove_dir_all(&dir)?;
         }

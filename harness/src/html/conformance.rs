@@ -25,14 +25,15 @@ pub fn render(report: &Report, page_path: &Path) -> String {
     }
     // Failures first (unexpected ones before known ones), then skips,
     // then passes; report order within each.
-    body += "<h2>Cases</h2><p class=\"muted\">Failures first, then skips, then passes.</p>";
+    body += "<h2>Cases</h2><p class=\"muted\">Failures first, then errors (no verdict on the server), then skips, then passes.</p>";
     let mut order: Vec<(usize, &Entry)> = report.results.iter().enumerate().collect();
     order.sort_by_key(|(i, e)| {
         let rank = match e.result.status {
             Status::Fail if !e.expected => 0,
-            Status::Fail => 1,
-            Status::Skip => 2,
-            Status::Pass => 3,
+            Status::Error => 1,
+            Status::Fail => 2,
+            Status::Skip => 3,
+            Status::Pass => 4,
         };
         (rank, *i)
     });
@@ -46,10 +47,11 @@ fn summary(out: &mut String, r: &Report) {
     let s = &r.summary;
     let _ = write!(
         out,
-        r#"<p class="summary"><span><b>{}</b> passed</span><span><b>{}</b> failed</span><span><b>{}</b> skipped</span><span>(must: {} passed, {} failed, {} skipped;</span><span>should: {} passed, {} failed, {} skipped)</span><span>unexpected: <b>{}</b></span><span>{:.1} s, {} jobs</span></p>"#,
+        r#"<p class="summary"><span><b>{}</b> passed</span><span><b>{}</b> failed</span><span><b>{}</b> skipped</span><span><b>{}</b> errors</span><span>(must: {} passed, {} failed, {} skipped;</span><span>should: {} passed, {} failed, {} skipped)</span><span>unexpected: <b>{}</b></span><span>{:.1} s, {} jobs</span></p>"#,
         s.all.passed,
         s.all.failed,
         s.all.skipped,
+        s.all.errors,
         s.must.passed,
         s.must.failed,
         s.must.skipped,
@@ -62,7 +64,7 @@ fn summary(out: &mut String, r: &Report) {
     );
     let _ = write!(
         out,
-        "<p class=\"muted\">Servers: {}. Cells: PASS, FAIL, SKIP; amber when the result is listed in an expect file as known, outlined red when unexpected. Each cell links to its checks below.</p>",
+        "<p class=\"muted\">Servers: {}. Cells: PASS, FAIL, SKIP, ERROR (the harness could not run the case: no verdict on the server); amber when the result is listed in an expect file as known, outlined red when unexpected. Each cell links to its checks below.</p>",
         esc(&r.servers.join(", "))
     );
     if !r.notes.is_empty() {
@@ -82,6 +84,7 @@ fn cell_class(e: &Entry) -> (String, &'static str) {
         Status::Fail if e.known_reason.is_some() && e.expected => "known",
         Status::Fail => "fail",
         Status::Skip => "skip",
+        Status::Error => "error",
     };
     let class = if e.expected {
         base.to_string()
@@ -157,6 +160,7 @@ fn checks_table(out: &mut String, checks: &[&Check]) {
         let (class, verdict) = match (&c.skipped, c.passed) {
             (Some(_), _) => ("skip", "skipped"),
             (None, true) => ("pass", "ok"),
+            (None, false) if c.error => ("error", "ERROR"),
             (None, false) => ("fail", "FAIL"),
         };
         let actual = match &c.skipped {

@@ -462,7 +462,8 @@ pub struct Expect {
     /// 9000 §10.3). Skipped when the server gave no reset token.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stateless_reset: Option<bool>,
-    /// The whole connection took at most this many milliseconds.
+    /// The server's FIN on every bidirectional stream arrived at most this
+    /// many milliseconds after the client started (its first datagram).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within_ms: Option<u64>,
 }

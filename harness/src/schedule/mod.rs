@@ -32,6 +32,8 @@ pub struct Schedule<'a> {
     pub drivers: &'a [DriverKind],
     /// How many cases may run side by side (at least 1).
     pub jobs: usize,
+    /// Runs of each case (`--repeat`), each with its own seed.
+    pub repeat: u32,
 }
 
 /// Told when each case starts and ends, in whatever order they run (for
@@ -65,7 +67,12 @@ pub fn default_jobs() -> usize {
 impl<'a> Schedule<'a> {
     /// Every case, in report order.
     pub fn cases(&self) -> Vec<Case<'a>> {
-        plan::cases(self.servers.len(), self.scenarios, self.drivers)
+        plan::cases(
+            self.servers.len(),
+            self.scenarios,
+            self.drivers,
+            self.repeat,
+        )
     }
 
     /// Runs every case, handing each result to `done` in report order.

@@ -16,6 +16,9 @@ pub struct Case<'a> {
     pub alone: bool,
     /// A rough guess of its wall time, only to start long cases first.
     pub cost_ms: u64,
+    /// Which of `--repeat` runs this is (0 for the first, the only one
+    /// without `--repeat`); each run has its own seed.
+    pub run: u32,
 }
 
 /// Whether a scenario needs the machine to itself: it floods the server
@@ -80,17 +83,21 @@ pub fn cost_hint(sc: &Scenario, driver: DriverKind) -> u64 {
 
 /// Every (server, scenario, driver) case, in report order: each server in
 /// turn, each scenario in file order, each driver it names that the user
-/// kept (`drivers` empty: all).
+/// kept (`drivers` empty: all), `repeat` runs of each one after another.
 pub fn cases<'a>(
     servers: usize,
     scenarios: &[&'a Scenario],
     drivers: &[DriverKind],
+    repeat: u32,
 ) -> Vec<Case<'a>> {
     let mut out = Vec::new();
     for server in 0..servers {
         for sc in scenarios {
             for &d in &sc.drivers {
-                if drivers.is_empty() || drivers.contains(&d) {
+                if !drivers.is_empty() && !drivers.contains(&d) {
+                    continue;
+                }
+                for run in 0..repeat.max(1) {
                     out.push(Case {
                         index: out.len(),
                         server,
@@ -98,6 +105,7 @@ pub fn cases<'a>(
                         driver: d,
                         alone: runs_alone(sc),
                         cost_ms: cost_hint(sc, d),
+                        run,
                     });
                 }
             }
@@ -136,7 +144,7 @@ mod tests {
     fn cases_keep_report_order_and_long_waits_cost_more() {
         let all = suite();
         let refs: Vec<&Scenario> = all.iter().collect();
-        let cases = cases(2, &refs, &[DriverKind::Native]);
+        let cases = cases(2, &refs, &[DriverKind::Native], 1);
         assert!(cases.iter().enumerate().all(|(i, c)| c.index == i));
         assert_eq!(cases[0].server, 0);
         assert_eq!(cases.last().unwrap().server, 1);
@@ -152,5 +160,19 @@ mod tests {
         let (amp, amp_ssl) = cost("network/amplification-limit");
         assert!(amp > 4 * quick, "{amp} vs {quick}");
         assert!(amp_ssl > amp && quick_ssl > quick);
+    }
+
+    #[test]
+    fn repeated_runs_of_a_case_stand_together_in_report_order() {
+        let all = suite();
+        let refs: Vec<&Scenario> = all.iter().take(2).collect();
+        let cases = cases(1, &refs, &[DriverKind::Native], 3);
+        let runs: Vec<(&str, u32)> = cases
+            .iter()
+            .map(|c| (c.scenario.id.as_str(), c.run))
+            .collect();
+        let (a, b) = (refs[0].id.as_str(), refs[1].id.as_str());
+        assert_eq!(runs, [(a, 0), (a, 1), (a, 2), (b, 0), (b, 1), (b, 2)]);
+        assert!(cases.iter().enumerate().all(|(i, c)| c.index == i));
     }
 }

@@ -48,7 +48,8 @@ impl Worker {
             case.driver,
             slot.spec.name
         );
-        let result = run_case(slot, pick(case.driver), case.driver, case.scenario, cfg);
+        let cfg = cfg.for_run(case.run);
+        let result = run_case(slot, pick(case.driver), case.driver, case.scenario, &cfg);
         log::debug!(
             "end {} [{}] on {}: {:?} (process {:?})",
             case.scenario.id,

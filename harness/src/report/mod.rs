@@ -1,6 +1,9 @@
 //! Reports: a line per case for people, JSON and JUnit for machines, and a
 //! scenario-by-server matrix when several servers ran.
 
+mod junit;
+pub mod runs;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 
@@ -9,6 +12,7 @@ use serde::Serialize;
 use crate::case::{CaseResult, Status};
 use crate::expect::{is_expected, ExpectFile};
 use crate::scenario::{DriverKind, Level};
+pub use runs::Repeated;
 
 /// A case with its verdict against the known results.
 #[derive(Debug, Clone, Serialize)]
@@ -27,6 +31,8 @@ pub struct Counts {
     pub passed: usize,
     pub failed: usize,
     pub skipped: usize,
+    /// Cases the harness could not run: no verdict on the server.
+    pub errors: usize,
 }
 
 impl Counts {
@@ -35,6 +41,7 @@ impl Counts {
             Status::Pass => self.passed += 1,
             Status::Fail => self.failed += 1,
             Status::Skip => self.skipped += 1,
+            Status::Error => self.errors += 1,
         }
     }
 }
@@ -45,6 +52,8 @@ pub struct Summary {
     pub must: Counts,
     pub should: Counts,
     pub unexpected: usize,
+    /// With `--repeat`: cases that passed in some runs and failed in others.
+    pub flaky: usize,
 }
 
 /// Everything a run produced.
@@ -55,7 +64,11 @@ pub struct Report {
     pub summary: Summary,
     /// scenario id -> driver -> server -> status (several servers only).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    /// (With `--repeat`, a cell is the worst run: fail, error, skip, pass.)
     pub matrix: BTreeMap<String, BTreeMap<DriverKind, BTreeMap<String, Status>>>,
+    /// With `--repeat`: every case's runs taken together.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub repeated: Vec<Repeated>,
     /// Wall time of the whole run, and how many cases ran side by side.
     pub wall_ms: u64,
     pub jobs: usize,
@@ -91,19 +104,24 @@ impl Report {
                 summary.unexpected += 1;
             }
             if servers.len() > 1 {
-                matrix
+                let cell = matrix
                     .entry(r.scenario.clone())
                     .or_default()
                     .entry(r.driver)
                     .or_default()
-                    .insert(r.server.clone(), r.status);
+                    .entry(r.server.clone())
+                    .or_insert(r.status);
+                *cell = worst(*cell, r.status);
             }
         }
+        let repeated = runs::repeated(&results);
+        summary.flaky = repeated.iter().filter(|r| r.flaky).count();
         Report {
             servers,
             results,
             summary,
             matrix,
+            repeated,
             wall_ms: 0,
             notes: Vec::new(),
             jobs: 1,
@@ -111,14 +129,15 @@ impl Report {
     }
 
     /// The last line of human output, exactly
-    /// `N passed, N failed, N skipped in S.s s (N jobs)`.
+    /// `N passed, N failed, N skipped, N errors in S.s s (N jobs)`.
     pub fn closing_line(&self) -> String {
         let c = self.summary.all;
         format!(
-            "{} passed, {} failed, {} skipped in {:.1} s ({} job{})",
+            "{} passed, {} failed, {} skipped, {} errors in {:.1} s ({} job{})",
             c.passed,
             c.failed,
             c.skipped,
+            c.errors,
             self.wall_ms as f64 / 1000.0,
             self.jobs,
             if self.jobs == 1 { "" } else { "s" }
@@ -130,60 +149,22 @@ impl Report {
     }
 
     pub fn to_junit(&self) -> String {
-        use quick_junit::{NonSuccessKind, TestCase, TestCaseStatus, TestSuite};
-        let mut report = quick_junit::Report::new("quic-echo-conformance");
-        let mut suites: BTreeMap<String, TestSuite> = BTreeMap::new();
-        for e in &self.results {
-            let r = &e.result;
-            let mut status = match r.status {
-                Status::Pass => TestCaseStatus::success(),
-                Status::Fail => TestCaseStatus::non_success(NonSuccessKind::Failure),
-                Status::Skip => TestCaseStatus::skipped(),
-            };
-            if let Some(reason) = &r.reason {
-                status.set_message(reason.as_str());
-            }
-            if r.status == Status::Fail {
-                let mut text = String::new();
-                for c in r.checks.iter().filter(|c| !c.passed) {
-                    text += &format!("{}: expected {}, got {}\n", c.name, c.expected, c.actual);
-                }
-                status.set_description(text);
-            }
-            let mut case = TestCase::new(format!("{} [{}]", r.scenario, r.driver), status);
-            case.set_classname(format!("{}.{}", r.server, level_name(r.level)));
-            case.set_time(std::time::Duration::from_millis(r.duration_ms));
-            if !r.server_stderr.is_empty() {
-                case.set_system_err(r.server_stderr.join("\n"));
-            }
-            // Evidence as attachments, the way CI systems pick them up
-            // (Jenkins' JUnit attachments, GitLab's `[[ATTACHMENT|path]]`).
-            let mut out: Vec<String> = r.notes.clone();
-            if let Some(a) = &r.artifacts {
-                out.extend(
-                    a.files
-                        .iter()
-                        .map(|f| format!("[[ATTACHMENT|{}]]", a.dir.join(f).display())),
-                );
-            }
-            if !out.is_empty() {
-                case.set_system_out(out.join("\n"));
-            }
-            suites
-                .entry(r.server.clone())
-                .or_insert_with(|| TestSuite::new(r.server.clone()))
-                .add_test_case(case);
-        }
-        for (server, suite) in suites.iter_mut() {
-            let about = |n: &str, s: &str| n.starts_with(&format!("{s}: "));
-            let here = |n: &&String| about(n, server) || !self.servers.iter().any(|s| about(n, s));
-            for n in self.notes.iter().filter(here) {
-                suite.add_property(quick_junit::Property::new("note", n.as_str()));
-            }
-        }
-        report.add_test_suites(suites.into_values());
-        report.set_time(std::time::Duration::from_millis(self.wall_ms));
-        report.to_string().expect("JUnit serialises")
+        junit::render(self)
+    }
+}
+
+/// The worse of two runs' statuses, for a matrix cell.
+pub(crate) fn worst(a: Status, b: Status) -> Status {
+    let rank = |s: Status| match s {
+        Status::Fail => 3,
+        Status::Error => 2,
+        Status::Skip => 1,
+        Status::Pass => 0,
+    };
+    if rank(b) > rank(a) {
+        b
+    } else {
+        a
     }
 }
 
@@ -217,6 +198,7 @@ impl Human {
             Status::Pass => self.paint("PASS", "32"),
             Status::Fail => self.paint("FAIL", "31;1"),
             Status::Skip => self.paint("SKIP", "33"),
+            Status::Error => self.paint("ERROR", "35;1"),
         };
         let server = if self.show_server {
             format!("  {}", r.server)
@@ -235,9 +217,10 @@ impl Human {
             _ => String::new(),
         };
         let seed = r.seed.map_or(String::new(), |n| format!("  seed={n}"));
+        let run = r.run.map_or(String::new(), |n| format!("  run {n}"));
         writeln!(
             out,
-            "{label}  {}  [{}]{server}  {}ms{seed}{level}{mark}",
+            "{label}  {}  [{}]{server}{run}  {}ms{seed}{level}{mark}",
             r.scenario, r.driver, r.duration_ms
         )?;
         if r.status == Status::Skip {
@@ -256,21 +239,26 @@ impl Human {
                 a.files.join(", ")
             )?;
         }
-        if r.status == Status::Fail || self.verbose {
+        let bad = matches!(r.status, Status::Fail | Status::Error);
+        if bad || self.verbose {
             for c in r.checks.iter().filter(|c| self.verbose || !c.passed) {
-                let tag = if c.passed { "ok  " } else { "fail" };
+                let tag = match (c.passed, c.error) {
+                    (true, _) => "ok  ",
+                    (false, true) => "error",
+                    (false, false) => "fail",
+                };
                 writeln!(
                     out,
                     "      {tag} {}: expected {}; got {}",
                     c.name, c.expected, c.actual
                 )?;
             }
-            if r.status == Status::Fail && r.checks.is_empty() {
+            if bad && r.checks.is_empty() {
                 if let Some(why) = &r.reason {
                     writeln!(out, "      {why}")?;
                 }
             }
-            if r.status == Status::Fail && !r.server_stderr.is_empty() {
+            if bad && !r.server_stderr.is_empty() {
                 writeln!(
                     out,
                     "      server stderr (last {} lines):",
@@ -280,6 +268,34 @@ impl Human {
                     writeln!(out, "        {l}")?;
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// With `--repeat`, one line per case once all its runs are in: how
+    /// many passed, and the runs that did not, with their seeds.
+    pub fn repeated(&self, out: &mut impl Write, r: &Repeated) -> std::io::Result<()> {
+        let label = r.label();
+        let label = match (r.flaky, r.failed + r.errors > 0) {
+            (true, _) => self.paint(&label, "31;1;7"),
+            (false, true) => self.paint(&label, "31;1"),
+            (false, false) => self.paint(&label, "32"),
+        };
+        let server = if self.show_server {
+            format!("  {}", r.server)
+        } else {
+            String::new()
+        };
+        writeln!(out, "{label}  {}  [{}]{server}", r.scenario, r.driver)?;
+        for n in &r.not_passed {
+            let seed = n.seed.map_or(String::new(), |s| format!(" seed={s}"));
+            writeln!(
+                out,
+                "      run {} {}{seed}: {}",
+                n.run,
+                n.status.label(),
+                n.reason.as_deref().unwrap_or("")
+            )?;
         }
         Ok(())
     }
@@ -302,7 +318,15 @@ impl Human {
                 for (driver, by_server) in drivers {
                     write!(out, "{:width$}", format!("{scenario} [{driver}]"))?;
                     for s in &report.servers {
-                        let cell = by_server.get(s).map_or("-", |st| st.label());
+                        let runs = report
+                            .repeated
+                            .iter()
+                            .find(|r| (&r.scenario, r.driver, &r.server) == (scenario, *driver, s));
+                        let cell = match (runs, by_server.get(s)) {
+                            (Some(r), _) => r.label(),
+                            (None, Some(st)) => st.label().to_string(),
+                            (None, None) => "-".into(),
+                        };
                         write!(out, "  {cell:>10}")?;
                     }
                     writeln!(out)?;
@@ -324,6 +348,21 @@ impl Human {
             s.should.failed,
             s.should.skipped
         )?;
+        if s.all.errors > 0 {
+            writeln!(
+                out,
+                "errors: {} case(s) could not be run (no verdict on the server; exit status 3)",
+                s.all.errors
+            )?;
+        }
+        if !report.repeated.is_empty() {
+            writeln!(
+                out,
+                "repeated: {} case(s), {} flaky (passed in some runs, failed in others)",
+                report.repeated.len(),
+                s.flaky
+            )?;
+        }
         if with_expect || s.unexpected > 0 {
             writeln!(out, "unexpected results: {}", s.unexpected)?;
         }
