@@ -9,16 +9,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
-missing=()
-command -v chromium >/dev/null || missing+=(chromium)
-command -v tshark >/dev/null || missing+=(tshark)
-if [ ${#missing[@]} -gt 0 ]; then
-    echo "report-check: installing ${missing[*]}" >&2
-    sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
-fi
+bash "$root/ci/apt-install.sh" chromium tshark
 
 # The test build of the harness can start the reference server with faults.
 cargo build --quiet -p harness --tests

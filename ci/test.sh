@@ -15,8 +15,10 @@ step "cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
 cargo clippy --manifest-path fuzz/Cargo.toml --target-dir target --quiet -- -D warnings
 step "cargo test"
+# tshark dissects the hand-built Initials in harness/tests/dissect.rs.
+bash ci/apt-install.sh tshark
 HARNESS_OPENSSL="$root/target/openssl-quic/bin/openssl" HARNESS_REQUIRE_OPENSSL=1 \
-    cargo test --workspace
+    HARNESS_REQUIRE_TSHARK=1 cargo test --workspace
 step "conformance suite: reference server and the peers (quinn, openssl), native + quinn + openssl drivers"
 mkdir -p target/reports
 # The network scenarios' seed is pinned so the gate is reproducible; run

@@ -16,11 +16,13 @@ mod key_phase;
 mod keys;
 mod offer;
 mod version;
+mod version_info;
 
 pub use key_phase::OneRttHeader;
 pub use keys::Keys;
 pub use offer::offered_cipher_suites;
 pub use version::{Version, VERSION_1, VERSION_2};
+pub use version_info::VersionInformation;
 
 pub(crate) use keys::expand_label;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM};
@@ -495,7 +497,7 @@ pub struct Hello<'a> {
     pub random: [u8; 32],
     /// The QUIC version of the Initial that carries it. Other than version
     /// 1, the transport parameters say so (version_information, RFC 9368
-    /// §3: this version chosen, then version 1 also available).
+    /// §3: this version chosen, and available with version 1 after it).
     pub version: Version,
 }
 
@@ -549,11 +551,8 @@ pub fn client_hello(h: &Hello<'_>) -> Vec<u8> {
     param(0x01, &idle); // max_idle_timeout
     param(0x0f, h.scid); // initial_source_connection_id
     if h.version != Version::V1 {
-        let info: Vec<u8> = [h.version.number(), VERSION_1]
-            .iter()
-            .flat_map(|v| v.to_be_bytes())
-            .collect();
-        param(0x11, &info); // version_information
+        let info = VersionInformation::client(h.version.number(), &[VERSION_1]);
+        param(version_info::ID, &info.encode());
     }
     extension(&mut ext, 0x39, &params); // quic_transport_parameters
 
@@ -811,9 +810,11 @@ mod tests {
                 version,
             })
         };
-        // version_information (0x11): 8 bytes, version 2 chosen, then 1.
+        // version_information (0x11): 12 bytes, version 2 chosen, then
+        // available: 2 and 1 (RFC 9368 §3: a client's lists its chosen one).
         let info = [
-            &[0x11, 8][..],
+            &[0x11, 12][..],
+            &VERSION_2.to_be_bytes(),
             &VERSION_2.to_be_bytes(),
             &VERSION_1.to_be_bytes(),
         ]

@@ -6,7 +6,7 @@
 //! decrypts with the key log. A case's files are capped in size together.
 
 mod capped;
-mod pcap;
+pub mod pcap;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
