@@ -29,7 +29,8 @@ cannot be carried, with why); ERROR (no verdict on the server).
 
 Servers by name: reference (the default), quinn (peers/quinn-echo, built in),
 openssl (peers/openssl-echo, built by ci/build-peers.sh); NAME=reference etc.
-renames one. Server templates may use {host} {port} {chain} {key} {ca}, and
+renames one. Server templates may use {host} (127.0.0.1, or [::1] for IPv6
+scenarios), {ip} (the same without brackets), {port} {chain} {key} {ca}, and
 {args} for a scenario's server_args (flags in the reference server's terms,
 such as --max-connections 50 or --no-retry; without {args} such scenarios are
 skipped); e.g.

@@ -134,3 +134,68 @@ fn a_server_that_never_answers_is_reported_within_the_ready_timeout() {
     // Bounded by --ready-timeout, not by --timeout or the 60 s guard.
     assert!(started.elapsed() < Duration::from_secs(30));
 }
+
+/// Runs the native driver over `scenarios` against `template`; returns
+/// (exit code, report).
+fn run_template(template: &str, scenarios: &[&str]) -> (i32, Value) {
+    let out = Command::cargo_bin("harness")
+        .unwrap()
+        .current_dir(root())
+        .args([
+            "--driver",
+            "native",
+            "--format",
+            "json",
+            "--ready-timeout",
+            "3s",
+        ])
+        .arg("--server")
+        .arg(template)
+        .args(scenarios.iter().map(|s| format!("scenarios/{s}.json")))
+        .timeout(Duration::from_secs(120))
+        .output()
+        .unwrap();
+    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+        panic!(
+            "no JSON report ({e}); stderr: {}",
+            String::from_utf8_lossy(&out.stderr)
+        )
+    });
+    (out.status.code().unwrap_or(-1), report)
+}
+
+/// A server that cannot listen where a case needs it broke no rule the
+/// harness saw: the case is an ERROR (exit 3), not a FAIL, and the cases
+/// it can serve still pass.
+#[test]
+fn a_server_that_cannot_start_for_a_case_is_an_error_not_a_failure() {
+    let real = reference_template("v4only", "");
+    let command = real.split_once('=').unwrap().1;
+    // Exits at once when asked for an IPv6 address ({ip} is bare: ::1).
+    let template = format!(
+        "v4only=sh -c 'case {{ip}} in *:*) echo no IPv6 here >&2; exit 1;; esac; exec {command}'"
+    );
+    let (code, report) = run_template(&template, &["fin/binary", "transport/ipv6"]);
+    assert_eq!(case(&report, "fin/binary").0, "pass");
+    let (status, reason, _) = case(&report, "transport/ipv6");
+    assert_eq!(status, "error", "{reason}");
+    assert!(reason.contains("could not be (re)started"), "{reason}");
+    assert_eq!(report["summary"]["all"]["errors"], 1);
+    assert_eq!(code, 3, "errors and nothing unexpected: exit 3");
+}
+
+/// `{ip}` is the listening address without brackets, for servers that take
+/// the host apart from the port: with it an IPv6 case runs and passes.
+#[test]
+fn a_template_can_take_the_bare_address() {
+    let exe = assert_cmd::cargo::cargo_bin("harness");
+    let template = format!(
+        "bare=sh -c 'case {{ip}} in *:*) a=\"[{{ip}}]\";; *) a={{ip}};; esac; \
+         exec {} serve-reference --listen \"$a:{{port}}\" --cert {{chain}} --key {{key}}'",
+        exe.display()
+    );
+    let (code, report) = run_template(&template, &["transport/ipv6"]);
+    let (status, reason, _) = case(&report, "transport/ipv6");
+    assert_eq!(status, "pass", "{reason}");
+    assert_eq!(code, 0);
+}

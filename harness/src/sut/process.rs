@@ -103,6 +103,7 @@ impl Running {
                 let bracketed = any_port.to_string();
                 let line = t
                     .replace("{host}", bracketed.trim_end_matches(":0"))
+                    .replace("{ip}", &host.to_string())
                     .replace("{port}", &port.to_string())
                     .replace("{chain}", &certs.chain.to_string_lossy())
                     .replace("{key}", &certs.key.to_string_lossy())

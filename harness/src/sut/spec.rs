@@ -15,8 +15,9 @@ pub enum Launch {
     /// `listening on ADDR` once bound.
     Builtin(Builtin),
     /// A command template with `{host}` (`127.0.0.1`, or `[::1]` for an
-    /// IPv6 scenario) `{port}` `{chain}` `{key}` `{ca}`, and `{args}` where
-    /// a scenario's `server_args` go.
+    /// IPv6 scenario), `{ip}` (the same bare: `127.0.0.1` or `::1`, for a
+    /// server that takes a host apart from its port), `{port}` `{chain}`
+    /// `{key}` `{ca}`, and `{args}` where a scenario's `server_args` go.
     Template(String),
     /// Already running somewhere (`--connect HOST:PORT`): never started,
     /// restarted or stopped by the harness.
@@ -189,11 +190,11 @@ impl ServerSpec {
     }
 
     /// Whether this server can be told where to listen: a built-in server
-    /// always; a template only if it has `{host}`.
+    /// always; a template only if it has `{host}` or `{ip}`.
     pub fn takes_host(&self) -> bool {
         match &self.launch {
             Launch::Builtin(_) => true,
-            Launch::Template(t) => t.contains("{host}"),
+            Launch::Template(t) => t.contains("{host}") || t.contains("{ip}"),
             Launch::Remote(_) => false,
         }
     }
