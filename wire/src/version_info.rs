@@ -39,7 +39,7 @@ impl VersionInformation {
     /// 0, an Available Version of 0, or (from a client) Available Versions
     /// without the Chosen Version.
     pub fn parse_from_client(value: &[u8]) -> Result<VersionInformation, String> {
-        if value.is_empty() || value.len() % 4 != 0 {
+        if value.is_empty() || !value.len().is_multiple_of(4) {
             return Err(format!(
                 "{} bytes: not a Chosen Version and whole Available Versions",
                 value.len()
