@@ -139,9 +139,33 @@ pub fn config(cfg: &ClientConfig, plan: &Plan) -> Result<(rustls::ClientConfig, 
         .with_custom_certificate_verifier(verifier)
         .with_client_cert_resolver(no_client_cert);
     config.alpn_protocols = cfg.alpn.iter().map(|a| a.as_bytes().to_vec()).collect();
+    if let Some(out) = plan.recorder.as_ref().and_then(|r| r.0.keylog()) {
+        config.key_log = Arc::new(KeyLogTo(std::sync::Mutex::new(out)));
+    }
     config.resumption = resumption;
     config.enable_early_data = plan.early_data;
     Ok((config, verified))
+}
+
+/// TLS secrets in the NSS key log format, into the connection's evidence
+/// (so its capture can be decrypted, as the native client's can).
+struct KeyLogTo(std::sync::Mutex<Box<dyn std::io::Write + Send + Sync>>);
+
+impl std::fmt::Debug for KeyLogTo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("KeyLogTo")
+    }
+}
+
+impl rustls::KeyLog for KeyLogTo {
+    fn log(&self, label: &str, client_random: &[u8], secret: &[u8]) {
+        let hex = |b: &[u8]| b.iter().map(|x| format!("{x:02x}")).collect::<String>();
+        let line = format!("{label} {} {}\n", hex(client_random), hex(secret));
+        let mut out = self.0.lock().unwrap_or_else(|p| p.into_inner());
+        // Evidence only: a full or failed log costs the person debugging,
+        // never the connection.
+        let _ = out.write_all(line.as_bytes());
+    }
 }
 
 /// A verifier that counts its certificate checks.

@@ -5,10 +5,10 @@
 //! datagram from client c to the server" depends only on the seed, however
 //! the other flows interleave with it: a seed replays a run.
 //!
-//! Random loss spares the handshake beyond [`HANDSHAKE_LOSSES`] per client:
-//! no server could pass a network that drops more, within the time QUIC's
-//! backoff allows (see there). Losses a scenario lists, blackholes and
-//! stalls are its design and are never spared.
+//! Random loss spares a flow's first datagram after [`QUIET`] without one
+//! (see there): no server could pass a network that drops those. Losses a
+//! scenario lists, blackholes and stalls are its design and are never
+//! spared.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -19,27 +19,23 @@ use serde::Serialize;
 
 use crate::scenario::NetworkSpec;
 
-/// How many datagrams of one client's handshake (long-header packets, both
-/// ways: Initial, Retry, Handshake, 0-RTT) random loss may drop.
+/// A datagram that comes after this long without one in its flow is never
+/// dropped at random.
 ///
-/// Why one: each loss of a handshake flight costs a probe timeout, and the
-/// first RTT sample after it includes that wait, so the client's PTO grows
-/// to about 3 s (RFC 9002 §5.3, §6.2; 1 s initial PTO, doubled per probe
-/// without progress). A second loss of the same flight then leaves the
-/// client silent for 3 to 6 s, past idle timeouts servers legitimately
-/// choose (the reference's 5 s; RFC 9000 §10.1 only bounds it below by 3
-/// PTOs of the server's own), and a third past the 30 s deadline (seen:
-/// s_client backing off 1, 2, 4, 8, 16 s after three Retries in a row were
-/// dropped). With one loss a handshake recovers within about 3 s whatever
-/// the stack. Scenarios that test heavier handshake loss list the drops
-/// (`drop_to_server`, `drop_to_client`), which are never spared.
-pub const HANDSHAKE_LOSSES: u32 = 1;
-
-/// Whether a datagram starts with a long-header packet (RFC 9000 §17.2):
-/// part of a handshake (or a Version Negotiation).
-fn long_header(bytes: &[u8]) -> bool {
-    bytes.first().is_some_and(|b| b & 0x80 != 0)
-}
+/// Why: a sender that hears nothing waits a probe timeout, doubled at each
+/// probe that goes unanswered (RFC 9002 §6.2.1), so a probe after a long
+/// silence is what repeated loss has already stretched. Losing it too
+/// leaves the sender silent for twice as long, past idle timeouts servers
+/// legitimately choose (the reference's 5 s; RFC 9000 §10.1 bounds it only
+/// below, by three of the server's own PTOs) and past the deadline. Seen
+/// before this rule, on the reference: s_client backing off 1, 2, 4, 8,
+/// 16 s after three Retries in a row were dropped; a client whose RTT
+/// sample included a lost ServerHello's 1 s wait (PTO about 3 s) losing its
+/// Finished, or its stream data, twice. No server can make a client's lost
+/// probe arrive. With this rule every backoff ends at its first probe of
+/// 500 ms or more, so a flow is silent for at most about one PTO plus a
+/// second. Scenarios that test heavier loss list their drops.
+pub const QUIET: Duration = Duration::from_millis(500);
 
 /// Which way a datagram travels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -64,8 +60,8 @@ pub struct Tally {
     pub duplicated: u64,
     pub corrupted: u64,
     pub reordered: u64,
-    /// Random losses not made: they would have dropped a handshake
-    /// datagram of a client whose [`HANDSHAKE_LOSSES`] were spent.
+    /// Random losses not made: they would have dropped a flow's first
+    /// datagram after [`QUIET`].
     pub spared: u64,
 }
 
@@ -76,14 +72,14 @@ struct Flow {
     burst_left: u32,
     /// When a `stall_to_server` began for this flow.
     stalled_at: Option<Duration>,
+    /// When its last datagram arrived.
+    last_at: Option<Duration>,
 }
 
 pub struct Model {
     spec: NetworkSpec,
     seed: u64,
     flows: HashMap<(usize, Dir), Flow>,
-    /// Handshake datagrams dropped at random, per client (both ways).
-    handshake_drops: HashMap<usize, u32>,
     to_server: Tally,
     to_client: Tally,
 }
@@ -94,7 +90,6 @@ impl Model {
             spec,
             seed,
             flows: HashMap::new(),
-            handshake_drops: HashMap::new(),
             to_server: Tally::default(),
             to_client: Tally::default(),
         }
@@ -128,6 +123,7 @@ impl Model {
                 index: 0,
                 burst_left: 0,
                 stalled_at: None,
+                last_at: None,
             }
         });
         let tally = match dir {
@@ -174,14 +170,13 @@ impl Model {
         }
         let designed = listed.contains(&index) || blackholed || stalled;
         let random = (in_burst || lost) && !designed;
-        let handshake = long_header(bytes);
-        let spent = self.handshake_drops.entry(client).or_default();
-        if random && handshake && *spent >= HANDSHAKE_LOSSES {
+        let after_quiet = flow
+            .last_at
+            .is_some_and(|last| at.saturating_sub(last) >= QUIET);
+        flow.last_at = Some(at);
+        if random && after_quiet {
             tally.spared += 1;
         } else if designed || random {
-            if random && handshake {
-                *spent += 1;
-            }
             tally.dropped += 1;
             return Vec::new();
         }
@@ -328,36 +323,37 @@ mod tests {
     }
 
     #[test]
-    fn random_loss_drops_one_handshake_datagram_per_client_and_then_spares_them() {
+    fn random_loss_spares_the_first_datagram_after_a_quiet_spell() {
         let spec = NetworkSpec {
             loss: 1.0,
             ..NetworkSpec::default()
         };
         let mut m = Model::new(spec, 1);
-        let initial = [0xc0u8; 1200];
-        let short = [0x40u8; 100];
-        let at = Duration::ZERO;
-        // Client 0: its first handshake datagram (either way) is lost, the
-        // rest are spared; short-header ones are still all lost.
-        assert!(m.on_datagram(Dir::ToServer, 0, at, &initial).is_empty());
-        assert_eq!(m.on_datagram(Dir::ToClient, 0, at, &initial).len(), 1);
-        assert_eq!(m.on_datagram(Dir::ToServer, 0, at, &initial).len(), 1);
-        assert!(m.on_datagram(Dir::ToServer, 0, at, &short).is_empty());
-        // Client 1 has a budget of its own.
-        assert!(m.on_datagram(Dir::ToClient, 1, at, &initial).is_empty());
-        assert_eq!(m.tally(Dir::ToServer).spared, 1);
-        assert_eq!(m.tally(Dir::ToClient).spared, 1);
+        let ms = Duration::from_millis;
+        let mut send = |dir, at| !m.on_datagram(dir, 0, ms(at), b"probe").is_empty();
+        // Everything lost while the flow is busy; its probe after 500 ms of
+        // silence, and after 2 s, gets through; the other way keeps time
+        // of its own.
+        assert!(!send(Dir::ToServer, 0));
+        assert!(!send(Dir::ToServer, 200));
+        assert!(!send(Dir::ToServer, 699));
+        assert!(send(Dir::ToServer, 1_199));
+        assert!(!send(Dir::ToClient, 1_200));
+        assert!(!send(Dir::ToServer, 1_300));
+        assert!(send(Dir::ToServer, 3_300));
+        assert_eq!(m.tally(Dir::ToServer).spared, 2);
+        assert_eq!(m.tally(Dir::ToServer).dropped, 4);
     }
 
     #[test]
-    fn listed_drops_of_handshake_datagrams_are_never_spared() {
+    fn listed_drops_are_never_spared() {
         let spec = NetworkSpec {
             drop_to_client: vec![0, 1, 2],
             ..NetworkSpec::default()
         };
         let mut m = Model::new(spec, 1);
-        for _ in 0..3 {
-            let out = m.on_datagram(Dir::ToClient, 0, Duration::ZERO, &[0xc0; 100]);
+        for s in 0..3 {
+            let out = m.on_datagram(Dir::ToClient, 0, Duration::from_secs(s * 10), &[0xc0; 100]);
             assert!(out.is_empty());
         }
         assert_eq!(m.tally(Dir::ToClient).spared, 0);
