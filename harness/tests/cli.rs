@@ -469,3 +469,46 @@ fn no_progress_line_reaches_captured_output() {
     );
     assert!(!stdout.contains("\x1b[2K"), "{stdout}");
 }
+
+/// `--repeat`: every run of a case with a seed of its own (the first the
+/// run's), one line per case, the runs together in the JSON and one JUnit
+/// test case for them.
+#[test]
+fn repeat_runs_each_case_with_seeds_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("r.json");
+    let junit = dir.path().join("r.xml");
+    harness()
+        .args(["scenarios/network/delay-jitter.json", "--driver", "native"])
+        .args(["--repeat", "3", "--seed", "7", "--json"])
+        .arg(&json)
+        .arg("--junit")
+        .arg(&junit)
+        .assert()
+        .success()
+        .stdout(predicate::str::contains(
+            "PASS 3/3  network/delay-jitter  [native]",
+        ))
+        .stdout(predicate::str::contains(
+            "3 passed, 0 failed, 0 skipped, 0 errors",
+        ));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).unwrap()).unwrap();
+    let results = report["results"].as_array().unwrap();
+    let seeds: Vec<u64> = results
+        .iter()
+        .map(|r| r["seed"].as_u64().unwrap())
+        .collect();
+    assert_eq!(seeds[0], 7, "the first run has the run's seed");
+    assert!(seeds[1] != seeds[0] && seeds[2] != seeds[1] && seeds[2] != seeds[0]);
+    let runs: Vec<u64> = results.iter().map(|r| r["run"].as_u64().unwrap()).collect();
+    assert_eq!(runs, [1, 2, 3]);
+    let repeated = &report["repeated"][0];
+    assert_eq!(
+        (repeated["runs"].as_u64(), repeated["passed"].as_u64()),
+        (Some(3), Some(3))
+    );
+    assert_eq!(repeated["flaky"], false);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert_eq!(xml.matches("<testcase ").count(), 1, "{xml}");
+}

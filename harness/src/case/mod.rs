@@ -185,6 +185,10 @@ fn execute(
     let via = Target {
         addr: relay.as_ref().map_or(target.addr, |r| r.addr),
         relayed: relay.is_some(),
+        lossy: sc
+            .network
+            .as_ref()
+            .is_some_and(|n| n.loss > 0.0 || n.corrupt > 0.0),
         ..target.clone()
     };
     let outcome = if sc.concurrent {

@@ -35,6 +35,8 @@ pub struct Target {
     pub evidence: Option<std::sync::Arc<crate::evidence::CaseEvidence>>,
     /// Reached through the relay, which then captures the datagrams.
     pub relayed: bool,
+    /// Through a relay that loses or corrupts datagrams at random.
+    pub lossy: bool,
     /// Session tickets, shared by the case's connections (`resume`).
     pub sessions: echo_client::Sessions,
     /// Where a connection with `restart_server` waits while the harness
@@ -58,6 +60,7 @@ impl Target {
             close_wait: CLOSE_WAIT,
             evidence: None,
             relayed: false,
+            lossy: false,
             sessions: echo_client::Sessions::default(),
             restart: None,
         }

@@ -110,6 +110,18 @@ pub fn client_config(target: &Target, spec: &ConnectionSpec) -> ClientConfig {
     }
 }
 
+/// How often a library client pings under random loss when its scenario
+/// does not say. Both client stacks keep the probe timeout's backoff when
+/// they discard their Handshake keys (quinn-proto 0.11's `discard_space`;
+/// quiche, cloudflare/quiche#2690), where RFC 9002 §6.2.2 and Appendix A.11
+/// reset it, and only an ACK resets it then. A client whose Finished was
+/// lost and whose HANDSHAKE_DONE came without an ACK (seen: quinn, backed
+/// off 2^7 while probing) then waits longer than the server's idle timeout
+/// to send its stream data again. A PING is ack-eliciting, so the server's
+/// ACK resets the backoff and shows the data lost; the server sees nothing
+/// a client may not send.
+pub const LOSSY_KEEP_ALIVE: Duration = Duration::from_secs(1);
+
 /// The plan for connection `n` of `spec` to `target`, wired to the case:
 /// told when established, cancelled with the server, held at the case's FIN
 /// gate, lingering as long as the case allows, recording its evidence.
@@ -121,6 +133,9 @@ pub fn connection_plan(
     established: Option<Sender<()>>,
 ) -> (Plan, Vec<Vec<u8>>) {
     let (mut plan, sent) = plan(spec, n, deadline);
+    if target.lossy && plan.keep_alive.is_none() {
+        plan.keep_alive = Some(LOSSY_KEEP_ALIVE);
+    }
     plan.notify_established = established;
     plan.cancel = Some(target.cancel.clone());
     plan.fin_gate = target.fin_gate.clone();

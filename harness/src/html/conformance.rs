@@ -27,20 +27,27 @@ pub fn render(report: &Report, page_path: &Path) -> String {
     // then passes; report order within each.
     body += "<h2>Cases</h2><p class=\"muted\">Failures first, then errors (no verdict on the server), then skips, then passes.</p>";
     let mut order: Vec<(usize, &Entry)> = report.results.iter().enumerate().collect();
-    order.sort_by_key(|(i, e)| {
-        let rank = match e.result.status {
-            Status::Fail if !e.expected => 0,
-            Status::Error => 1,
-            Status::Fail => 2,
-            Status::Skip => 3,
-            Status::Pass => 4,
-        };
-        (rank, *i)
-    });
+    order.sort_by_key(|(i, e)| (rank(e), *i));
     for (i, e) in order {
-        case(&mut body, i, e, page_path);
+        // With --repeat, one passing run stands for the others.
+        let another_pass = e.result.status == Status::Pass && e.result.run.is_some_and(|n| n > 1);
+        if !another_pass {
+            case(&mut body, i, e, page_path);
+        }
     }
     page("QUIC echo conformance", &body)
+}
+
+/// Where a case comes in the page: unexpected failures first, then errors,
+/// known failures, skips, passes.
+fn rank(e: &Entry) -> u8 {
+    match e.result.status {
+        Status::Fail if !e.expected => 0,
+        Status::Error => 1,
+        Status::Fail => 2,
+        Status::Skip => 3,
+        Status::Pass => 4,
+    }
 }
 
 fn summary(out: &mut String, r: &Report) {
@@ -119,14 +126,22 @@ fn matrix(out: &mut String, report: &Report, level: Level, title: &str) {
         let mut filter = format!("{scenario} {driver}");
         let mut cells = String::new();
         for server in &report.servers {
-            let found = report.results.iter().enumerate().find(|(_, e)| {
+            let runs = report.results.iter().enumerate().filter(|(_, e)| {
                 e.result.scenario == scenario
                     && e.result.driver.to_string() == driver
                     && &e.result.server == server
             });
+            // With --repeat, the cell links to the worst run and counts them.
+            let found = runs.min_by_key(|(i, e)| (rank(e), *i));
+            let repeated = found.and_then(|(_, e)| report.repeated.iter().find(|r| r.covers(e)));
             match found {
                 Some((i, e)) => {
                     let (class, label) = cell_class(e);
+                    let label = repeated.map_or(label.to_string(), |r| r.label());
+                    let class = match repeated {
+                        Some(r) if r.flaky => format!("{class} flaky"),
+                        _ => class,
+                    };
                     filter += &format!(" {server} {}", label.to_lowercase());
                     let _ = write!(
                         cells,
@@ -203,6 +218,9 @@ fn case(out: &mut String, i: usize, e: &Entry, page_path: &Path) {
         Level::Should => "should",
     };
     let mut meta = format!("{level}; {} ms", r.duration_ms);
+    if let Some(run) = r.run {
+        meta += &format!("; run {run}");
+    }
     if let Some(seed) = r.seed {
         meta += &format!("; seed {seed}");
     }

@@ -89,6 +89,7 @@ td.cell a { color: inherit; text-decoration: none; display: block; }
 .fail { background: #fbd5d5; color: #7f1d1d; font-weight: 600; }
 .skip { background: #eee; color: #555; }
 .error { background: #e0e7ff; color: #312e81; font-weight: 600; }
+.flaky { outline: 2px dashed #b91c1c; outline-offset: -3px; }
 .known { background: #fdecc8; color: #6b4a00; }
 .unexpected { outline: 2px solid #b91c1c; outline-offset: -2px; }
 input#filter { font: inherit; padding: .4rem .6rem; width: min(30rem, 100%); box-sizing: border-box; margin: .5rem 0; }

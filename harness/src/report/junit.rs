@@ -134,3 +134,45 @@ fn rerun(r: &CaseResult) -> Option<TestRerun> {
     rerun.set_stack_trace(failed_checks(r));
     Some(rerun)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Report;
+
+    fn run(n: u32, status: Status) -> Entry {
+        Entry::example_run(n, status)
+    }
+
+    #[test]
+    fn a_flaky_case_is_one_failed_test_case_with_its_other_failures_as_flaky_runs() {
+        let runs = vec![
+            run(1, Status::Pass),
+            run(2, Status::Fail),
+            run(3, Status::Fail),
+            run(4, Status::Pass),
+        ];
+        let xml = render(&Report::new(vec!["openssl".into()], runs));
+        assert_eq!(xml.matches("<testcase ").count(), 1, "{xml}");
+        assert!(xml.contains("<failure"), "{xml}");
+        assert!(xml.contains("FLAKY 2/4 (run 2)"), "{xml}");
+        assert!(xml.contains("<flakyFailure"), "{xml}");
+        assert!(xml.contains("run 3, seed 103"), "{xml}");
+    }
+
+    #[test]
+    fn a_case_that_always_failed_has_its_other_runs_as_reruns() {
+        let runs = vec![run(1, Status::Fail), run(2, Status::Fail)];
+        let xml = render(&Report::new(vec!["openssl".into()], runs));
+        assert!(xml.contains("<rerunFailure"), "{xml}");
+        assert!(!xml.contains("flaky"), "{xml}");
+    }
+
+    #[test]
+    fn an_error_is_a_junit_error() {
+        let mut e = run(1, Status::Error);
+        e.result.run = None;
+        let xml = render(&Report::new(vec!["openssl".into()], vec![e]));
+        assert!(xml.contains("<error"), "{xml}");
+    }
+}

@@ -24,6 +24,9 @@ pub struct Entry {
     /// The known-result reason, when the case is listed in `--expect`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub known_reason: Option<String>,
+    /// How often a known `varies` result may fail (`fails_at_most`).
+    #[serde(skip)]
+    pub fails_at_most: Option<f64>,
 }
 
 #[derive(Debug, Clone, Copy, Default, Serialize)]
@@ -78,12 +81,32 @@ pub struct Report {
     pub notes: Vec<String>,
 }
 
+#[cfg(test)]
+impl Entry {
+    /// Run `n` of a repeated case for unit tests: seed 100 + n, a reason
+    /// unless it passed, expected when it passed.
+    pub fn example_run(n: u32, status: Status) -> Entry {
+        Entry {
+            result: CaseResult {
+                run: Some(n),
+                seed: Some(100 + u64::from(n)),
+                reason: (status != Status::Pass).then(|| format!("broke in run {n}")),
+                ..CaseResult::example("network/burst-loss", status)
+            },
+            expected: status == Status::Pass,
+            known_reason: None,
+            fails_at_most: None,
+        }
+    }
+}
+
 /// Classifies a result against the known results.
 pub fn entry(result: CaseResult, known: &ExpectFile, required: &[DriverKind]) -> Entry {
     let k = known.find(&result);
     Entry {
         expected: is_expected(&result, k, required),
         known_reason: k.map(|k| k.reason.clone()),
+        fails_at_most: k.and_then(|k| k.fails_at_most),
         result,
     }
 }
@@ -116,6 +139,9 @@ impl Report {
         }
         let repeated = runs::repeated(&results);
         summary.flaky = repeated.iter().filter(|r| r.flaky).count();
+        // Each run was expected, but it failed more often than its entry
+        // allows: one more unexpected result.
+        summary.unexpected += repeated.iter().filter(|r| r.too_often).count();
         Report {
             servers,
             results,
@@ -286,7 +312,12 @@ impl Human {
         } else {
             String::new()
         };
-        writeln!(out, "{label}  {}  [{}]{server}", r.scenario, r.driver)?;
+        let mark = if r.too_often {
+            "  [UNEXPECTED: fails more often than its expect entry's fails_at_most]"
+        } else {
+            ""
+        };
+        writeln!(out, "{label}  {}  [{}]{server}{mark}", r.scenario, r.driver)?;
         for n in &r.not_passed {
             let seed = n.seed.map_or(String::new(), |s| format!(" seed={s}"));
             writeln!(

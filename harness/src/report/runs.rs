@@ -35,8 +35,12 @@ pub struct Repeated {
     pub errors: usize,
     /// Passed in some runs and failed in others.
     pub flaky: bool,
-    /// Every run as expected (see `--expect`).
+    /// Every run as expected (see `--expect`), and no more failures than a
+    /// `varies` entry's `fails_at_most` allows.
     pub expected: bool,
+    /// Each run was expected, but more failed than `fails_at_most` allows.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub too_often: bool,
     /// The runs that did not pass, in run order.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub not_passed: Vec<Run>,
@@ -48,6 +52,9 @@ impl Repeated {
         let first = &runs[0].result;
         let count = |s: Status| runs.iter().filter(|e| e.result.status == s).count();
         let (passed, failed) = (count(Status::Pass), count(Status::Fail));
+        let each = runs.iter().all(|e| e.expected);
+        let allowed = runs[0].fails_at_most.unwrap_or(1.0);
+        let too_often = each && failed as f64 > allowed * runs.len() as f64;
         Repeated {
             server: first.server.clone(),
             scenario: first.scenario.clone(),
@@ -59,7 +66,8 @@ impl Repeated {
             skipped: count(Status::Skip),
             errors: count(Status::Error),
             flaky: passed > 0 && failed > 0,
-            expected: runs.iter().all(|e| e.expected),
+            expected: each && !too_often,
+            too_often,
             not_passed: runs
                 .iter()
                 .filter(|e| e.result.status != Status::Pass)
@@ -115,20 +123,11 @@ pub fn repeated(results: &[Entry]) -> Vec<Repeated> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::case::CaseResult;
 
     fn run(n: u32, status: Status, seed: u64) -> Entry {
-        Entry {
-            result: CaseResult {
-                status,
-                run: Some(n),
-                seed: Some(seed),
-                reason: (status != Status::Pass).then(|| format!("run {n}")),
-                ..CaseResult::example("network/burst-loss", status)
-            },
-            expected: status == Status::Pass,
-            known_reason: None,
-        }
+        let mut e = Entry::example_run(n, status);
+        e.result.seed = Some(seed);
+        e
     }
 
     #[test]
@@ -155,6 +154,31 @@ mod tests {
         let fail = Repeated::of(&[run(1, Status::Fail, 1), run(2, Status::Fail, 2)]);
         assert!(!fail.flaky);
         assert_eq!(fail.label(), "FAIL 0/2");
+    }
+
+    #[test]
+    fn a_varying_case_that_fails_more_often_than_allowed_is_unexpected() {
+        let varies = |n, status| Entry {
+            expected: true,
+            fails_at_most: Some(0.25),
+            ..run(n, status, u64::from(n))
+        };
+        let once = [
+            varies(1, Status::Pass),
+            varies(2, Status::Fail),
+            varies(3, Status::Pass),
+            varies(4, Status::Pass),
+        ];
+        let r = Repeated::of(&once);
+        assert!(r.expected && !r.too_often, "1 in 4 is allowed");
+        let twice = [
+            varies(1, Status::Fail),
+            varies(2, Status::Fail),
+            varies(3, Status::Pass),
+            varies(4, Status::Pass),
+        ];
+        let r = Repeated::of(&twice);
+        assert!(!r.expected && r.too_often, "2 in 4 is more than allowed");
     }
 
     #[test]
