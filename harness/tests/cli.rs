@@ -288,8 +288,10 @@ fn help_documents_exit_codes() {
         .assert()
         .success()
         .stdout(predicate::str::contains(
-            "3  a server under test could not be started",
+            "3  no verdict: a server under test could not be started",
         ))
+        .stdout(predicate::str::contains("ERROR (no verdict on the server)"))
+        .stdout(predicate::str::contains("{ip}"))
         .stdout(predicate::str::contains("{port}"));
 }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use crate::driver::{Driver, Target};
 use crate::judge::{judge, together, Check, Span};
 use crate::scenario::{ConnectionSpec, Expect, Payload, Scenario, StreamSpec};
+use crate::sut::NotReady;
 
 /// What a case's connections came to.
 #[derive(Debug, Default)]
@@ -126,7 +127,7 @@ pub(super) fn driver_failure(label: &str, e: String) -> Check {
 type CheckFn = fn(&str, &'static str, String) -> Check;
 
 /// Restarts the server under test on the same address.
-pub type Restart<'a> = dyn FnMut() -> Result<(), String> + 'a;
+pub type Restart<'a> = dyn FnMut() -> Result<(), NotReady> + 'a;
 
 /// Runs the connections one after another; none is started once the
 /// server is known to be gone. A connection with `restart_server` has the
@@ -181,10 +182,14 @@ fn with_restart(
             // that ended without arriving.
             arrived = cp.await_arrival(Duration::from_millis(50));
         }
-        // A server that does not come back broke no rule (an error); a
-        // connection that ended before its moment is the server's doing.
+        // A server that cannot be started again broke no rule (an error);
+        // one that runs but does not answer, or a connection that ended
+        // before its moment, is the server's doing.
         let failed = match arrived {
-            true => restart().err().map(|why| (why, Check::errored as CheckFn)),
+            true => restart().err().map(|why| match why {
+                NotReady::Unstartable(w) => (w, Check::errored as CheckFn),
+                NotReady::Unresponsive(w) => (w, Check::failed as CheckFn),
+            }),
             false => Some((
                 "the connection ended before its moment came".to_string(),
                 Check::failed as CheckFn,

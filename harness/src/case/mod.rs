@@ -21,7 +21,7 @@ use crate::evidence::CaseEvidence;
 use crate::judge::{amplification_check, rebind_check, Check};
 use crate::netem::Relay;
 use crate::scenario::{DriverKind, Scenario};
-use crate::sut::{probe, slot::Live, ExitWatch, Probe, ServerSlot};
+use crate::sut::{probe, slot::Live, ExitWatch, NotReady, Probe, ServerSlot};
 use connections::{driver_failure, run_concurrent, run_one, run_sequential, served_probe};
 
 /// A driver, or why there is none.
@@ -76,7 +76,7 @@ pub fn run_case(
         Ok(l) => l,
         Err(why) => {
             slot.discard();
-            return result.errored(format!("server could not be (re)started: {why}"), started);
+            return not_ready(result, why, started);
         }
     };
     let mut target = cfg.target(&slot.spec, live.addr);
@@ -117,6 +117,24 @@ pub fn run_case(
         result.artifacts = e.finish(keep);
     }
     result
+}
+
+/// A case whose server could not be made ready: an `error` when it could
+/// not be started at all, a `fail` when it ran but did not answer.
+fn not_ready(result: CaseResult, why: NotReady, started: Instant) -> CaseResult {
+    match why {
+        NotReady::Unstartable(w) => {
+            result.errored(format!("server could not be (re)started: {w}"), started)
+        }
+        NotReady::Unresponsive(w) => {
+            let check = Check::failed(
+                "server",
+                "to answer a handshake once started for this case",
+                w,
+            );
+            result.finish(vec![check], started)
+        }
+    }
 }
 
 /// A case whose server is live: where it is, how clients reach it, the

@@ -30,6 +30,7 @@ impl Worker {
                 cfg.ready_timeout,
             )
             .map(|_| ())
+            .map_err(|e| e.to_string())
     }
 
     pub fn run<'d>(

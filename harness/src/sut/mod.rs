@@ -9,7 +9,7 @@ pub mod slot;
 pub mod spec;
 pub mod watch;
 
-pub use probe::{await_handshake, probe, Probe};
+pub use probe::{await_handshake, probe, NotReady, Probe};
 pub use process::{kill_all, Running};
 pub use slot::ServerSlot;
 pub use spec::{Builtin, Certs, Launch, Remote, ServerSpec, Verify};

@@ -49,18 +49,25 @@ pub fn await_handshake(
     target: &Target,
     deadline: Instant,
     mut gone: impl FnMut() -> Option<String>,
-) -> Result<(), String> {
+) -> Result<(), NotReady> {
     let mut last = None;
+    let mut reached = false;
     loop {
         if let Some(why) = gone() {
-            return Err(why);
+            return Err(NotReady::Unstartable(why));
         }
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(format!(
+            let why = format!(
                 "server did not complete a QUIC handshake before --ready-timeout{}",
                 last.map_or(String::new(), |l| format!(" (last try: {l})"))
-            ));
+            );
+            // Nothing ever listened where it was told to: the harness
+            // reached no server to judge (a template that ignores {host}).
+            return Err(match reached {
+                true => NotReady::Unresponsive(why),
+                false => NotReady::Unstartable(why),
+            });
         }
         match probe(target, left.min(Duration::from_secs(1))) {
             Probe::Served | Probe::Answered(_) => return Ok(()),
@@ -69,7 +76,50 @@ pub fn await_handshake(
                 last = Some("nothing listens there".to_string());
                 std::thread::sleep(Duration::from_millis(20));
             }
-            Probe::Silent(why) => last = Some(why),
+            Probe::Silent(why) => {
+                reached = true;
+                last = Some(why);
+            }
+        }
+    }
+}
+
+/// Why a server the harness started is not ready for a case.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NotReady {
+    /// It could not be run, exited before it answered, or nothing listened
+    /// where it was told to: no verdict on the server (an `error`).
+    #[error("{0}")]
+    Unstartable(String),
+    /// It ran where it was told but completed no handshake in time, or died
+    /// right after serving its readiness check: its own behaviour (a
+    /// `fail`).
+    #[error("{0}")]
+    Unresponsive(String),
+}
+
+/// The harness's own trouble starting it (no free port, no binary, a
+/// template that is no command line): no verdict on the server.
+impl From<String> for NotReady {
+    fn from(why: String) -> NotReady {
+        NotReady::Unstartable(why)
+    }
+}
+
+impl NotReady {
+    /// The same kind, its words prefixed (`prefix` then the reason).
+    pub fn context(self, prefix: &str) -> NotReady {
+        match self {
+            NotReady::Unstartable(w) => NotReady::Unstartable(format!("{prefix}{w}")),
+            NotReady::Unresponsive(w) => NotReady::Unresponsive(format!("{prefix}{w}")),
+        }
+    }
+
+    /// The same kind, its words followed by `suffix`.
+    pub fn then(self, suffix: &str) -> NotReady {
+        match self {
+            NotReady::Unstartable(w) => NotReady::Unstartable(w + suffix),
+            NotReady::Unresponsive(w) => NotReady::Unresponsive(w + suffix),
         }
     }
 }
@@ -142,5 +192,38 @@ fn probe_with(target: &Target, within: Duration, trust: echo_client::Trust) -> P
             }
         )),
         None => Probe::Answered("no stream".into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::UdpSocket;
+
+    fn target(addr: std::net::SocketAddr) -> Target {
+        Target::new(addr, "localhost".into(), echo_client::Trust::Nothing)
+    }
+
+    #[test]
+    fn a_server_that_takes_datagrams_and_never_answers_is_unresponsive() {
+        // Bound, so datagrams are taken, but nobody reads or answers them.
+        let silent = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let deadline = Instant::now() + Duration::from_millis(400);
+        let got = await_handshake(&target(silent.local_addr().unwrap()), deadline, || None);
+        assert!(matches!(got, Err(NotReady::Unresponsive(_))), "{got:?}");
+    }
+
+    #[test]
+    fn nothing_listening_where_it_was_told_is_unstartable() {
+        let port = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        // Closed again: ICMP port unreachable from now on.
+        let deadline = Instant::now() + Duration::from_millis(300);
+        let got = await_handshake(&target(port), deadline, || None);
+        assert!(matches!(got, Err(NotReady::Unstartable(_))), "{got:?}");
+        let exited = await_handshake(&target(port), deadline, || Some("exited".into()));
+        assert_eq!(exited, Err(NotReady::Unstartable("exited".into())));
     }
 }

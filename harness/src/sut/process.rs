@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use super::probe::await_handshake;
 use super::spec::{quoted, Certs, Launch, ServerSpec};
+use super::NotReady;
 use crate::driver::Target;
 
 /// Process groups of running servers, killed on Ctrl-C.
@@ -68,7 +69,7 @@ impl Running {
         certs: &Certs,
         (at, args): (SocketAddr, &[String]),
         ready_timeout: Duration,
-    ) -> Result<Running, String> {
+    ) -> Result<Running, NotReady> {
         let host = at.ip();
         let any_port = SocketAddr::new(host, 0);
         let (mut cmd, fixed_addr) = match &spec.launch {
@@ -76,7 +77,8 @@ impl Running {
                 return Err(format!(
                     "{} is a server the harness did not start; it cannot start it",
                     r.label()
-                ))
+                )
+                .into())
             }
             Launch::Builtin(b) => {
                 let exe = std::env::current_exe()
@@ -132,10 +134,12 @@ impl Running {
                 Ok(())
             });
         }
-        let mut child = cmd.spawn().map_err(|e| match &spec.launch {
-            Launch::Template(t) => format!("cannot run {t:?}: {e}"),
-            Launch::Builtin(b) => format!("cannot run `harness {}`: {e}", b.subcommand()),
-            Launch::Remote(_) => unreachable!("returned above"),
+        let mut child = cmd.spawn().map_err(|e| {
+            NotReady::Unstartable(match &spec.launch {
+                Launch::Template(t) => format!("cannot run {t:?}: {e}"),
+                Launch::Builtin(b) => format!("cannot run `harness {}`: {e}", b.subcommand()),
+                Launch::Remote(_) => unreachable!("returned above"),
+            })
         })?;
         GROUPS.lock().unwrap().push(child.id() as i32);
 
@@ -181,7 +185,7 @@ impl Running {
             Ok(()) => Ok(running),
             Err(why) => {
                 running.stop();
-                Err(format!("{why}{}", running.tail_text()))
+                Err(why.then(&running.tail_text()))
             }
         }
     }
@@ -190,22 +194,26 @@ impl Running {
         &mut self,
         lines: &mpsc::Receiver<String>,
         deadline: Instant,
-    ) -> Result<(), String> {
+    ) -> Result<(), NotReady> {
+        let exited = |status| {
+            NotReady::Unstartable(format!("server exited with {status} before it was ready"))
+        };
         loop {
             if let Some(status) = self.exit_status() {
-                return Err(format!("server exited with {status} before it was ready"));
+                return Err(exited(status));
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return Err("server printed no `listening on` line before --ready-timeout".into());
+                return Err(NotReady::Unresponsive(
+                    "server printed no `listening on` line before --ready-timeout".into(),
+                ));
             }
             match lines.recv_timeout(left.min(Duration::from_millis(100))) {
                 Ok(line) => {
                     if let Some(addr) = line.strip_prefix("listening on ") {
-                        self.addr = addr
-                            .trim()
-                            .parse()
-                            .map_err(|_| format!("bad address in {line:?}"))?;
+                        self.addr = addr.trim().parse().map_err(|_| {
+                            NotReady::Unstartable(format!("bad address in {line:?}"))
+                        })?;
                         return Ok(());
                     }
                 }
@@ -214,17 +222,19 @@ impl Running {
                     // stdout closed: wait (bounded) to report how it exited.
                     while Instant::now() < deadline {
                         if let Some(status) = self.exit_status() {
-                            return Err(format!("server exited with {status} before it was ready"));
+                            return Err(exited(status));
                         }
                         std::thread::sleep(Duration::from_millis(20));
                     }
-                    return Err("server closed stdout without a `listening on` line".into());
+                    return Err(NotReady::Unstartable(
+                        "server closed stdout without a `listening on` line".into(),
+                    ));
                 }
             }
         }
     }
 
-    fn wait_probe(&mut self, deadline: Instant) -> Result<(), String> {
+    fn wait_probe(&mut self, deadline: Instant) -> Result<(), NotReady> {
         let target = Target::new(self.addr, "localhost".into(), echo_client::Trust::Nothing);
         await_handshake(&target, deadline, || {
             self.exit_status()

@@ -7,7 +7,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use super::probe::{await_handshake, verified};
+use super::probe::{await_handshake, verified, NotReady};
 use super::process::Running;
 use super::spec::{Certs, Remote, ServerSpec, Verify};
 use crate::driver::Target;
@@ -59,7 +59,7 @@ impl ServerSlot {
         verify: &Verify,
         (host, args): (IpAddr, &[String]),
         ready_timeout: Duration,
-    ) -> Result<Live, String> {
+    ) -> Result<Live, NotReady> {
         if let Some(remote) = self.spec.remote() {
             if !self.checked {
                 let target = Target::new(
@@ -67,7 +67,7 @@ impl ServerSlot {
                     verify.server_name(&self.spec),
                     verify.trust(&self.spec, certs),
                 );
-                check_remote(remote, &target, ready_timeout)?;
+                check_remote(remote, &target, ready_timeout).map_err(NotReady::Unstartable)?;
                 self.checked = true;
             }
             return Ok(Live {
@@ -90,16 +90,15 @@ impl ServerSlot {
 
     /// Kills the running process outright (no goodbye to its clients, as a
     /// crash) and starts the server again on the same address and flags.
-    pub fn restart(&mut self, certs: &Certs, ready_timeout: Duration) -> Result<Live, String> {
-        let mut old = self
-            .running
-            .take()
-            .ok_or("no server process of the harness to restart")?;
+    pub fn restart(&mut self, certs: &Certs, ready_timeout: Duration) -> Result<Live, NotReady> {
+        let mut old = self.running.take().ok_or_else(|| {
+            NotReady::Unstartable("no server process of the harness to restart".into())
+        })?;
         old.kill();
         let at = old.addr;
         self.previous = Some(old);
         self.launch(certs, at, ready_timeout)
-            .map_err(|why| format!("cannot start it again on {at}: {why}"))?;
+            .map_err(|why| why.context(&format!("cannot start it again on {at}: ")))?;
         Ok(self.live())
     }
 
@@ -110,14 +109,14 @@ impl ServerSlot {
         certs: &Certs,
         at: SocketAddr,
         ready_timeout: Duration,
-    ) -> Result<(), String> {
+    ) -> Result<(), NotReady> {
         let mut r = Running::start(&self.spec, certs, (at, &self.args), ready_timeout)?;
         if let Some(status) = r.exits_within(GRACE) {
-            return Err(format!(
+            return Err(NotReady::Unresponsive(format!(
                 "server exited with {status} right after its readiness check \
                  (one complete echo: a handshake, a few bytes with FIN, a close){}",
                 r.tail_text()
-            ));
+            )));
         }
         self.running = Some(r);
         Ok(())
