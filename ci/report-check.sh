@@ -3,7 +3,7 @@
 # server that reverses its echoes writes an HTML report and the failing
 # cases' evidence; headless Chromium must show the matrix and a failing
 # case's checks and evidence links; tshark must decrypt a failing case's
-# capture with its key log, for both clients. Installs chromium and tshark
+# capture with its key log, for every client. Installs chromium and tshark
 # if missing. With --screenshot, refreshes docs/report.png (the README's).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -47,7 +47,7 @@ chrome --window-size=1100,1300 --screenshot="$out/report.png" "file://$out/repor
     || fail "chromium could not take a screenshot"
 [ "$(stat -c %s "$out/report.png")" -gt 10000 ] || fail "the screenshot is empty"
 
-for driver in native openssl; do
+for driver in native openssl quinn; do
     case="$out/evidence/broken/network_loss-and-reorder/$driver"
     frames=$(tshark -r "$case/client.pcap" -o "tls.keylog_file:$case/keys.log" \
         -Y quic.stream_data -T fields -e frame.number 2>/dev/null | wc -l)

@@ -292,9 +292,13 @@ pub fn run_concurrent(
             for (i, c) in sc.connections.iter().enumerate().filter(|(_, c)| !c.first) {
                 for n in 0..c.repeat {
                     let l = label(sc, i, n);
-                    handles.push(
-                        scope.spawn(move || run_one(driver, target, c, n, timeout, None, &l)),
-                    );
+                    handles.push(scope.spawn(move || {
+                        if let Some(ms) = c.after_ms {
+                            // The scenario's pacing, not synchronisation.
+                            std::thread::sleep(Duration::from_millis(ms));
+                        }
+                        run_one(driver, target, c, n, timeout, None, &l)
+                    }));
                 }
             }
         }

@@ -128,6 +128,21 @@ mod tests {
 }"#;
 
     #[test]
+    fn after_ms_waits_after_the_first_connections_in_a_concurrent_scenario() {
+        let concurrent = |first: &str| {
+            format!(
+                r#"{{"id": "a/b", "description": "d", "level": "must", "concurrent": true,
+                "connections": [{{"first": true, {first} "streams": [{{"send": {{"text": "x"}}}}]}},
+                                {{"after_ms": 300, "streams": [{{"send": {{"text": "y"}}}}]}}]}}"#
+            )
+        };
+        let s = p(&concurrent("")).unwrap();
+        assert_eq!(s.connections[1].after_ms, Some(300));
+        let e = p(&concurrent(r#""after_ms": 5,"#)).unwrap_err().to_string();
+        assert!(e.contains("cannot have one"), "{e}");
+    }
+
+    #[test]
     fn a_valid_file_parses_with_defaults() {
         let s = p(GOOD).unwrap();
         assert_eq!(s.drivers, vec![DriverKind::Native]);

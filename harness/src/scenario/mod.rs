@@ -183,8 +183,10 @@ pub struct ConnectionSpec {
     /// `TLS_CHACHA20_POLY1305_SHA256`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ciphers: Option<Vec<String>>,
-    /// In a sequential scenario, wait this many milliseconds before
-    /// connecting (the scenario's pacing, e.g. past an idle timeout).
+    /// Wait this many milliseconds before connecting: in a sequential
+    /// scenario after the connection before it, in a concurrent one after
+    /// the `first` connections' handshakes (the scenario's pacing, e.g. past
+    /// an idle timeout, or until another connection is surely waiting).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub after_ms: Option<u64>,
     /// In a concurrent scenario, start the other connections only once

@@ -127,9 +127,10 @@ pub(super) fn validate(s: &Scenario) -> Result<(), String> {
             }
         }
         times.push((format!("{at}.after_ms"), c.after_ms.unwrap_or(0)));
-        if c.after_ms.is_some() && s.concurrent {
+        if c.after_ms.is_some() && s.concurrent && c.first {
             return Err(format!(
-                "{at}.after_ms is for sequential scenarios (concurrent ones use \"first\")"
+                "{at}.after_ms counts from the `first` connections' handshakes, so a `first` \
+                 connection cannot have one"
             ));
         }
         if c.restart_server.is_some() && (s.concurrent || c.repeat != 1 || s.network.is_some()) {
