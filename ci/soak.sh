@@ -41,13 +41,14 @@ python3 - "$out/reference.json" "$summary" <<'PY'
 import json, sys
 r = json.load(open(sys.argv[1]))
 s = r["summary"]["all"]
+cases = {(x["scenario"], x["driver"]) for x in r["results"]}
 line = (f"Reference server: {s['passed']} runs passed, {s['failed']} failed, "
-        f"{s['errors']} errors, {s['skipped']} skipped, over {len(r['repeated'])} cases "
+        f"{s['errors']} errors, {s['skipped']} skipped, over {len(cases)} cases "
         f"(network and transport scenarios, every driver), {r['wall_ms'] / 1000:.0f} s.")
 print("soak: " + line, file=sys.stderr)
 with open(sys.argv[2], "a") as f:
     f.write(line + "\n\n")
-    for c in r["repeated"]:
+    for c in r.get("repeated", []):
         if c["passed"] != c["runs"]:
             f.write(f"- {c['scenario']} [{c['driver']}]: {c['passed']}/{c['runs']} passed\n")
     f.write("\n| fault build | case [driver] | runs failed |\n| --- | --- | --- |\n")
@@ -84,6 +85,17 @@ for pair in "${pairs[@]}"; do
 import json, sys
 r = json.load(open(sys.argv[1]))
 fault = sys.argv[2]
+# Every case's runs together (also for a single run, which has no list).
+groups = {}
+for x in r["results"]:
+    c = groups.setdefault((x["scenario"], x["driver"]), {
+        "scenario": x["scenario"], "driver": x["driver"], "runs": 0,
+        "passed": 0, "failed": 0, "errors": 0})
+    c["runs"] += 1
+    key = {"pass": "passed", "fail": "failed", "error": "errors"}.get(x["status"])
+    if key:
+        c[key] += 1
+r["repeated"] = list(groups.values())
 caught = [c for c in r["repeated"] if c["failed"] > 0]
 loose = [c for c in caught if c["passed"] > 0 or c["errors"] > 0]
 with open(sys.argv[3], "a") as f:
