@@ -23,13 +23,19 @@ const DEAD_SERVER_CASE_MS: u64 = TIMEOUT_S * 100;
 /// reference server started with `fault`; returns (exit code, report).
 fn run(fault: &str, scenarios: &[&str]) -> (i32, Value) {
     let template = reference_template("fragile", &format!("{fault} {{args}}"));
+    run_template(&template, &[&format!("--timeout={TIMEOUT_S}s")], scenarios)
+}
+
+/// Runs the native driver over `scenarios` against `template`, with the
+/// harness flags `flags`; returns (exit code, report).
+fn run_template(template: &str, flags: &[&str], scenarios: &[&str]) -> (i32, Value) {
     let out = Command::cargo_bin("harness")
         .unwrap()
         .current_dir(root())
         .args(["--driver", "native", "--format", "json"])
-        .arg(format!("--timeout={TIMEOUT_S}s"))
+        .args(flags)
         .arg("--server")
-        .arg(&template)
+        .arg(template)
         .args(scenarios.iter().map(|s| format!("scenarios/{s}.json")))
         .timeout(Duration::from_secs(240))
         .output()
@@ -135,35 +141,6 @@ fn a_server_that_never_answers_is_reported_within_the_ready_timeout() {
     assert!(started.elapsed() < Duration::from_secs(30));
 }
 
-/// Runs the native driver over `scenarios` against `template`; returns
-/// (exit code, report).
-fn run_template(template: &str, scenarios: &[&str]) -> (i32, Value) {
-    let out = Command::cargo_bin("harness")
-        .unwrap()
-        .current_dir(root())
-        .args([
-            "--driver",
-            "native",
-            "--format",
-            "json",
-            "--ready-timeout",
-            "3s",
-        ])
-        .arg("--server")
-        .arg(template)
-        .args(scenarios.iter().map(|s| format!("scenarios/{s}.json")))
-        .timeout(Duration::from_secs(120))
-        .output()
-        .unwrap();
-    let report = serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-        panic!(
-            "no JSON report ({e}); stderr: {}",
-            String::from_utf8_lossy(&out.stderr)
-        )
-    });
-    (out.status.code().unwrap_or(-1), report)
-}
-
 /// A server that cannot listen where a case needs it broke no rule the
 /// harness saw: the case is an ERROR (exit 3), not a FAIL, and the cases
 /// it can serve still pass.
@@ -175,7 +152,8 @@ fn a_server_that_cannot_start_for_a_case_is_an_error_not_a_failure() {
     let template = format!(
         "v4only=sh -c 'case {{ip}} in *:*) echo no IPv6 here >&2; exit 1;; esac; exec {command}'"
     );
-    let (code, report) = run_template(&template, &["fin/binary", "transport/ipv6"]);
+    let flags = ["--ready-timeout", "3s"];
+    let (code, report) = run_template(&template, &flags, &["fin/binary", "transport/ipv6"]);
     assert_eq!(case(&report, "fin/binary").0, "pass");
     let (status, reason, _) = case(&report, "transport/ipv6");
     assert_eq!(status, "error", "{reason}");
@@ -194,7 +172,7 @@ fn a_template_can_take_the_bare_address() {
          exec {} serve-reference --listen \"$a:{{port}}\" --cert {{chain}} --key {{key}}'",
         exe.display()
     );
-    let (code, report) = run_template(&template, &["transport/ipv6"]);
+    let (code, report) = run_template(&template, &["--ready-timeout", "3s"], &["transport/ipv6"]);
     let (status, reason, _) = case(&report, "transport/ipv6");
     assert_eq!(status, "pass", "{reason}");
     assert_eq!(code, 0);

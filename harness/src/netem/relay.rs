@@ -368,15 +368,21 @@ impl State {
     fn schedule(&mut self, dir: Dir, client: usize, bytes: &[u8]) {
         let now = Instant::now();
         let at = now - self.start;
+        let spared_before = self.model.tally(dir).spared;
         let fates = self.model.on_datagram(dir, client, at, bytes);
+        let spared = self.model.tally(dir).spared > spared_before;
         if let Some(e) = &self.evidence {
             self.logged += 1;
             let way = match dir {
                 Dir::ToServer => "to-server",
                 Dir::ToClient => "to-client",
             };
+            let note = match spared {
+                true => " (a random loss spared: see netem::model)",
+                false => "",
+            };
             e.relay_line(&format!(
-                "{}\t{}\t{way}\t{client}\t{}\t{}",
+                "{}\t{}\t{way}\t{client}\t{}\t{}{note}",
                 self.logged,
                 at.as_millis(),
                 bytes.len(),
