@@ -11,7 +11,7 @@ use crate::scenario::{CloseExpect, Expect, HandshakeExpect};
 use echo_client::{Close, Handshake, Migration};
 
 /// One expectation, checked.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize, PartialEq, Eq)]
 pub struct Check {
     /// Which connection and expectation, e.g. `conn 2/10: close`.
     pub name: String,
@@ -26,7 +26,7 @@ pub struct Check {
     /// the check (a client stack that crashed, a server it could not start).
     /// The case is then an `error`, unless a check the server failed makes
     /// it a `fail`.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub error: bool,
 }
 
@@ -85,6 +85,47 @@ fn show_close(c: &Option<Close>) -> String {
             }
         ),
     }
+}
+
+/// A handshake that did not complete, in words: the server's close, or
+/// that there was none, and the client's own close when it gave up first
+/// (e.g. on the server's transport parameters).
+fn not_completed(obs: &echo_client::Observation) -> String {
+    match (&obs.peer_close, &obs.local_close) {
+        (None, Some(local)) => format!(
+            "not completed (no CONNECTION_CLOSE from the server; the client closed the \
+             connection itself: {}{})",
+            show_close(&Some(local.clone())),
+            transport_error_name(local).map_or(String::new(), |n| format!(" {n}"))
+        ),
+        (peer, _) => format!("not completed ({})", show_close(peer)),
+    }
+}
+
+/// RFC 9000 §20.1's name for a transport error code below 0x100.
+fn transport_error_name(c: &Close) -> Option<&'static str> {
+    const NAMES: [&str; 17] = [
+        "NO_ERROR",
+        "INTERNAL_ERROR",
+        "CONNECTION_REFUSED",
+        "FLOW_CONTROL_ERROR",
+        "STREAM_LIMIT_ERROR",
+        "STREAM_STATE_ERROR",
+        "FINAL_SIZE_ERROR",
+        "FRAME_ENCODING_ERROR",
+        "TRANSPORT_PARAMETER_ERROR",
+        "CONNECTION_ID_LIMIT_ERROR",
+        "PROTOCOL_VIOLATION",
+        "INVALID_TOKEN",
+        "APPLICATION_ERROR",
+        "CRYPTO_BUFFER_EXCEEDED",
+        "KEY_UPDATE_ERROR",
+        "AEAD_LIMIT_REACHED",
+        "NO_VIABLE_PATH",
+    ];
+    (!c.app)
+        .then(|| NAMES.get(c.code as usize).copied())
+        .flatten()
 }
 
 /// How a connection ended, in words.
@@ -158,7 +199,7 @@ pub fn judge(label: &str, expect: &Expect, run: &Run, blind: &Blind) -> Vec<Chec
         let completed = matches!(obs.handshake, Handshake::Completed { .. });
         let actual = match &obs.handshake {
             Handshake::Completed { alpn, .. } => format!("completed with ALPN \"{alpn}\""),
-            Handshake::NotCompleted => format!("not completed ({})", show_close(&obs.peer_close)),
+            Handshake::NotCompleted => not_completed(obs),
         };
         match h {
             HandshakeExpect::Accepted => check("handshake", completed, "completed".into(), actual),
@@ -666,6 +707,41 @@ mod tests {
             ..Expect::default()
         };
         judge("", &expect, &run, &Blind::default())
+    }
+
+    #[test]
+    fn a_handshake_the_client_gave_up_says_why() {
+        let run = |local: Option<Close>| Run {
+            sent: Vec::new(),
+            obs: echo_client::Observation {
+                handshake: Handshake::NotCompleted,
+                local_close: local,
+                ..echo_client::Observation::nothing()
+            },
+        };
+        let expect = Expect {
+            handshake: Some(HandshakeExpect::Accepted),
+            ..Expect::default()
+        };
+        let tp = Close {
+            app: false,
+            code: 0x8,
+            reason: String::new(),
+        };
+        let checks = judge("", &expect, &run(Some(tp)), &Blind::default());
+        let hs = checks.iter().find(|c| c.name == "handshake").unwrap();
+        assert!(!hs.passed);
+        assert_eq!(
+            hs.actual,
+            "not completed (no CONNECTION_CLOSE from the server; the client closed the \
+             connection itself: transport close 0x8 TRANSPORT_PARAMETER_ERROR)"
+        );
+        let checks = judge("", &expect, &run(None), &Blind::default());
+        let hs = checks.iter().find(|c| c.name == "handshake").unwrap();
+        assert_eq!(
+            hs.actual,
+            "not completed (no CONNECTION_CLOSE from the server)"
+        );
     }
 
     /// A connection that started at 0, got the echo's FIN at `fin_ms` (if
