@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what a fresh Debian/Ubuntu machine lacks to build and run the
 # project, idempotently: cmake and libclang (quiche builds BoringSSL), then a
-# QUIC-capable openssl CLI under target/ (see ci/build-openssl.sh), and the
-# OpenSSL peer server against it (see ci/build-peers.sh).
+# QUIC-capable openssl CLI under target/ (see ci/build-openssl.sh). The peers
+# on other stacks are built apart, on demand: ci/build-peers.sh.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -24,5 +24,4 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 bash "$root/ci/build-openssl.sh" >/dev/null
-bash "$root/ci/build-peers.sh" >/dev/null
-echo "setup: ready (openssl: $root/target/openssl-quic/bin/openssl; peer: $root/target/peers/openssl-echo)" >&2
+echo "setup: ready (openssl: $root/target/openssl-quic/bin/openssl)" >&2

@@ -50,10 +50,15 @@ struct Cli {
     /// Scenario files or folders (recursive). Default: scenarios
     paths: Vec<PathBuf>,
 
-    /// Server under test: reference, quinn, openssl, or [NAME=]TEMPLATE;
-    /// repeat to compare servers.
+    /// Server under test: a name from `harness servers` (reference, quinn,
+    /// openssl, quic-go, ...) or [NAME=]TEMPLATE; repeat to compare servers.
     #[arg(long = "server", value_name = "[NAME=]TEMPLATE|NAME")]
     servers: Vec<String>,
+
+    /// Every server known by name (see `harness servers`), each with its
+    /// expect file, after any --server: the whole scenario-by-stack matrix.
+    #[arg(long)]
+    all_servers: bool,
 
     /// A server already running, not started by the harness:
     /// [NAME=]HOST:PORT (IPv6 as [::1]:PORT; host names resolve). Repeat,
@@ -95,22 +100,8 @@ struct Cli {
     #[arg(long, value_name = "FILE")]
     key: Option<PathBuf>,
 
-    /// Output on stdout.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    format: Format,
-
-    /// Also write the JSON report to FILE.
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
-
-    /// Also write a JUnit XML report to FILE.
-    #[arg(long, value_name = "FILE")]
-    junit: Option<PathBuf>,
-
-    /// Also write a self-contained HTML report to FILE: the matrix, every
-    /// case's checks, links to its evidence.
-    #[arg(long, value_name = "FILE")]
-    html: Option<PathBuf>,
+    #[command(flatten)]
+    out: Outputs,
 
     /// Keep evidence of each failed case under DIR/SERVER/SCENARIO/DRIVER:
     /// client qlogs, TLS key log, a capture, the relay's log, the server's
@@ -170,6 +161,13 @@ struct Cli {
           value_parser = clap::value_parser!(u32).range(1..=100_000))]
     repeat: u32,
 
+    /// Run only part K of N of the cases (e.g. 1/2), to spread one run over
+    /// machines: the split depends only on the servers, scenarios and
+    /// drivers asked for, so give every part the same ones (and the same
+    /// --seed), then join the parts' --json files with `harness merge`.
+    #[arg(long, value_name = "K/N")]
+    partition: Option<schedule::plan::Partition>,
+
     /// Run only scenarios of this level (must: what the guide and the RFCs
     /// require; should: robustness beyond them).
     #[arg(long, value_enum)]
@@ -192,10 +190,52 @@ enum LevelArg {
     Should,
 }
 
+/// Where a report goes: stdout in a format, and files.
+#[derive(Debug, clap::Args)]
+struct Outputs {
+    /// Output on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Human)]
+    format: Format,
+
+    /// Also write the JSON report to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+
+    /// Also write a JUnit XML report to FILE.
+    #[arg(long, value_name = "FILE")]
+    junit: Option<PathBuf>,
+
+    /// Also write a self-contained HTML report to FILE: the matrix, every
+    /// case's checks, links to its evidence.
+    #[arg(long, value_name = "FILE")]
+    html: Option<PathBuf>,
+
+    /// Also write a Markdown page to FILE: the servers' stacks and
+    /// versions, the matrix with must and should apart, every result that
+    /// is not a pass with its cause.
+    #[arg(long, value_name = "FILE")]
+    markdown: Option<PathBuf>,
+}
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Print the JSON Schema of scenario files.
     Schema,
+    /// Join the --json reports of a split run's parts (--partition K/N) into
+    /// one report, as if one machine had run every case.
+    Merge {
+        /// Every part's --json report.
+        #[arg(required = true, value_name = "PART.json")]
+        parts: Vec<PathBuf>,
+        #[command(flatten)]
+        out: Outputs,
+    },
+    /// List the servers known by name: stack and version, whether built,
+    /// expect file, and the command template the harness runs.
+    Servers {
+        #[arg(long, value_enum, default_value_t = Format::Human)]
+        format: Format,
+    },
     /// Measure echo servers side by side (use a release build:
     /// `cargo run --release -p harness -- bench`).
     Bench(Box<bench::BenchArgs>),
@@ -248,6 +288,8 @@ fn main() -> ExitCode {
             print!("{}", scenario::json_schema());
             return ExitCode::SUCCESS;
         }
+        Some(Command::Servers { format }) => return list_servers(format),
+        Some(Command::Merge { parts, out }) => return merge(&parts, &out),
         Some(Command::ServeReference { args }) => return serve_reference(args),
         Some(Command::ServeQuinn { args }) => return serve_quinn(args),
         Some(Command::Bench(args)) => {
@@ -261,6 +303,39 @@ fn main() -> ExitCode {
     env_logger::Builder::from_env(env_logger::Env::default().default_filter_or("warn")).init();
     install_signal_cleanup();
     run(cli)
+}
+
+fn merge(parts: &[PathBuf], out: &Outputs) -> ExitCode {
+    let report = match report::merge::merge(parts) {
+        Ok(r) => r,
+        Err(e) => return fail(2, e),
+    };
+    if out.format == Format::Human {
+        let human = report::Human {
+            color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+            verbose: false,
+            show_server: report.servers.len() > 1,
+        };
+        let mut stdout = std::io::stdout();
+        for e in report.results.iter().filter(|e| !e.expected) {
+            let _ = human.case(&mut stdout, e);
+        }
+        let with_expect = report.results.iter().any(|e| e.known_reason.is_some());
+        let _ = human.footer(&mut stdout, &report, with_expect);
+    }
+    finish(&report, out)
+}
+
+fn list_servers(format: Format) -> ExitCode {
+    let rows = sut::known::listing();
+    match format {
+        Format::Human => print!("{}", sut::known::table(&rows)),
+        Format::Json => match serde_json::to_string_pretty(&rows) {
+            Ok(j) => println!("{j}"),
+            Err(e) => return fail(1, e),
+        },
+    }
+    ExitCode::SUCCESS
 }
 
 fn serve_reference(args: Vec<String>) -> ExitCode {
@@ -371,11 +446,24 @@ fn server_specs(servers: &[String], connects: &[String]) -> Result<Vec<sut::Serv
                 "two servers are named {:?}; use --server NAME=TEMPLATE (or NAME={}) \
                  or --connect NAME=HOST:PORT",
                 s.name,
-                sut::spec::KNOWN_NAMES
+                sut::known::names()
             ));
         }
     }
     Ok(specs)
+}
+
+/// The --server values and --expect files, with every known server and
+/// its expect file added for --all-servers.
+fn with_all_servers(cli: &Cli) -> (Vec<String>, Vec<PathBuf>) {
+    let (mut servers, mut expects) = (cli.servers.clone(), cli.expect.clone());
+    if cli.all_servers {
+        for k in sut::known::KNOWN {
+            servers.push(k.name.to_string());
+            expects.extend(k.expect.map(|e| sut::known::root().join(e)));
+        }
+    }
+    (servers, expects)
 }
 
 /// The files for started servers: `--chain`, `--key` and `--ca` each, else
@@ -490,11 +578,12 @@ fn run(cli: Cli) -> ExitCode {
         }
         return ExitCode::SUCCESS;
     }
-    let known = match expect::ExpectFile::load_all(&cli.expect) {
+    let (servers, expects) = with_all_servers(&cli);
+    let known = match expect::ExpectFile::load_all(&expects) {
         Ok(k) => k,
         Err(e) => return fail(2, e),
     };
-    let specs = match server_specs(&cli.servers, &cli.connects) {
+    let specs = match server_specs(&servers, &cli.connects) {
         Ok(s) => s,
         Err(e) => return fail(2, e),
     };
@@ -580,12 +669,13 @@ fn run(cli: Cli) -> ExitCode {
         drivers: &selected,
         jobs: cli.jobs.map_or_else(schedule::default_jobs, usize::from),
         repeat: cli.repeat,
+        partition: cli.partition,
     };
     let started = std::time::Instant::now();
     let mut entries = Vec::new();
     let mut stdout = std::io::stdout();
     let progress = harness::progress::Progress::new(
-        cli.format == Format::Human
+        cli.out.format == Format::Human
             && std::io::stderr().is_terminal()
             && std::env::var_os("NO_COLOR").is_none(),
         schedule.cases().len(),
@@ -596,7 +686,7 @@ fn run(cli: Cli) -> ExitCode {
         let shown = cli.repeat == 1 || cli.verbose || e.result.status != case::Status::Pass;
         let last_run = cli.repeat > 1 && e.result.run == Some(cli.repeat);
         entries.push(e);
-        if cli.format == Format::Human {
+        if cli.out.format == Format::Human {
             progress.around(|| {
                 let runs = &entries[entries.len().saturating_sub(cli.repeat as usize)..];
                 if shown {
@@ -621,24 +711,36 @@ fn run(cli: Cli) -> ExitCode {
     report.notes = run_notes(&specs, &cfg);
     report.wall_ms = started.elapsed().as_millis() as u64;
     report.jobs = schedule.jobs;
-    match cli.format {
-        Format::Human => {
-            let _ = human.footer(&mut stdout, &report, !cli.expect.is_empty());
-        }
-        Format::Json => print!("{}", report.to_json()),
+    report.partition = cli.partition;
+    if cli.out.format == Format::Human {
+        let _ = human.footer(&mut stdout, &report, !expects.is_empty());
     }
-    if let Some(p) = &cli.json {
+    finish(&report, &cli.out)
+}
+
+/// Writes the report where `out` says; the exit status of the run.
+fn finish(report: &report::Report, out: &Outputs) -> ExitCode {
+    if out.format == Format::Json {
+        print!("{}", report.to_json());
+    }
+    if let Some(p) = &out.json {
         if let Err(e) = std::fs::write(p, report.to_json()) {
             return fail(2, format!("{}: {e}", p.display()));
         }
     }
-    if let Some(p) = &cli.junit {
+    if let Some(p) = &out.junit {
         if let Err(e) = std::fs::write(p, report.to_junit()) {
             return fail(2, format!("{}: {e}", p.display()));
         }
     }
-    if let Some(p) = &cli.html {
-        if let Err(e) = std::fs::write(p, harness::html::conformance::render(&report, p)) {
+    if let Some(p) = &out.html {
+        if let Err(e) = std::fs::write(p, harness::html::conformance::render(report, p)) {
+            return fail(2, format!("{}: {e}", p.display()));
+        }
+    }
+    if let Some(p) = &out.markdown {
+        let page = report::markdown::render(report, "# Conformance results\n");
+        if let Err(e) = std::fs::write(p, page) {
             return fail(2, format!("{}: {e}", p.display()));
         }
     }

@@ -8,10 +8,7 @@ use assert_cmd::Command;
 use predicates::prelude::*;
 
 fn harness() -> Command {
-    let mut c = Command::cargo_bin("harness").unwrap();
-    c.current_dir(root())
-        .timeout(std::time::Duration::from_secs(120));
-    c
+    common::harness_within(std::time::Duration::from_secs(120))
 }
 
 #[test]

@@ -59,6 +59,12 @@ pub fn run_case(
             sc.server_args.join(" ")
         ));
     }
+    if let Some((flag, why)) = slot.spec.lacks(&sc.server_args) {
+        return result.skipped(format!(
+            "needs the server started with `{flag}`, which {} cannot take: {why}",
+            slot.spec.name
+        ));
+    }
     if slot.spec.remote().is_some() && sc.connections.iter().any(|c| c.restart_server.is_some()) {
         return result.skipped(
             "restarts the server mid-connection, and the harness did not start this one".into(),

@@ -57,7 +57,7 @@ impl RunConfig {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -94,7 +94,7 @@ impl Status {
 }
 
 /// One scenario run by one driver against one server.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct CaseResult {
     pub scenario: String,
     pub description: String,
@@ -108,7 +108,7 @@ pub struct CaseResult {
     pub checks: Vec<Check>,
     pub duration_ms: u64,
     /// The server's last stderr lines, kept for failures.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub server_stderr: Vec<String>,
     /// The seed of the network model and the attack, when there is one.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -124,7 +124,7 @@ pub struct CaseResult {
     pub attack: Option<AttackReport>,
     /// What a reader should know beside the checks (e.g. how much load
     /// went to a server the harness did not start).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
     /// The evidence kept for this case (`--artifacts`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -227,7 +227,7 @@ pub fn run_seed(seed: u64, run: u32) -> u64 {
 }
 
 /// What the impaired network did during one case.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct NetworkReport {
     pub to_server: Tally,
     pub to_client: Tally,
@@ -240,7 +240,7 @@ pub struct NetworkReport {
 }
 
 /// What a flood of hostile datagrams did, and what it cost the server.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct AttackReport {
     #[serde(flatten)]
     pub outcome: hostile::Outcome,

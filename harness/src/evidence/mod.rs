@@ -34,13 +34,13 @@ pub struct Artifacts {
 }
 
 /// What a case's report says of its evidence.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Kept {
     pub dir: PathBuf,
     /// File names in `dir`.
     pub files: Vec<String>,
     /// What was cut at the size cap, if anything.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cut: Vec<String>,
 }
 

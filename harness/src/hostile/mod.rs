@@ -20,7 +20,7 @@ use crate::scenario::AttackSpec;
 pub use gen::Kind;
 
 /// What a flood did.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Outcome {
     pub sent: u64,
     /// Datagrams the kernel refused to send (counted, not retried).
@@ -32,7 +32,7 @@ pub struct Outcome {
 }
 
 /// What the server sent to clients that never proved their address.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, serde::Deserialize)]
 pub struct Amplification {
     pub initials: u32,
     pub bytes_sent: u64,
@@ -88,7 +88,7 @@ pub fn spoofed(
 }
 
 /// How a server answered an Initial carrying a Retry token.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenVerdict {
     /// It sent no Retry, so there was no token to use.
@@ -103,7 +103,7 @@ pub enum TokenVerdict {
 }
 
 /// Real tokens used as they should be and as they should not.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct StaleTokens {
     /// One token used at once from its own address: must be accepted, or
     /// the other verdicts mean nothing.

@@ -12,7 +12,7 @@ use echo_client::initial::{packet_types, PacketType};
 use serde::Serialize;
 
 /// What the server sent a client before validating its address.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Exposure {
     /// Which client (in order of first appearance at the relay).
     pub client: usize,

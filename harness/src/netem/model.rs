@@ -70,7 +70,7 @@ pub struct Delivery {
 }
 
 /// What the model did, per direction.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct Tally {
     pub datagrams: u64,
     pub bytes: u64,

@@ -41,7 +41,7 @@ pub struct Relay {
 }
 
 /// What `network.rebind` did, over all clients.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Rebinds {
     /// Clients the relay has seen.
     pub clients: usize,

@@ -2,6 +2,8 @@
 //! scenario-by-server matrix when several servers ran.
 
 mod junit;
+pub mod markdown;
+pub mod merge;
 pub mod runs;
 
 use std::collections::BTreeMap;
@@ -15,7 +17,7 @@ use crate::scenario::{DriverKind, Level};
 pub use runs::Repeated;
 
 /// A case with its verdict against the known results.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct Entry {
     #[serde(flatten)]
     pub result: CaseResult,
@@ -25,7 +27,7 @@ pub struct Entry {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub known_reason: Option<String>,
     /// How often a known `varies` result may fail (`fails_at_most`).
-    #[serde(skip)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fails_at_most: Option<f64>,
 }
 
@@ -66,19 +68,22 @@ pub struct Report {
     pub results: Vec<Entry>,
     pub summary: Summary,
     /// scenario id -> driver -> server -> status (several servers only).
-    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     /// (With `--repeat`, a cell is the worst run: fail, error, skip, pass.)
     pub matrix: BTreeMap<String, BTreeMap<DriverKind, BTreeMap<String, Status>>>,
     /// With `--repeat`: every case's runs taken together.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub repeated: Vec<Repeated>,
     /// Wall time of the whole run, and how many cases ran side by side.
     pub wall_ms: u64,
     pub jobs: usize,
     /// What a reader should know about the whole run (servers the harness
     /// did not start, certificates not checked).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+    /// Which part of a split run this is (`--partition K/N`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partition: Option<crate::schedule::plan::Partition>,
 }
 
 #[cfg(test)]
@@ -151,6 +156,7 @@ impl Report {
             wall_ms: 0,
             notes: Vec::new(),
             jobs: 1,
+            partition: None,
         }
     }
 

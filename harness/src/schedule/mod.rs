@@ -34,6 +34,8 @@ pub struct Schedule<'a> {
     pub jobs: usize,
     /// Runs of each case (`--repeat`), each with its own seed.
     pub repeat: u32,
+    /// Only this part of the cases (`--partition K/N`).
+    pub partition: Option<plan::Partition>,
 }
 
 /// Told when each case starts and ends, in whatever order they run (for
@@ -72,6 +74,7 @@ impl<'a> Schedule<'a> {
             self.scenarios,
             self.drivers,
             self.repeat,
+            self.partition,
         )
     }
 

@@ -81,20 +81,59 @@ pub fn cost_hint(sc: &Scenario, driver: DriverKind) -> u64 {
     (conns + network + tokens) * driver_cost
 }
 
+/// One part of a run split across machines (`--partition K/N`): the
+/// `K`th of `N` (from 1). Case `i` of the whole run's report order (a
+/// server, scenario and driver; all its `--repeat` runs together) is in
+/// part `i % N + 1`, so the split depends only on the servers, scenarios
+/// and drivers asked for, not on the machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Partition {
+    pub part: u32,
+    pub of: u32,
+}
+
+impl std::str::FromStr for Partition {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || format!("{s:?}: expected K/N with 1 <= K <= N (e.g. 1/2)");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (part, of): (u32, u32) = (k.parse().map_err(|_| bad())?, n.parse().map_err(|_| bad())?);
+        if part == 0 || part > of {
+            return Err(bad());
+        }
+        Ok(Partition { part, of })
+    }
+}
+
+impl Partition {
+    /// Whether the `i`th (server, scenario, driver) case is in this part.
+    pub fn keeps(&self, i: usize) -> bool {
+        i % self.of as usize == (self.part - 1) as usize
+    }
+}
+
 /// Every (server, scenario, driver) case, in report order: each server in
 /// turn, each scenario in file order, each driver it names that the user
-/// kept (`drivers` empty: all), `repeat` runs of each one after another.
+/// kept (`drivers` empty: all), `repeat` runs of each one after another;
+/// only those of `part` when the run is split.
 pub fn cases<'a>(
     servers: usize,
     scenarios: &[&'a Scenario],
     drivers: &[DriverKind],
     repeat: u32,
+    part: Option<Partition>,
 ) -> Vec<Case<'a>> {
     let mut out = Vec::new();
+    let mut whole = 0;
     for server in 0..servers {
         for sc in scenarios {
             for &d in &sc.drivers {
                 if !drivers.is_empty() && !drivers.contains(&d) {
+                    continue;
+                }
+                whole += 1;
+                if part.is_some_and(|p| !p.keeps(whole - 1)) {
                     continue;
                 }
                 for run in 0..repeat.max(1) {
@@ -144,7 +183,7 @@ mod tests {
     fn cases_keep_report_order_and_long_waits_cost_more() {
         let all = suite();
         let refs: Vec<&Scenario> = all.iter().collect();
-        let cases = cases(2, &refs, &[DriverKind::Native], 1);
+        let cases = cases(2, &refs, &[DriverKind::Native], 1, None);
         assert!(cases.iter().enumerate().all(|(i, c)| c.index == i));
         assert_eq!(cases[0].server, 0);
         assert_eq!(cases.last().unwrap().server, 1);
@@ -163,10 +202,43 @@ mod tests {
     }
 
     #[test]
+    fn parts_of_a_split_run_cover_every_case_once_with_its_runs_together() {
+        let all = suite();
+        let refs: Vec<&Scenario> = all.iter().collect();
+        let key = |c: &Case<'_>| (c.server, c.scenario.id.clone(), c.driver, c.run);
+        let whole: Vec<_> = cases(2, &refs, &[], 2, None).iter().map(key).collect();
+        let mut parts = Vec::new();
+        for part in 1..=3 {
+            let p = Partition { part, of: 3 };
+            let these = cases(2, &refs, &[], 2, Some(p));
+            assert!(these.iter().enumerate().all(|(i, c)| c.index == i));
+            assert!(these
+                .chunks(2)
+                .all(|r| key(&r[0]).1 == key(&r[1]).1 && r[1].run == 1));
+            parts.extend(these.iter().map(key));
+        }
+        parts.sort();
+        let mut sorted = whole.clone();
+        sorted.sort();
+        assert_eq!(parts, sorted);
+        let one = cases(2, &refs, &[], 2, Some(Partition { part: 1, of: 3 }));
+        assert!(
+            one.len() < whole.len() / 2,
+            "{} of {}",
+            one.len(),
+            whole.len()
+        );
+        assert_eq!("2/3".parse(), Ok(Partition { part: 2, of: 3 }));
+        for bad in ["0/2", "3/2", "1", "a/b", "1/0"] {
+            assert!(bad.parse::<Partition>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
     fn repeated_runs_of_a_case_stand_together_in_report_order() {
         let all = suite();
         let refs: Vec<&Scenario> = all.iter().take(2).collect();
-        let cases = cases(1, &refs, &[DriverKind::Native], 3);
+        let cases = cases(1, &refs, &[DriverKind::Native], 3, None);
         let runs: Vec<(&str, u32)> = cases
             .iter()
             .map(|c| (c.scenario.id.as_str(), c.run))

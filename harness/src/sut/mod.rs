@@ -1,8 +1,10 @@
-//! The server under test (SUT): which server (`spec`), one process of it
+//! The server under test (SUT): the servers known by name (`known`),
+//! which server (`spec`), one process of it
 //! (`process`), how the harness checks it is up without harming it
 //! (`probe`), noticing at once that it died (`watch`), and keeping one
 //! alive across cases (`slot`).
 
+pub mod known;
 pub mod probe;
 pub mod process;
 pub mod slot;

@@ -7,6 +7,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
+use super::known;
+
 /// How to start a server.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Launch {
@@ -102,14 +104,13 @@ pub struct ServerSpec {
     pub launch: Launch,
     /// Extra flags for a built-in server (ignored for templates).
     pub builtin_args: Vec<String>,
+    /// Reference-server flags it cannot take, with why (a known peer's).
+    pub lacks: &'static [(&'static str, &'static str)],
 }
 
-/// The names `--server` knows, for help and errors.
-pub const KNOWN_NAMES: &str = "reference, quinn, openssl";
-
 impl ServerSpec {
-    /// Parses `--server` values: a known name (`reference`, `quinn`,
-    /// `openssl`), `NAME=TEMPLATE`, `NAME=KNOWN` or a bare `TEMPLATE`. A
+    /// Parses `--server` values: a known name (see `known::KNOWN`),
+    /// `NAME=TEMPLATE`, `NAME=KNOWN` or a bare `TEMPLATE`. A
     /// built-in name may be followed by its flags (`x=reference --no-retry`).
     pub fn parse(value: &str) -> Result<ServerSpec, String> {
         let (name, rest) = match value.split_once('=') {
@@ -126,7 +127,8 @@ impl ServerSpec {
                 if !flags.trim().is_empty() {
                     if !matches!(spec.launch, Launch::Builtin(_)) {
                         return Err(format!(
-                            "--server {value:?}: the {word} peer takes no flags"
+                            "--server {value:?}: the {word} peer takes no flags \
+                             (scenarios hand it theirs through its template's {{args}})"
                         ));
                     }
                     spec.builtin_args = shlex::split(flags).ok_or_else(|| {
@@ -139,6 +141,7 @@ impl ServerSpec {
                 name: name.unwrap_or("server").to_string(),
                 launch: Launch::Template(rest.to_string()),
                 builtin_args: Vec::new(),
+                lacks: &[],
             },
         };
         Ok(spec)
@@ -186,6 +189,7 @@ impl ServerSpec {
             name: name.map_or_else(|| remote.label(), str::to_string),
             launch: Launch::Remote(remote),
             builtin_args: Vec::new(),
+            lacks: &[],
         })
     }
 
@@ -218,16 +222,34 @@ impl ServerSpec {
         }
     }
 
-    pub fn reference() -> ServerSpec {
-        builtin("reference", Builtin::Reference)
+    /// The first of `args` this server cannot take, with why.
+    pub fn lacks(&self, args: &[String]) -> Option<(&'static str, &'static str)> {
+        self.lacks
+            .iter()
+            .find(|(flag, _)| args.iter().any(|a| a == flag))
+            .copied()
     }
-}
 
-fn builtin(name: &str, b: Builtin) -> ServerSpec {
-    ServerSpec {
-        name: name.into(),
-        launch: Launch::Builtin(b),
-        builtin_args: Vec::new(),
+    pub fn reference() -> ServerSpec {
+        ServerSpec::of(known::find("reference").expect("the reference server is known"))
+            .expect("the reference server is built in")
+    }
+
+    /// How to run a known server, or why it cannot be run yet.
+    pub fn of(k: &known::Known) -> Result<ServerSpec, String> {
+        let launch = match k.run {
+            known::Run::Builtin(b) => Launch::Builtin(b),
+            known::Run::Program { .. } => match k.not_built() {
+                Some(why) => return Err(why),
+                None => Launch::Template(k.template()),
+            },
+        };
+        Ok(ServerSpec {
+            name: k.name.into(),
+            launch,
+            builtin_args: Vec::new(),
+            lacks: k.lacks,
+        })
     }
 }
 
@@ -239,45 +261,7 @@ fn is_name(n: &str) -> bool {
 
 /// A server known by name, or `None` when `word` is not one of the names.
 fn known(word: &str) -> Result<Option<ServerSpec>, String> {
-    Ok(match word {
-        "reference" => Some(ServerSpec::reference()),
-        "quinn" => Some(builtin("quinn", Builtin::Quinn)),
-        "openssl" => {
-            let bin = openssl_peer()?;
-            Some(ServerSpec {
-                name: "openssl".into(),
-                launch: Launch::Template(format!(
-                    "{} {{port}} {{chain}} {{key}}",
-                    shlex::try_quote(&bin.to_string_lossy()).map_err(|e| e.to_string())?
-                )),
-                builtin_args: Vec::new(),
-            })
-        }
-        _ => None,
-    })
-}
-
-/// Where `ci/build-peers.sh` puts the OpenSSL peer, unless
-/// `HARNESS_OPENSSL_ECHO` names another build.
-pub fn openssl_peer_candidates() -> Vec<PathBuf> {
-    let mut c = Vec::new();
-    if let Some(p) = std::env::var_os("HARNESS_OPENSSL_ECHO") {
-        c.push(PathBuf::from(p));
-    }
-    c.push(Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/peers/openssl-echo"));
-    c
-}
-
-fn openssl_peer() -> Result<PathBuf, String> {
-    let c = openssl_peer_candidates();
-    c.iter().find(|p| p.is_file()).cloned().ok_or_else(|| {
-        format!(
-            "--server openssl: the OpenSSL peer is not built (looked for {}); \
-             build it with `bash ci/build-peers.sh` (or `bash ci/setup.sh`), \
-             or set HARNESS_OPENSSL_ECHO",
-            c[0].display()
-        )
-    })
+    known::find(word).map(ServerSpec::of).transpose()
 }
 
 /// `args` as one shell-quoted string, for a template's `{args}`.
@@ -421,14 +405,5 @@ mod tests {
             ..v
         };
         assert_eq!(v.trust(&started, &certs), Trust::Nothing);
-    }
-
-    #[test]
-    fn the_openssl_peer_is_looked_for_in_the_environment_then_the_build() {
-        std::env::set_var("HARNESS_OPENSSL_ECHO", "/no/such/openssl-echo");
-        let c = openssl_peer_candidates();
-        std::env::remove_var("HARNESS_OPENSSL_ECHO");
-        assert_eq!(c[0], Path::new("/no/such/openssl-echo"));
-        assert!(c[1].ends_with("target/peers/openssl-echo"));
     }
 }

@@ -108,3 +108,10 @@ impl Drop for OutsideServer {
         let _ = self.child.wait();
     }
 }
+
+/// The harness binary, run from the repository's root, bounded by `limit`.
+pub fn harness_within(limit: std::time::Duration) -> assert_cmd::Command {
+    let mut c = assert_cmd::Command::cargo_bin("harness").unwrap();
+    c.current_dir(root()).timeout(limit);
+    c
+}
