@@ -66,7 +66,7 @@ build_aioquic() {
     say "pip install -r $src/requirements.txt (into $venv)"
     [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$src/requirements.txt"
-    printf '#!/bin/sh\nexec %q %q "$@"\n' "$venv/bin/python" "$src/echo.py" >"$out/aioquic-echo.tmp"
+    printf '#!/bin/sh\nexec %q -B %q "$@"\n' "$venv/bin/python" "$src/echo.py" >"$out/aioquic-echo.tmp"
     chmod +x "$out/aioquic-echo.tmp"
     mv "$out/aioquic-echo.tmp" "$out/aioquic-echo"
 }
