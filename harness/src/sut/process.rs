@@ -2,7 +2,7 @@
 //! and never leaving it behind.
 
 use std::collections::VecDeque;
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::{IpAddr, SocketAddr};
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -33,6 +33,51 @@ const TAIL_LINES: usize = 20;
 
 /// How many of a server's stderr lines are kept for a case's evidence.
 const KEEP_LINES: usize = 20_000;
+
+/// The longest line kept from a server's output; the rest of a longer one
+/// is skipped, so a server that writes without newlines cannot grow the
+/// harness's memory.
+const MAX_LINE: usize = 4096;
+
+/// Hands each line of `r` (without its newline, cut to [`MAX_LINE`] bytes)
+/// to `each`, until the end or an error.
+fn bounded_lines(mut r: impl BufRead, mut each: impl FnMut(String)) {
+    let mut buf = Vec::with_capacity(256);
+    loop {
+        buf.clear();
+        let n = match Read::by_ref(&mut r)
+            .take(MAX_LINE as u64)
+            .read_until(b'\n', &mut buf)
+        {
+            Ok(0) | Err(_) => return,
+            Ok(n) => n,
+        };
+        let ended = buf.last() == Some(&b'\n');
+        if !ended && n == MAX_LINE && !skip_line(&mut r) {
+            each(String::from_utf8_lossy(&buf).into_owned());
+            return;
+        }
+        let line = buf.strip_suffix(b"\n").unwrap_or(&buf);
+        each(String::from_utf8_lossy(line.strip_suffix(b"\r").unwrap_or(line)).into_owned());
+    }
+}
+
+/// Skips to the end of the current line; false at the end of `r`.
+fn skip_line(r: &mut impl BufRead) -> bool {
+    loop {
+        let (found, used) = match r.fill_buf() {
+            Ok([]) | Err(_) => return false,
+            Ok(b) => match b.iter().position(|&c| c == b'\n') {
+                Some(i) => (true, i + 1),
+                None => (false, b.len()),
+            },
+        };
+        r.consume(used);
+        if found {
+            return true;
+        }
+    }
+}
 
 /// A server's stderr lines: the last [`KEEP_LINES`], numbered from its start.
 #[derive(Default)]
@@ -149,9 +194,9 @@ impl Running {
             let pipe = child.stderr.take().expect("piped");
             let tail = Arc::clone(&stderr);
             std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                bounded_lines(BufReader::new(pipe), |line| {
                     tail.lock().unwrap_or_else(|p| p.into_inner()).push(line);
-                }
+                });
                 let _ = done_tx.send(());
             });
         }
@@ -162,9 +207,9 @@ impl Running {
             // line: a server that logs to stdout must never block on a
             // full pipe.
             std::thread::spawn(move || {
-                for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                bounded_lines(BufReader::new(pipe), |line| {
                     let _ = line_tx.send(line);
-                }
+                });
             });
         }
         let mut running = Running {
@@ -387,6 +432,28 @@ fn ephemeral_low() -> Option<u16> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn output_lines_are_cut_so_no_line_grows_without_bound() {
+        let long = "x".repeat(3 * MAX_LINE);
+        let text = format!("first\r\n{long}\nafter\n{long}");
+        let mut got = Vec::new();
+        bounded_lines(std::io::Cursor::new(text), |l| got.push(l));
+        assert_eq!(
+            got.len(),
+            4,
+            "{:?}",
+            got.iter().map(String::len).collect::<Vec<_>>()
+        );
+        assert_eq!(got[0], "first");
+        assert_eq!(got[1].len(), MAX_LINE);
+        assert_eq!(got[2], "after");
+        assert_eq!(
+            got[3].len(),
+            MAX_LINE,
+            "a last line without newline is cut too"
+        );
+    }
+
     use super::*;
 
     #[test]
