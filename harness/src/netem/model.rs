@@ -81,6 +81,14 @@ pub struct Tally {
     /// Random losses not made: they would have dropped what a flow sent
     /// on waking from [`QUIET`], or a client's Handshake packet.
     pub spared: u64,
+    /// Dropped by the relay, not the model: its queue was full (a storm
+    /// between the endpoints; see `netem::relay`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub overflowed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// One client's flow in one direction.

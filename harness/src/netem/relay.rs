@@ -28,6 +28,14 @@ const WAKE: Token = Token(1);
 const FIRST_UPSTREAM: usize = 2;
 /// More clients than any scenario makes; beyond it new ones are ignored.
 const MAX_CLIENTS: usize = 20_000;
+/// Datagrams read from one socket before the relay looks at its stop flag
+/// and its other sockets again: two endpoints answering each other as fast
+/// as they can must not keep it from stopping when the case ends.
+const BATCH: usize = 256;
+/// Datagrams the relay holds for later delivery at most, as a router's
+/// queue: beyond it a datagram is dropped (tail drop, logged), so a storm
+/// between the endpoints cannot grow the harness's memory without bound.
+const MAX_QUEUED: usize = 50_000;
 
 /// A running relay; dropping it stops the thread.
 pub struct Relay {
@@ -100,6 +108,7 @@ impl Relay {
             front_addr: addr,
             evidence,
             logged: 0,
+            overflowed: [0, 0],
         };
         let stop2 = Arc::clone(&stop);
         let thread = std::thread::Builder::new()
@@ -222,45 +231,63 @@ struct State {
     evidence: Option<Arc<CaseEvidence>>,
     /// Datagrams logged so far.
     logged: u64,
+    /// Datagrams dropped because the queue was full, to server and to client.
+    overflowed: [u64; 2],
 }
 
 impl State {
     fn run(&mut self, stop: &Mutex<bool>) -> io::Result<()> {
         let mut events = Events::with_capacity(64);
         let mut buf = vec![0u8; 65536];
+        // Sockets read BATCH times without running dry: read again before
+        // waiting (readiness is edge-triggered, no new event will come).
+        let mut undrained: Vec<Token> = Vec::new();
         loop {
             if *stop.lock().unwrap() {
                 return Ok(());
             }
-            let timeout = self
-                .queue
-                .peek()
-                .map(|Reverse(p)| p.at.saturating_duration_since(Instant::now()));
+            let timeout = match undrained.is_empty() {
+                false => Some(std::time::Duration::ZERO),
+                true => self
+                    .queue
+                    .peek()
+                    .map(|Reverse(p)| p.at.saturating_duration_since(Instant::now())),
+            };
             match self.poll.poll(&mut events, timeout) {
                 Ok(()) => {}
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
                 Err(e) => return Err(e),
             }
-            // Readiness is edge-triggered: drain each socket that is ready.
-            for event in events.iter() {
-                match event.token() {
-                    CLIENTS => self.read_clients(&mut buf)?,
-                    WAKE => {}
-                    Token(t) if (t - FIRST_UPSTREAM).is_multiple_of(2) => {
-                        self.read_upstream((t - FIRST_UPSTREAM) / 2, &mut buf)?
-                    }
-                    Token(t) => self.read_old((t - FIRST_UPSTREAM) / 2, &mut buf)?,
+            let mut ready: Vec<Token> = std::mem::take(&mut undrained);
+            ready.extend(events.iter().map(|e| e.token()).filter(|t| *t != WAKE));
+            ready.sort();
+            ready.dedup();
+            for token in ready {
+                if !self.read(token, &mut buf)? {
+                    undrained.push(token);
                 }
             }
             self.deliver_due();
         }
     }
 
-    fn read_clients(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        loop {
+    /// Reads up to BATCH datagrams from the socket behind `token`; true once
+    /// it ran dry.
+    fn read(&mut self, token: Token, buf: &mut [u8]) -> io::Result<bool> {
+        match token {
+            CLIENTS => self.read_clients(buf),
+            Token(t) if (t - FIRST_UPSTREAM).is_multiple_of(2) => {
+                self.read_upstream((t - FIRST_UPSTREAM) / 2, buf)
+            }
+            Token(t) => self.read_old((t - FIRST_UPSTREAM) / 2, buf),
+        }
+    }
+
+    fn read_clients(&mut self, buf: &mut [u8]) -> io::Result<bool> {
+        for _ in 0..BATCH {
             let (n, from) = match self.front.recv_from(buf) {
                 Ok(x) => x,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(true),
                 Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
                 Err(e) => return Err(e),
             };
@@ -289,13 +316,14 @@ impl State {
             }
             self.schedule(Dir::ToServer, client, &buf[..n]);
         }
+        Ok(false)
     }
 
-    fn read_upstream(&mut self, client: usize, buf: &mut [u8]) -> io::Result<()> {
-        loop {
+    fn read_upstream(&mut self, client: usize, buf: &mut [u8]) -> io::Result<bool> {
+        for _ in 0..BATCH {
             let n = match self.upstreams[client].sock.recv(buf) {
                 Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(true),
                 // The server is gone (ICMP unreachable); keep relaying the rest.
                 Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
                 Err(e) => return Err(e),
@@ -304,18 +332,19 @@ impl State {
             self.meter.lock().unwrap().from_server(client, &buf[..n]);
             self.schedule(Dir::ToClient, client, &buf[..n]);
         }
+        Ok(false)
     }
 
     /// What the server sends to a client's address from before its move:
     /// lost, as at a NAT that has forgotten the mapping.
-    fn read_old(&mut self, client: usize, buf: &mut [u8]) -> io::Result<()> {
-        let Move::Done(old) = &self.upstreams[client].moved else {
-            return Ok(());
-        };
-        loop {
+    fn read_old(&mut self, client: usize, buf: &mut [u8]) -> io::Result<bool> {
+        for _ in 0..BATCH {
+            let Move::Done(old) = &self.upstreams[client].moved else {
+                return Ok(true);
+            };
             let n = match old.recv(buf) {
                 Ok(n) => n,
-                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(()),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => return Ok(true),
                 Err(e) if e.kind() == ErrorKind::ConnectionRefused => continue,
                 Err(e) => return Err(e),
             };
@@ -329,6 +358,7 @@ impl State {
                 ));
             }
         }
+        Ok(false)
     }
 
     /// Moves `client` to a new source address if `network.rebind` says it
@@ -389,11 +419,26 @@ impl State {
                 fate(bytes, &fates)
             ));
         }
-        *self.tallies.lock().unwrap() = (
+        let (mut up, mut down) = (
             self.model.tally(Dir::ToServer),
             self.model.tally(Dir::ToClient),
         );
+        (up.overflowed, down.overflowed) = (self.overflowed[0], self.overflowed[1]);
+        *self.tallies.lock().unwrap() = (up, down);
         for Delivery { after, bytes } in fates {
+            if self.queue.len() >= MAX_QUEUED {
+                self.overflowed[usize::from(dir == Dir::ToClient)] += 1;
+                if let Some(e) = &self.evidence {
+                    self.logged += 1;
+                    e.relay_line(&format!(
+                        "{}\t{}\t-\t{client}\t{}\tdropped: the relay's queue was full",
+                        self.logged,
+                        at.as_millis(),
+                        bytes.len()
+                    ));
+                }
+                continue;
+            }
             self.seq += 1;
             self.queue.push(Reverse(Pending {
                 at: now + after,
