@@ -39,7 +39,8 @@ mkdir -p target/reports
 # has none: it must pass everything.
 cargo run --quiet -p harness -- scenarios/ --require-driver openssl --all-servers \
     --seed "${HARNESS_SEED:-20261125}" --junit target/reports/conformance.xml \
-    --json target/reports/conformance.json --markdown target/reports/conformance.md
+    --json target/reports/conformance.json --markdown target/reports/conformance.md \
+    | tee target/reports/conformance.txt
 step "reports as people see them: HTML in headless Chromium, captures decrypted by tshark"
 bash ci/report-check.sh
 step "fuzzing (cargo fuzz, ${FUZZ_SECONDS:-60}s per target)"
