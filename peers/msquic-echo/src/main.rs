@@ -236,11 +236,9 @@ impl Rules {
             StreamEvent::PeerSendAborted { error_code } => {
                 let _ = s.shutdown(StreamShutdownFlags::ABORT, error_code);
             }
-            StreamEvent::SendComplete { client_context, .. } => {
-                if !client_context.is_null() {
-                    // SAFETY: the context is the Box that send_echo leaked.
-                    drop(unsafe { Box::from_raw(client_context as *mut Echo) });
-                }
+            StreamEvent::SendComplete { client_context, .. } if !client_context.is_null() => {
+                // SAFETY: the context is the Box that send_echo leaked.
+                drop(unsafe { Box::from_raw(client_context as *mut Echo) });
             }
             StreamEvent::ShutdownComplete { .. } => {
                 // Both sides are done: for an echo, once the client
