@@ -8,7 +8,7 @@ use super::result::AttackReport;
 use crate::bench::stats::process_cpu;
 use crate::driver::Target;
 use crate::hostile;
-use crate::judge::{token_checks, Check};
+use crate::judge::{self, Check};
 use crate::scenario::AttackSpec;
 
 /// How long to wait for the server to work through a flood before the
@@ -40,44 +40,13 @@ pub(super) fn attack(
     let mut checks = Vec::new();
     let vn_sent = spec.kinds.is_empty() || spec.kinds.contains(&hostile::Kind::UnknownVersion);
     if outcome.sent > 0 && vn_sent {
-        checks.push(Check {
-            name: "attack: version_negotiation".into(),
-            passed: outcome.version_negotiations > 0,
-            expected: "Version Negotiation for unknown versions".into(),
-            actual: format!(
-                "{} Version Negotiation packet(s) among {} replies to {} datagrams",
-                outcome.version_negotiations, outcome.replies, outcome.sent
-            ),
-            skipped: None,
-            error: false,
-        });
+        checks.push(judge::version_negotiation(&outcome));
     }
     if let (Err(why), true) = (&pid, outcome.sent > 0) {
-        checks.push(Check::skipped(
-            "attack: cpu",
-            format!(
-                "at most {} us of server CPU per datagram",
-                spec.max_cpu_us_per_datagram
-            ),
-            why.as_str(),
-        ));
+        checks.push(judge::cpu_unread(spec.max_cpu_us_per_datagram, why));
     }
     if let Some(cpu) = server_cpu_s.filter(|_| outcome.sent > 0) {
-        let per = cpu * 1e6 / outcome.sent.max(1) as f64;
-        checks.push(Check {
-            name: "attack: cpu".into(),
-            passed: per <= spec.max_cpu_us_per_datagram,
-            expected: format!(
-                "at most {} us of server CPU per datagram",
-                spec.max_cpu_us_per_datagram
-            ),
-            actual: format!(
-                "{per:.1} us ({cpu:.2} s for {} datagrams in {} ms)",
-                outcome.sent, outcome.elapsed_ms
-            ),
-            skipped: None,
-            error: false,
-        });
+        checks.push(judge::cpu(&outcome, cpu, spec.max_cpu_us_per_datagram));
     }
     let mut amplification = None;
     let mut stale_tokens = None;
@@ -87,7 +56,7 @@ pub(super) fn attack(
             spec.stale_tokens,
             Duration::from_millis(spec.token_age_ms),
         );
-        checks.extend(token_checks(&st, spec.invalid_token_close));
+        checks.extend(judge::token_checks(&st, spec.invalid_token_close));
         stale_tokens = Some(st);
     }
     if spec.spoofed > 0 {
@@ -97,23 +66,7 @@ pub(super) fn attack(
         let _ = crate::sut::probe(target, DRAIN);
         let a = hostile::spoofed(target.addr, spec.spoofed, seed, SPOOF_LISTEN)
             .map_err(|e| format!("spoofed-client socket: {e}"))?;
-        checks.push(Check {
-            name: "attack: amplification".into(),
-            passed: a.factor() <= spec.max_amplification,
-            expected: format!(
-                "at most {}x the bytes of unvalidated clients sent back",
-                spec.max_amplification
-            ),
-            actual: format!(
-                "{:.2}x ({} bytes back for {} bytes in {} Initials)",
-                a.factor(),
-                a.bytes_received,
-                a.bytes_sent,
-                a.initials
-            ),
-            skipped: None,
-            error: false,
-        });
+        checks.push(judge::spoofed_amplification(&a, spec.max_amplification));
         amplification = Some(a);
     }
     Ok((

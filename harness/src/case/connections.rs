@@ -6,7 +6,7 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use crate::driver::{Driver, Target};
-use crate::judge::{judge, together, Check, Span};
+use crate::judge::{self, judge, together, Check, RestartFailure, Span};
 use crate::scenario::{ConnectionSpec, Expect, Payload, Scenario, StreamSpec};
 use crate::sut::NotReady;
 
@@ -103,28 +103,14 @@ pub(super) fn run_one(
             });
             let mut checks = Vec::new();
             if run.obs.unreachable {
-                checks.push(Check::failed(
-                    &format!("{label}server"),
-                    format!("a server listening on {}", target.addr),
-                    format!(
-                        "nothing is listening on {} (ICMP port unreachable)",
-                        target.addr
-                    ),
-                ));
+                checks.push(judge::unreachable(label, target.addr));
             }
             checks.extend(judge(label, &spec.expect, &run, &driver.blind(spec)));
             (checks, span, abandoned)
         }
-        Err(e) => (vec![driver_failure(label, e)], Span::default(), None),
+        Err(e) => (vec![judge::driver_failure(label, e)], Span::default(), None),
     }
 }
-
-/// The client stack itself failed (not the server's doing): an error.
-pub(super) fn driver_failure(label: &str, e: String) -> Check {
-    Check::errored(&format!("{label}driver"), "the client to run", e)
-}
-
-type CheckFn = fn(&str, &'static str, String) -> Check;
 
 /// Restarts the server under test on the same address.
 pub type Restart<'a> = dyn FnMut() -> Result<(), NotReady> + 'a;
@@ -187,41 +173,21 @@ fn with_restart(
         // before its moment, is the server's doing.
         let failed = match arrived {
             true => restart().err().map(|why| match why {
-                NotReady::Unstartable(w) => (w, Check::errored as CheckFn),
-                NotReady::Unresponsive(w) => (w, Check::failed as CheckFn),
+                NotReady::Unstartable(w) => RestartFailure::Unstartable(w),
+                NotReady::Unresponsive(w) => RestartFailure::Unresponsive(w),
             }),
-            false => Some((
-                "the connection ended before its moment came".to_string(),
-                Check::failed as CheckFn,
-            )),
+            false => Some(RestartFailure::Early),
         };
         cp.release();
         let mut result = client.join().unwrap_or_else(|_| {
             (
-                vec![driver_failure(label, "client thread panicked".into())],
+                vec![judge::driver_failure(label, "client thread panicked")],
                 Span::default(),
                 None,
             )
         });
-        if let Some((why, check)) = failed {
-            let errored = check(label, "", String::new()).error;
-            if errored {
-                // What the connection then missed follows from the server
-                // not coming back, not from its behaviour.
-                result
-                    .0
-                    .iter_mut()
-                    .filter(|c| !c.passed)
-                    .for_each(|c| c.error = true);
-            }
-            result.0.insert(
-                0,
-                check(
-                    &format!("{label}restart_server"),
-                    "the server restarted while the connection waited",
-                    why,
-                ),
-            );
+        if let Some(why) = failed {
+            judge::restart_failed(label, why, &mut result.0);
         }
         result
     })
@@ -278,14 +244,7 @@ pub fn run_concurrent(
         for rx in waits {
             let left = deadline.saturating_duration_since(Instant::now());
             if rx.recv_timeout(left).is_err() {
-                early.push(Check {
-                    name: "first".into(),
-                    passed: false,
-                    expected: "the `first` connection to complete its handshake".into(),
-                    actual: "it did not, so the others were not started".into(),
-                    skipped: None,
-                    error: false,
-                });
+                early.push(judge::first_not_established());
             }
         }
         if early.is_empty() {
@@ -312,7 +271,7 @@ pub fn run_concurrent(
                 }
                 Err(_) => {
                     out.checks
-                        .push(driver_failure("", "client thread panicked".into()));
+                        .push(judge::driver_failure("", "client thread panicked"));
                     spans.push(Span::default());
                 }
             }

@@ -18,11 +18,11 @@ use std::time::{Duration, Instant};
 
 use crate::driver::{Driver, Target};
 use crate::evidence::CaseEvidence;
-use crate::judge::{amplification_check, rebind_check, Check};
+use crate::judge::{self, amplification_check, rebind_check, Check};
 use crate::netem::Relay;
 use crate::scenario::{DriverKind, Scenario};
 use crate::sut::{probe, slot::Live, ExitWatch, NotReady, Probe, ServerSlot};
-use connections::{driver_failure, run_concurrent, run_one, run_sequential, served_probe};
+use connections::{run_concurrent, run_one, run_sequential, served_probe};
 
 /// A driver, or why there is none.
 pub type DriverChoice<'a> = Result<&'a dyn Driver, String>;
@@ -132,14 +132,7 @@ fn not_ready(result: CaseResult, why: NotReady, started: Instant) -> CaseResult 
         NotReady::Unstartable(w) => {
             result.errored(format!("server could not be (re)started: {w}"), started)
         }
-        NotReady::Unresponsive(w) => {
-            let check = Check::failed(
-                "server",
-                "to answer a handshake once started for this case",
-                w,
-            );
-            result.finish(vec![check], started)
-        }
+        NotReady::Unresponsive(w) => result.finish(vec![judge::unresponsive_at_start(w)], started),
     }
 }
 
@@ -192,7 +185,7 @@ fn execute(
                 result.attack = Some(report);
                 checks.extend(c);
             }
-            Err(e) => checks.push(driver_failure("attack: ", e)),
+            Err(e) => checks.push(judge::driver_failure("attack: ", e)),
         }
     }
 
@@ -254,11 +247,7 @@ fn execute(
     }
     if sc.then_served {
         if target.cancel.load(Ordering::Acquire) {
-            checks.push(Check::skipped(
-                "then_served",
-                "a fresh client served afterwards",
-                "not tried: the server had exited",
-            ));
+            checks.push(judge::then_served_not_tried());
         } else {
             let spec = served_probe();
             checks.extend(run_one(driver, &target, &spec, 0, timeout, None, "then_served: ").0);
@@ -282,16 +271,9 @@ fn execute(
         // crash is pinned on the case that caused it), and nobody can
         // restart it.
         if let Some(seen) = remote::stopped_answering(&target, cfg.ready_timeout) {
-            checks.insert(
-                0,
-                Check::failed(
-                    "server",
-                    "still answering handshakes (a probe echo)",
-                    format!(
-                        "{seen}; the harness did not start it, so its remaining cases are skipped"
-                    ),
-                ),
-            );
+            let why =
+                format!("{seen}; the harness did not start it, so its remaining cases are skipped");
+            checks.insert(0, judge::stopped_answering(why));
             remote.mark_gone(format!("since {} [{}]: {seen}", sc.id, driver_kind));
         }
         return result.finish(checks, started);
@@ -306,14 +288,8 @@ fn execute(
             0 => String::new(),
             n => format!("; {n} connection(s) not started"),
         };
-        checks.insert(
-            0,
-            Check::failed(
-                "server",
-                "still running",
-                format!("server exited with {status}{during}{unstarted}"),
-            ),
-        );
+        let how = format!("server exited with {status}{during}{unstarted}");
+        checks.insert(0, judge::exited(how));
         result.server_stderr = running.stderr_tail();
         slot.discard();
     } else if checks.iter().any(Check::failed_by_server) {
@@ -337,11 +313,7 @@ fn execute(
             Probe::Silent(seen) => Some(seen),
         };
         if let Some(seen) = silent {
-            checks.push(Check::failed(
-                "server",
-                "still answering handshakes (a probe echo)",
-                format!("{seen}; restarting it"),
-            ));
+            checks.push(judge::stopped_answering(format!("{seen}; restarting it")));
             slot.discard();
         }
     }

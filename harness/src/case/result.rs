@@ -85,7 +85,7 @@ impl Status {
     pub fn of(checks: &[Check]) -> Status {
         if checks.iter().any(Check::failed_by_server) {
             Status::Fail
-        } else if checks.iter().any(|c| !c.passed) {
+        } else if checks.iter().any(|c| !c.is_ok()) {
             Status::Error
         } else {
             Status::Pass
@@ -176,7 +176,7 @@ impl CaseResult {
         self.status = Status::of(&checks);
         let decisive = |c: &&Check| match self.status {
             Status::Fail => c.failed_by_server(),
-            _ => !c.passed,
+            _ => !c.is_ok(),
         };
         self.reason = checks
             .iter()

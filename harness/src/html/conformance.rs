@@ -7,7 +7,7 @@ use std::path::Path;
 
 use super::{esc, href, page};
 use crate::case::Status;
-use crate::judge::Check;
+use crate::judge::{Check, Outcome};
 use crate::report::{Entry, Report};
 use crate::scenario::Level;
 
@@ -172,13 +172,13 @@ fn checks_table(out: &mut String, checks: &[&Check]) {
     }
     out.push_str("<div class=\"wrap\"><table class=\"checks\"><thead><tr><th>check</th><th>expected</th><th>actual</th><th></th></tr></thead><tbody>");
     for c in checks {
-        let (class, verdict) = match (&c.skipped, c.passed) {
-            (Some(_), _) => ("skip", "skipped"),
-            (None, true) => ("pass", "ok"),
-            (None, false) if c.error => ("error", "ERROR"),
-            (None, false) => ("fail", "FAIL"),
+        let (class, verdict) = match c.outcome() {
+            Outcome::Skip(_) => ("skip", "skipped"),
+            Outcome::Pass => ("pass", "ok"),
+            Outcome::Error => ("error", "ERROR"),
+            Outcome::Fail => ("fail", "FAIL"),
         };
-        let actual = match &c.skipped {
+        let actual = match c.skip_reason() {
             Some(why) if c.actual.is_empty() => format!("not observed: {why}"),
             _ => c.actual.clone(),
         };
@@ -245,7 +245,7 @@ fn case(out: &mut String, i: usize, e: &Entry, page_path: &Path) {
     if r.checks.len() > MANY_CHECKS {
         // A case of many connections: the failed checks in view, all of
         // them one click away.
-        let failed: Vec<&Check> = r.checks.iter().filter(|c| !c.passed).collect();
+        let failed: Vec<&Check> = r.checks.iter().filter(|c| !c.is_ok()).collect();
         checks_table(out, &failed);
         let _ = write!(
             out,

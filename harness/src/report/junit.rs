@@ -118,7 +118,7 @@ fn status_of(r: &CaseResult) -> TestCaseStatus {
 }
 
 fn failed_checks(r: &CaseResult) -> String {
-    let failed = r.checks.iter().filter(|c| !c.passed);
+    let failed = r.checks.iter().filter(|c| !c.is_ok());
     failed
         .map(|c| format!("{}: expected {}, got {}\n", c.name, c.expected, c.actual))
         .collect()

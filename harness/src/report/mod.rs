@@ -13,6 +13,7 @@ use serde::Serialize;
 
 use crate::case::{CaseResult, Status};
 use crate::expect::{is_expected, ExpectFile};
+use crate::judge::Outcome;
 use crate::scenario::{DriverKind, Level};
 pub use runs::Repeated;
 
@@ -273,11 +274,11 @@ impl Human {
         }
         let bad = matches!(r.status, Status::Fail | Status::Error);
         if bad || self.verbose {
-            for c in r.checks.iter().filter(|c| self.verbose || !c.passed) {
-                let tag = match (c.passed, c.error) {
-                    (true, _) => "ok  ",
-                    (false, true) => "error",
-                    (false, false) => "fail",
+            for c in r.checks.iter().filter(|c| self.verbose || !c.is_ok()) {
+                let tag = match c.outcome() {
+                    Outcome::Pass | Outcome::Skip(_) => "ok  ",
+                    Outcome::Error => "error",
+                    Outcome::Fail => "fail",
                 };
                 writeln!(
                     out,
