@@ -8,33 +8,17 @@
 
 use std::cell::RefCell;
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-use clap::Parser;
 use libfuzzer_sys::fuzz_target;
 use server::endpoint::{Endpoint, Options, MAX_DATAGRAM};
 
 fn endpoint(retry: bool) -> Endpoint {
-    let certs = concat!(env!("CARGO_MANIFEST_DIR"), "/../certs");
-    let args = server::cli::Args::parse_from([
-        "quic-echo-server".to_string(),
-        "--cert".into(),
-        format!("{certs}/chain.pem"),
-        "--key".into(),
-        format!("{certs}/key.pem"),
-    ]);
-    let config = server::quiche_config(&args).expect("dev certificates load");
-    let opts = Options {
-        max_input: 8192,
-        keep_alive: false,
+    server::pair::endpoint(Options {
         retry,
         max_connections: 1000,
-        token_lifetime: Duration::from_secs(10),
-        qlog_dir: None,
-        keylog: None,
-        faults: Default::default(),
-    };
-    Endpoint::new(config, opts, "127.0.0.1:4433".parse().unwrap())
+        ..Options::default()
+    })
 }
 
 thread_local! {

@@ -132,9 +132,9 @@ pub enum FaultArg {
 
 impl Args {
     /// The faults the flags ask for (always none without the `faults` feature).
-    pub fn faults(&self) -> crate::echo::Faults {
+    pub fn faults(&self) -> crate::faults::Faults {
         #[allow(unused_mut)]
-        let mut f = crate::echo::Faults::default();
+        let mut f = crate::faults::Faults::default();
         #[cfg(feature = "faults")]
         for a in &self.fault {
             match a {
@@ -174,6 +174,19 @@ impl Args {
             f.exit_after = self.fault_exit_after;
         }
         f
+    }
+}
+
+impl Args {
+    /// The endpoint's hooks: the correct ones, unless a test build's flags
+    /// ask for faults.
+    pub fn hooks(&self) -> Box<dyn crate::hooks::Hooks> {
+        let faults = self.faults();
+        if faults == crate::faults::Faults::default() {
+            Box::new(crate::hooks::Correct)
+        } else {
+            Box::new(crate::faults::FaultHooks::new(faults))
+        }
     }
 }
 

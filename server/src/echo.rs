@@ -7,6 +7,8 @@
 
 use std::collections::HashMap;
 
+use crate::faults::Faults;
+
 /// Application error code: a stream sent more than the input limit.
 ///
 /// Sent as STOP_SENDING and RESET_STREAM on the stream, and as the
@@ -44,95 +46,6 @@ pub enum Verdict {
     Refuse { code: u64, reason: String },
     /// The stream was already echoed or refused; the bytes are ignored.
     Ignored,
-}
-
-/// Deliberate misbehaviour, for showing that the harness's checks can fail.
-/// All off in the reference server; only test builds can turn them on.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Faults {
-    /// Echo each read at once instead of waiting for FIN.
-    pub echo_before_fin: bool,
-    /// Echo the first `limit` bytes with FIN instead of refusing.
-    pub truncate: bool,
-    /// Never send FIN after the echo.
-    pub no_fin: bool,
-    /// Echo the bytes in reverse order.
-    pub reverse: bool,
-    /// Close with application error 0x1 instead of NO_ERROR.
-    pub close_with_error: bool,
-    /// Exit the process when a stream overflows.
-    pub exit_on_oversize: bool,
-    /// Accept h3 and other protocols besides the configured ALPNs.
-    pub accept_any_alpn: bool,
-    /// Serve one connection at a time; drop new clients meanwhile.
-    pub serial: bool,
-    /// Forget a client whose handshake failed, or whose Retry token was
-    /// bad, without telling it why (no CONNECTION_CLOSE).
-    pub silent_reject: bool,
-    /// Drop packets of unknown versions instead of answering with
-    /// Version Negotiation.
-    pub no_version_negotiation: bool,
-    /// Amplify as a careless server would: 40 copies of each Retry, and
-    /// without Retry no 3x budget and every datagram to an unvalidated
-    /// client sent four times.
-    pub amplify: bool,
-    /// Beyond --max-connections, drop new clients without a word instead
-    /// of refusing them with CONNECTION_REFUSED.
-    pub silent_when_full: bool,
-    /// Accept any Retry token that parses: from another address, expired.
-    pub lax_tokens: bool,
-    /// Exit when a client that completed its handshake closes without
-    /// having opened a stream (as the OpenSSL guide's demo does).
-    pub exit_on_streamless_close: bool,
-    /// Serve this many connections, then exit when the next one arrives.
-    pub exit_after: Option<u64>,
-    /// Bind, then drop every datagram: a server that never answers.
-    pub never_answer: bool,
-    /// Drop a connection's datagrams that come from any address but its
-    /// first (a server that keys connections by address, not by ID).
-    pub pin_peer: bool,
-    /// Forget a connection after 500 ms without a datagram from it,
-    /// however long its PTO (RFC 9000 §10.1 wants at least 3 PTOs).
-    pub lan_idle: bool,
-    /// Drop every datagram from an IPv6 address (a server that only
-    /// handles IPv4 peers).
-    pub v4_only: bool,
-    /// Take a partial write for a whole one: whatever flow control did not
-    /// let through is dropped, and FIN follows what was written.
-    pub short_write: bool,
-    /// Block the whole event loop for 2 s whenever flow control holds an
-    /// echo back, as a server writing to a blocking socket would.
-    pub blocking_write: bool,
-    /// Drop every 1-RTT packet whose key phase differs from the first one
-    /// seen: a server that cannot follow a client's key update. (It reads
-    /// the phase through header protection, so only for clients using
-    /// TLS_AES_128_GCM_SHA256.)
-    pub no_key_update: bool,
-    /// Refuse clients that offer no AES-GCM suite with handshake_failure
-    /// (0x128), as a server without ChaCha20-Poly1305 would.
-    pub aes_only: bool,
-    /// Forget every connection this long after it began, however active
-    /// (an idle timer that packets never restart). Set to `--idle-timeout`.
-    pub fixed_lifetime: Option<std::time::Duration>,
-    /// Never resume a session: a new ticket key for every connection.
-    pub no_resumption: bool,
-    /// Read and drop stream data that arrives as 0-RTT, before the
-    /// handshake completes (an application that serves only established
-    /// connections, while its QUIC stack accepts early data).
-    pub early_data_lost: bool,
-    /// Advertise disable_active_migration (allowed, RFC 9000 §18.2: a
-    /// migrating client's check is then skipped, not failed).
-    pub forbid_migration: bool,
-    /// Advertise no idle timeout and never end a connection for being
-    /// idle: a silent client is held until the client's own timer (if it
-    /// ever comes back to say so).
-    pub no_idle_timeout: bool,
-    /// Drop packets for unknown connections instead of answering with a
-    /// stateless reset (what a server without reset support does).
-    pub no_stateless_reset: bool,
-    /// Derive reset tokens from a key of the process, not from the key
-    /// file: a restarted server's resets match no token its clients hold.
-    pub volatile_reset_key: bool,
 }
 
 /// Buffers one stream until FIN, never holding more than `limit` bytes.

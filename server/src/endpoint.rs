@@ -11,14 +11,20 @@ use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::fs::File;
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime};
+use std::time::{Duration, Instant};
 
 use crate::cid::{CidGenerator, CID_LEN};
-use crate::echo::{ConnAction, EchoConn, Faults, Verdict, ERR_UNI_STREAM_REFUSED};
+use crate::echo::EchoConn;
+use crate::hooks::{Correct, Hooks};
 use crate::reset::ResetKey;
-use crate::token::{TokenError, TokenKey};
+use crate::token::TokenKey;
 use crate::SPARE_CIDS;
+
+mod admit;
+mod close_log;
+mod serve;
+
+use serve::{serve, Pending};
 
 /// Transport error code sent when `--max-connections` is reached.
 pub const CONNECTION_REFUSED: u64 = 0x2;
@@ -35,8 +41,25 @@ pub struct Options {
     pub token_lifetime: Duration,
     pub qlog_dir: Option<PathBuf>,
     pub keylog: Option<File>,
-    /// Off except in test builds (see [`Faults`]).
-    pub faults: Faults,
+    /// The decisions a test build may change; [`Correct`] in the
+    /// reference server.
+    pub hooks: Box<dyn Hooks>,
+}
+
+impl Default for Options {
+    /// The reference server's defaults (as its flags' defaults).
+    fn default() -> Options {
+        Options {
+            max_input: 8192,
+            keep_alive: false,
+            retry: true,
+            max_connections: 10_000,
+            token_lifetime: Duration::from_secs(10),
+            qlog_dir: None,
+            keylog: None,
+            hooks: Box::new(Correct),
+        }
+    }
 }
 
 /// Counters for what the endpoint turned away, for logs and tests.
@@ -67,13 +90,6 @@ pub struct Counters {
     pub dropped: u64,
 }
 
-#[derive(Default)]
-struct Pending {
-    data: Vec<u8>,
-    off: usize,
-    fin: bool,
-}
-
 struct Conn {
     q: quiche::Connection,
     app: EchoConn,
@@ -81,12 +97,6 @@ struct Conn {
     started: Instant,
     /// When its last datagram arrived.
     heard: Instant,
-    /// For the `no_key_update` fault: the TLS secrets quiche logs, the
-    /// client's 1-RTT header protection once known, and the first key
-    /// phase seen.
-    secrets: Option<Arc<Mutex<Vec<u8>>>>,
-    one_rtt: Option<quic_wire::OneRttHeader>,
-    key_phase: Option<bool>,
     ids: Vec<quiche::ConnectionId<'static>>,
     /// Echo bytes not yet accepted by quiche, per stream.
     pending: HashMap<u64, Pending>,
@@ -107,9 +117,6 @@ struct Conn {
     /// adds to datagrams that carry Initial packets.
     unvalidated: Option<(usize, usize)>,
 }
-
-/// The idle timeout of the `lan_idle` fault, whatever the PTO.
-const LAN_IDLE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// RFC 9000 §8.1: before validation, at most three times the bytes received.
 const AMPLIFICATION_LIMIT: usize = 3;
@@ -180,7 +187,7 @@ impl Endpoint {
 
     /// Handles one received datagram.
     pub fn recv(&mut self, buf: &mut [u8], from: SocketAddr, now: Instant) {
-        if self.opts.faults.never_answer || (self.opts.faults.v4_only && from.is_ipv6()) {
+        if !self.opts.hooks.read(from) {
             return;
         }
         let hdr = match quiche::Header::from_slice(buf, CID_LEN) {
@@ -191,27 +198,20 @@ impl Endpoint {
                 return;
             }
         };
-        let (key, fresh) = match self.ids.get(&hdr.dcid) {
-            Some(&k) => (k, false),
+        let (key, fresh) = match self.ids.get(&hdr.dcid).copied() {
+            Some(k) => (k, false),
             None if hdr.ty == quiche::Type::Short => {
                 self.reset_unknown(&hdr.dcid, buf.len(), from);
                 return;
             }
-            None if self.opts.faults.aes_only && !offers_aes(buf) => {
-                log::debug!("{from}: fault aes-only: no AES-GCM suite offered; refused");
-                let close = quic_wire::initial_close(buf, 0x128, "no shared cipher suite");
-                if let Some(close) = close {
-                    self.stateless.push_back((close, from));
-                }
-                return;
-            }
+            None if self.turned_away(buf, from) => return,
             None => match self.new_connection(&hdr, (from, buf.len()), now) {
                 Admit::Conn(k, fresh) => (k, fresh),
                 Admit::Drop => return,
                 Admit::BadToken => {
                     // RFC 9000 §8.1.3: tell the client at once, statelessly.
                     let close = quic_wire::invalid_token_close(buf)
-                        .filter(|_| !self.opts.faults.silent_reject);
+                        .filter(|_| self.opts.hooks.close_refused());
                     if let Some(close) = close {
                         self.stateless.push_back((close, from));
                         self.counters.invalid_token_closes += 1;
@@ -225,15 +225,10 @@ impl Endpoint {
             .conns
             .get_mut(&key)
             .expect("id table points at a live connection");
-        if self.opts.faults.pin_peer && from != conn.peer {
-            log::debug!("{from}: fault pin-peer: not the connection's first address; dropped");
+        if !self.opts.hooks.deliver(key, conn.peer, from, buf) {
             return;
         }
         conn.heard = now;
-        if self.opts.faults.no_key_update && conn.changed_key_phase(buf) {
-            log::debug!("{from}: fault no-key-update: a packet of a new key phase dropped");
-            return;
-        }
         if let Some((received, _)) = &mut conn.unvalidated {
             *received += buf.len();
         }
@@ -242,27 +237,16 @@ impl Endpoint {
             Err(quiche::Error::Done) => {}
             Err(e) => log::debug!("{from}: {} recv failed: {e}", conn.q.trace_id()),
         }
-        if self.opts.faults.exit_on_streamless_close
-            && conn.q.is_established()
-            && !conn.saw_stream
-            && conn.q.readable().next().is_none()
-            && conn.q.peer_error().is_some()
-        {
-            log::error!(
-                "fault exit-on-streamless-close: the client left without a stream; exiting"
-            );
-            std::process::exit(1);
-        }
-        if self.opts.faults.silent_reject
-            && !conn.q.is_established()
+        self.opts.hooks.after_read(&conn.q, conn.saw_stream);
+        if !conn.q.is_established()
             && conn.q.local_error().is_some()
+            && !self.opts.hooks.close_refused()
         {
-            log::debug!("{from}: fault silent-reject: dropping without a close");
             self.forget(key);
             return;
         }
         let over = fresh && self.conns.len() - self.draining > self.opts.max_connections;
-        if over && self.opts.faults.silent_when_full {
+        if over && !self.opts.hooks.close_when_full() {
             self.forget(key);
             self.counters.dropped += 1;
             return;
@@ -275,218 +259,19 @@ impl Endpoint {
         }
         let conn = self.conns.get_mut(&key).expect("present");
         let scratch = &mut self.scratch;
-        serve(conn, scratch, self.opts.faults);
+        serve(conn, scratch, &mut *self.opts.hooks);
         self.connection_ids(key);
         self.mark_dirty(key);
     }
 
-    /// Decides what to do with a packet for an unknown connection ID:
-    /// version negotiation, Retry, refusal, or a new connection.
-    fn new_connection(
-        &mut self,
-        hdr: &quiche::Header<'_>,
-        (from, len): (SocketAddr, usize),
-        now: Instant,
-    ) -> Admit {
-        // A version we do not speak, in a datagram large enough to start a
-        // connection (RFC 9000 §5.2.2, §6.1). Checked before the packet
-        // type: quiche reads the type bits as version 1's, and they mean
-        // nothing in another version (RFC 8999 §5.1; version 2's Initial
-        // has version 1's 0-RTT bits, RFC 9369 §3.2).
-        let long = !matches!(
-            hdr.ty,
-            quiche::Type::Short | quiche::Type::VersionNegotiation
-        );
-        let unknown = long && !quiche::version_is_supported(hdr.version);
-        if unknown && len >= quic_wire::MIN_INITIAL_DATAGRAM {
-            if self.opts.faults.no_version_negotiation {
-                self.counters.dropped += 1;
-                return Admit::Drop;
-            }
-            let mut out = vec![0; MAX_DATAGRAM];
-            if let Ok(n) = quiche::negotiate_version(&hdr.scid, &hdr.dcid, &mut out) {
-                out.truncate(n);
-                self.stateless.push_back((out, from));
-                self.counters.version_negotiations += 1;
-            }
-            return Admit::Drop;
-        }
-        if unknown || hdr.ty != quiche::Type::Initial {
-            self.counters.dropped += 1;
-            return Admit::Drop;
-        }
-        let token = hdr.token.as_deref().unwrap_or_default();
-        let (scid, odcid) = if self.opts.retry {
-            if token.is_empty() {
-                self.send_retry(hdr, from);
-                return Admit::Drop;
-            }
-            let checked = if self.opts.faults.lax_tokens {
-                crate::token::unchecked_odcid(token).ok_or(TokenError::Malformed)
-            } else {
-                self.tokens.validate(&from, token, SystemTime::now())
-            };
-            let odcid = match checked {
-                Ok(odcid) => quiche::ConnectionId::from_vec(odcid.to_vec()),
-                Err(e) => {
-                    log::info!("peer={from} outcome=rejected reason=\"{e}\"");
-                    self.counters.bad_tokens += 1;
-                    return Admit::BadToken;
-                }
-            };
-            // The token must come back on the ID our Retry gave the client.
-            if hdr.dcid != self.cids.derive(&odcid) {
-                log::info!(
-                    "peer={from} outcome=rejected reason=\"token for another connection ID\""
-                );
-                self.counters.bad_tokens += 1;
-                return Admit::BadToken;
-            }
-            (hdr.dcid.clone().into_owned(), Some(odcid))
-        } else {
-            let scid = self.cids.derive(&hdr.dcid);
-            // A repeated first Initial, still on the client's chosen ID.
-            if let Some(&k) = self.ids.get(&scid) {
-                return Admit::Conn(k, false);
-            }
-            (scid, None)
+    /// Whether the hooks answer a packet for an unknown connection ID
+    /// statelessly instead of the endpoint.
+    fn turned_away(&mut self, buf: &[u8], from: SocketAddr) -> bool {
+        let Some(close) = self.opts.hooks.turn_away(buf) else {
+            return false;
         };
-
-        if self.opts.faults.serial && self.conns.len() > self.draining {
-            self.counters.dropped += 1;
-            return Admit::Drop;
-        }
-        if self.opts.faults.no_resumption {
-            let mut key = [0u8; 48];
-            if ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut key).is_ok() {
-                let _ = self.config.set_ticket_key(&key);
-            }
-        }
-        self.config
-            .set_stateless_reset_token(Some(self.resets.token(&scid)));
-        let mut q = match quiche::accept(&scid, odcid.as_ref(), self.local, from, &mut self.config)
-        {
-            Ok(q) => q,
-            Err(e) => {
-                log::debug!("{from}: accept failed: {e}");
-                self.counters.dropped += 1;
-                return Admit::Drop;
-            }
-        };
-
-        if let Some(keylog) = &self.opts.keylog {
-            if let Ok(f) = keylog.try_clone() {
-                q.set_keylog(Box::new(f));
-            }
-        }
-        let secrets = self.opts.faults.no_key_update.then(|| {
-            let log = Arc::new(Mutex::new(Vec::new()));
-            q.set_keylog(Box::new(SecretLog(Arc::clone(&log))));
-            log
-        });
-        if let Some(dir) = &self.opts.qlog_dir {
-            let path = dir.join(format!("{}.sqlog", q.trace_id()));
-            match File::create(&path) {
-                Ok(f) => q.set_qlog(
-                    Box::new(std::io::BufWriter::new(f)),
-                    "quic-echo-server".into(),
-                    format!("connection from {from}"),
-                ),
-                Err(e) => log::warn!("cannot write qlog {}: {e}", path.display()),
-            }
-        }
-
-        if self.opts.faults.exit_after == Some(self.counters.accepted) {
-            log::error!(
-                "fault exit-after: {} connections served; exiting",
-                self.counters.accepted
-            );
-            std::process::exit(1);
-        }
-        let key = self.next_key;
-        self.next_key += 1;
-        let mut ids = vec![scid.clone()];
-        if !self.opts.retry {
-            ids.push(hdr.dcid.clone().into_owned());
-        }
-        for id in &ids {
-            self.ids.insert(id.clone(), key);
-        }
-        self.conns.insert(
-            key,
-            Conn {
-                q,
-                app: EchoConn::with_faults(
-                    self.opts.max_input,
-                    self.opts.keep_alive,
-                    self.opts.faults,
-                ),
-                peer: from,
-                started: now,
-                heard: now,
-                secrets,
-                one_rtt: None,
-                key_phase: None,
-                ids,
-                pending: HashMap::new(),
-                timer: None,
-                dirty: false,
-                draining: false,
-                bytes_in: 0,
-                bytes_out: 0,
-                saw_stream: false,
-                spare_issued: false,
-                unvalidated: (!self.opts.retry).then_some((0, 0)),
-            },
-        );
-        self.counters.accepted += 1;
-        Admit::Conn(key, true)
-    }
-
-    /// Answers a short-header packet for a connection we do not know (one
-    /// we forgot, or one of a process before a restart) with a stateless
-    /// reset, so its client stops at once (RFC 9000 §10.3).
-    fn reset_unknown(&mut self, dcid: &[u8], len: usize, from: SocketAddr) {
-        let reset = (!self.opts.faults.no_stateless_reset)
-            .then(|| {
-                self.resets
-                    .reset(dcid, len, &ring::rand::SystemRandom::new())
-            })
-            .flatten();
-        match reset {
-            Some(r) => {
-                log::debug!("{from}: packet for an unknown connection ID; stateless reset");
-                self.stateless.push_back((r, from));
-                self.counters.stateless_resets += 1;
-            }
-            None => self.counters.dropped += 1,
-        }
-    }
-
-    fn send_retry(&mut self, hdr: &quiche::Header<'_>, from: SocketAddr) {
-        let token = self.tokens.mint(&from, &hdr.dcid, SystemTime::now());
-        let new_scid = self.cids.derive(&hdr.dcid);
-        let mut out = vec![0; MAX_DATAGRAM];
-        match quiche::retry(
-            &hdr.scid,
-            &hdr.dcid,
-            &new_scid,
-            &token,
-            hdr.version,
-            &mut out,
-        ) {
-            Ok(n) => {
-                out.truncate(n);
-                if self.opts.faults.amplify {
-                    for _ in 0..39 {
-                        self.stateless.push_back((out.clone(), from));
-                    }
-                }
-                self.stateless.push_back((out, from));
-                self.counters.retries_sent += 1;
-            }
-            Err(e) => log::debug!("{from}: cannot build Retry: {e}"),
-        }
+        self.stateless.push_back((close, from));
+        true
     }
 
     /// Answers a client beyond `--max-connections` with CONNECTION_REFUSED
@@ -567,10 +352,8 @@ impl Endpoint {
                     let Some((received, sent)) = &mut conn.unvalidated else {
                         return Some((n, info.to));
                     };
-                    if self.opts.faults.amplify {
-                        // No budget, and every datagram four times: well
-                        // over 3x whatever the size of the first flight.
-                        for _ in 0..3 {
+                    if let Some(copies) = self.opts.hooks.unbudgeted_copies() {
+                        for _ in 1..copies {
                             self.stateless.push_back((buf[..n].to_vec(), info.to));
                         }
                         return Some((n, info.to));
@@ -611,7 +394,7 @@ impl Endpoint {
             self.draining += 1;
         }
         let mut t = conn.q.timeout_instant();
-        if let Some(end) = fault_end(conn, self.opts.faults) {
+        if let Some(end) = self.opts.hooks.forget_at(conn.started, conn.heard) {
             t = Some(t.map_or(end, |t| t.min(end)));
         }
         if t != conn.timer {
@@ -634,7 +417,8 @@ impl Endpoint {
             self.ids.remove(id);
         }
         self.counters.closed += 1;
-        log_close(&conn);
+        self.opts.hooks.forgotten(key);
+        close_log::log_close(&conn);
     }
 
     /// When the endpoint next needs [`Endpoint::on_timeout`].
@@ -655,21 +439,21 @@ impl Endpoint {
                 break;
             }
             let Reverse((_, key)) = self.timers.pop().expect("peeked");
-            let faults = self.opts.faults;
+            let hooks = &self.opts.hooks;
             if self
                 .conns
                 .get(&key)
-                .and_then(|c| fault_end(c, faults))
+                .and_then(|c| hooks.forget_at(c.started, c.heard))
                 .is_some_and(|end| now >= end)
             {
-                log::debug!("fault lan-idle or idle-ignores-activity: forgotten silently");
+                log::debug!("forgotten silently at its hooks' time");
                 self.forget(key);
                 continue;
             }
             if let Some(conn) = self.conns.get_mut(&key) {
                 conn.timer = None;
                 conn.q.on_timeout();
-                serve(conn, &mut self.scratch, self.opts.faults);
+                serve(conn, &mut self.scratch, &mut *self.opts.hooks);
             }
             self.mark_dirty(key);
         }
@@ -687,211 +471,5 @@ impl Endpoint {
     }
 }
 
-/// When a fault's own idle timer ends `conn` (`lan_idle`, `fixed_lifetime`).
-fn fault_end(conn: &Conn, faults: Faults) -> Option<Instant> {
-    let lan = faults.lan_idle.then(|| conn.heard + LAN_IDLE);
-    let fixed = faults.fixed_lifetime.map(|d| conn.started + d);
-    lan.into_iter().chain(fixed).min()
-}
-
-impl Conn {
-    /// For the `no_key_update` fault: whether `datagram` is a 1-RTT packet
-    /// of another key phase than the first one seen.
-    fn changed_key_phase(&mut self, datagram: &[u8]) -> bool {
-        if self.one_rtt.is_none() {
-            let log = self.secrets.as_ref().map(|s| s.lock().unwrap().clone());
-            self.one_rtt = log.as_deref().and_then(client_1rtt_header);
-        }
-        let Some(phase) = self
-            .one_rtt
-            .as_ref()
-            .and_then(|h| h.key_phase(datagram, CID_LEN))
-        else {
-            return false;
-        };
-        *self.key_phase.get_or_insert(phase) != phase
-    }
-}
-
-/// The client's 1-RTT header protection, from a key log.
-fn client_1rtt_header(log: &[u8]) -> Option<quic_wire::OneRttHeader> {
-    let text = String::from_utf8_lossy(log);
-    let hex = text
-        .lines()
-        .find_map(|l| l.strip_prefix("CLIENT_TRAFFIC_SECRET_0 "))?
-        .split(' ')
-        .nth(1)?;
-    let secret: Option<Vec<u8>> = (0..hex.len())
-        .step_by(2)
-        .map(|i| u8::from_str_radix(hex.get(i..i + 2)?, 16).ok())
-        .collect();
-    quic_wire::OneRttHeader::new(&secret?)
-}
-
-/// For the `aes_only` fault: whether the client Initial in `datagram`
-/// offers TLS_AES_128_GCM_SHA256 or TLS_AES_256_GCM_SHA384 (anything that
-/// is not a readable client Initial passes).
-fn offers_aes(datagram: &[u8]) -> bool {
-    quic_wire::offered_cipher_suites(datagram)
-        .is_none_or(|s| s.contains(&0x1301) || s.contains(&0x1302))
-}
-
-/// A key log kept in memory.
-struct SecretLog(Arc<Mutex<Vec<u8>>>);
-
-impl std::io::Write for SecretLog {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// Runs the echo application over whatever quiche has for it.
-fn serve(conn: &mut Conn, scratch: &mut [u8], faults: Faults) {
-    if !(conn.q.is_established() || conn.q.is_in_early_data()) || conn.q.is_closed() {
-        return;
-    }
-    if faults.early_data_lost && !conn.q.is_established() {
-        for stream in conn.q.readable() {
-            while let Ok((n, _)) = conn.q.stream_recv(stream, scratch) {
-                log::debug!("fault early-data-lost: {n} bytes of 0-RTT dropped");
-            }
-        }
-        return;
-    }
-    for stream in conn.q.readable() {
-        conn.saw_stream = true;
-        if stream & 0x2 != 0 {
-            // Client-initiated unidirectional stream: nothing to echo on.
-            let _ = conn
-                .q
-                .stream_shutdown(stream, quiche::Shutdown::Read, ERR_UNI_STREAM_REFUSED);
-            continue;
-        }
-        loop {
-            let want = conn.app.room(stream) + 1;
-            match conn.q.stream_recv(stream, &mut scratch[..want]) {
-                Ok((n, fin)) => {
-                    conn.bytes_in += n;
-                    match conn.app.on_data(stream, &scratch[..n], fin) {
-                        Verdict::Pending | Verdict::Ignored => {}
-                        Verdict::Echo { data, fin } => {
-                            let p = conn.pending.entry(stream).or_default();
-                            p.data.extend_from_slice(&data);
-                            p.fin = fin;
-                        }
-                        Verdict::Refuse { .. } if faults.exit_on_oversize => {
-                            log::error!("fault exit-on-oversize: exiting");
-                            std::process::exit(1);
-                        }
-                        Verdict::Refuse { code, reason } => {
-                            log::debug!("{} stream {stream}: {reason}", conn.q.trace_id());
-                            let _ = conn.q.stream_shutdown(stream, quiche::Shutdown::Read, code);
-                            let _ = conn
-                                .q
-                                .stream_shutdown(stream, quiche::Shutdown::Write, code);
-                            break;
-                        }
-                    }
-                    if fin {
-                        break;
-                    }
-                }
-                Err(quiche::Error::StreamReset(code)) => {
-                    log::debug!(
-                        "{} stream {stream} reset by peer ({code:#x})",
-                        conn.q.trace_id()
-                    );
-                    conn.app.on_stream_gone(stream);
-                    break;
-                }
-                Err(_) => break,
-            }
-        }
-    }
-    // Hand over echo bytes as flow control allows.
-    conn.pending.retain(
-        |&stream, p| match conn.q.stream_send(stream, &p.data[p.off..], p.fin) {
-            Ok(n) => {
-                p.off += n;
-                conn.bytes_out += n;
-                if p.off < p.data.len() && faults.short_write {
-                    log::debug!("fault short-write: {} bytes dropped", p.data.len() - p.off);
-                    p.data.truncate(p.off); // FIN goes next, after what was written
-                    return true;
-                }
-                if p.off < p.data.len() && faults.blocking_write {
-                    log::debug!("fault blocking-write: the event loop waits 2 s");
-                    std::thread::sleep(std::time::Duration::from_secs(2));
-                }
-                p.off < p.data.len()
-            }
-            // Done also means quiche has already collected the stream: the
-            // peer stopped it (STOP_SENDING) and sent everything, so there
-            // is nothing left to wait for.
-            Err(quiche::Error::Done) => !matches!(
-                conn.q.stream_capacity(stream),
-                Err(quiche::Error::InvalidStreamState(_)) | Err(quiche::Error::StreamStopped(_))
-            ),
-            Err(_) => false,
-        },
-    );
-    // An echo is done once quiche has collected its stream (all acked), or
-    // the peer stopped it.
-    let done: Vec<u64> = conn
-        .app
-        .unacked()
-        .iter()
-        .copied()
-        .filter(|&s| !conn.pending.contains_key(&s))
-        .filter(|&s| {
-            matches!(
-                conn.q.stream_capacity(s),
-                Err(quiche::Error::InvalidStreamState(_)) | Err(quiche::Error::StreamStopped(_))
-            )
-        })
-        .collect();
-    for s in done {
-        conn.app.on_echo_acked(s);
-    }
-    if let ConnAction::Close { code, reason } = conn.app.action() {
-        if conn.q.local_error().is_none() {
-            let _ = conn.q.close(true, code, reason.as_bytes());
-        }
-    }
-}
-
-fn describe(e: &quiche::ConnectionError) -> String {
-    format!(
-        "{}:{:#x} reason=\"{}\"",
-        if e.is_app { "app" } else { "transport" },
-        e.error_code,
-        String::from_utf8_lossy(&e.reason).escape_debug()
-    )
-}
-
-fn log_close(conn: &Conn) {
-    let alpn = String::from_utf8_lossy(conn.q.application_proto()).into_owned();
-    let outcome = if let Some(e) = conn.q.local_error() {
-        format!("closed-by-server error={}", describe(e))
-    } else if let Some(e) = conn.q.peer_error() {
-        format!("closed-by-client error={}", describe(e))
-    } else if conn.q.is_timed_out() {
-        "idle-timeout".to_string()
-    } else {
-        "closed".to_string()
-    };
-    log::info!(
-        "peer={} alpn={} in={}B out={}B outcome={} duration={:?}",
-        conn.peer,
-        if alpn.is_empty() { "-" } else { &alpn },
-        conn.bytes_in,
-        conn.bytes_out,
-        outcome,
-        conn.started.elapsed()
-    );
-}
+#[cfg(test)]
+mod tests;

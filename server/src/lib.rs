@@ -15,6 +15,9 @@ pub mod devcerts;
 pub mod echo;
 pub mod endpoint;
 pub mod event_loop;
+pub mod faults;
+pub mod hooks;
+pub mod pair;
 pub mod reset;
 pub mod tls;
 pub mod token;
@@ -114,7 +117,7 @@ pub fn run(args: cli::Args) -> Result<(), String> {
             token_lifetime: args.token_lifetime,
             qlog_dir: args.qlog_dir.clone(),
             keylog,
-            faults: args.faults(),
+            hooks: args.hooks(),
         },
         local,
     );

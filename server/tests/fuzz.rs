@@ -4,51 +4,33 @@
 //! complete a real handshake and echo afterwards. The coverage-guided
 //! counterpart is the `datagram` target in fuzz/ (`bash ci/fuzz.sh`).
 
-mod common;
-
 use std::net::SocketAddr;
 use std::path::Path;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rand::{Rng, RngCore, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use server::endpoint::{Endpoint, Options, MAX_DATAGRAM};
+use server::pair::{self, Pair};
 
-fn endpoint(retry: bool) -> (Endpoint, SocketAddr) {
-    let config = common::dev_config();
-    let local: SocketAddr = "127.0.0.1:4433".parse().unwrap();
-    let opts = Options {
-        max_input: 8192,
-        keep_alive: false,
+fn endpoint(retry: bool) -> Endpoint {
+    pair::endpoint(Options {
         retry,
         max_connections: 100_000,
-        token_lifetime: Duration::from_secs(10),
-        qlog_dir: None,
-        keylog: None,
-        faults: Default::default(),
-    };
-    (Endpoint::new(config, opts, local), local)
+        ..Options::default()
+    })
 }
 
-fn client(server: SocketAddr, from: SocketAddr, rng: &mut impl RngCore) -> quiche::Connection {
-    let mut cfg = quiche::Config::new(quiche::PROTOCOL_VERSION).unwrap();
-    cfg.set_application_protos(&[b"http/1.0"]).unwrap();
-    cfg.verify_peer(false);
-    cfg.set_initial_max_data(1 << 20);
-    cfg.set_initial_max_stream_data_bidi_local(1 << 20);
-    cfg.set_initial_max_stream_data_bidi_remote(1 << 20);
-    cfg.set_initial_max_streams_bidi(10);
-    cfg.set_max_idle_timeout(5_000);
+fn client(from: SocketAddr, rng: &mut impl RngCore) -> quiche::Connection {
     let mut scid = [0u8; 16];
     rng.fill_bytes(&mut scid);
-    let scid = quiche::ConnectionId::from_ref(&scid);
-    quiche::connect(Some("localhost"), &scid, from, server, &mut cfg).unwrap()
+    pair::client(&scid, from)
 }
 
 /// Datagrams a real client sends first: its Initial(s).
-fn seeds(server: SocketAddr, rng: &mut impl RngCore) -> Vec<Vec<u8>> {
+fn seeds(rng: &mut impl RngCore) -> Vec<Vec<u8>> {
     let from: SocketAddr = "127.0.0.1:50000".parse().unwrap();
-    let mut c = client(server, from, rng);
+    let mut c = client(from, rng);
     let mut out = vec![0u8; MAX_DATAGRAM];
     let mut seeds = Vec::new();
     while let Ok((n, _)) = c.send(&mut out) {
@@ -99,47 +81,16 @@ fn mutate(seed: &[u8], rng: &mut impl RngCore) -> Vec<u8> {
     d
 }
 
-/// Runs a real client against the endpoint in memory until it gets its echo.
-fn real_echo(ep: &mut Endpoint, server: SocketAddr, rng: &mut impl RngCore) -> bool {
-    let from: SocketAddr = "127.0.0.1:40000".parse().unwrap();
-    let mut c = client(server, from, rng);
-    let mut buf = vec![0u8; 65536];
-    let mut sent_stream = false;
-    let mut echo = Vec::new();
-    for _ in 0..200 {
-        while let Ok((n, _)) = c.send(&mut buf) {
-            ep.recv(&mut buf[..n], from, Instant::now());
-        }
-        while let Some((n, to)) = ep.poll_transmit(&mut buf) {
-            if to == from {
-                let _ = c.recv(
-                    &mut buf[..n],
-                    quiche::RecvInfo {
-                        from: server,
-                        to: from,
-                    },
-                );
-            }
-        }
-        if c.is_established() && !sent_stream {
-            c.stream_send(0, b"after the fuzz", true).unwrap();
-            sent_stream = true;
-        }
-        let mut s = [0u8; 128];
-        while let Ok((n, fin)) = c.stream_recv(0, &mut s) {
-            echo.extend_from_slice(&s[..n]);
-            if fin {
-                return echo == b"after the fuzz";
-            }
-        }
-    }
-    false
+/// Whether a real client, in memory, still gets its echo.
+fn real_echo(ep: Endpoint, rng: &mut impl RngCore) -> bool {
+    let mut pair = Pair::with(ep, client(pair::CLIENT, rng), pair::CLIENT);
+    pair.echo(b"after the fuzz").as_deref() == Some(&b"after the fuzz"[..])
 }
 
 fn fuzz(retry: bool, seed: u64, iterations: u32) {
-    let (mut ep, server) = endpoint(retry);
+    let mut ep = endpoint(retry);
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
-    let seeds = seeds(server, &mut rng);
+    let seeds = seeds(&mut rng);
     assert!(!seeds.is_empty());
     let mut out = vec![0u8; MAX_DATAGRAM];
     for i in 0..iterations {
@@ -160,10 +111,7 @@ fn fuzz(retry: bool, seed: u64, iterations: u32) {
         // is what Retry is for); it idles out like any other.
         assert!(ep.connection_count() <= iterations as usize);
     }
-    assert!(
-        real_echo(&mut ep, server, &mut rng),
-        "no echo after the fuzz"
-    );
+    assert!(real_echo(ep, &mut rng), "no echo after the fuzz");
 }
 
 #[test]
@@ -184,9 +132,8 @@ fn mutated_datagrams_never_break_the_endpoint_without_retry() {
 fn write_cargo_fuzz_seeds() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/datagram");
     std::fs::create_dir_all(&dir).unwrap();
-    let (_, server) = endpoint(false);
     let mut rng = ChaCha8Rng::seed_from_u64(7);
-    for (i, d) in seeds(server, &mut rng).iter().enumerate() {
+    for (i, d) in seeds(&mut rng).iter().enumerate() {
         for retry in [0u8, 1] {
             // Input format: flags (bit 0: Retry), sender port (2 bytes), datagram.
             let mut input = vec![retry, 0xc3, 0x50];

@@ -16,21 +16,6 @@ pub fn certs() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs")
 }
 
-/// The reference server's quiche configuration with its default flags and
-/// the development certificates, for an endpoint driven in memory.
-pub fn dev_config() -> quiche::Config {
-    use clap::Parser;
-    let certs = certs();
-    let args = server::cli::Args::parse_from([
-        "quic-echo-server".into(),
-        "--cert".into(),
-        certs.join("chain.pem").into_os_string(),
-        "--key".into(),
-        certs.join("key.pem").into_os_string(),
-    ]);
-    server::quiche_config(&args).expect("the development certificates load")
-}
-
 pub struct Server {
     pub child: Child,
     pub addr: SocketAddr,
