@@ -126,119 +126,178 @@ fn exchange(
     token_use: TokenUse,
     cancel: Option<&crate::Cancel>,
 ) -> Result<(bool, Observation), ClientError> {
-    let is_cancelled = || cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::Acquire));
     let start = Instant::now();
-    let end = start + deadline;
-    let rng = SystemRandom::new();
-    let key = EphemeralPrivateKey::generate(&X25519, &rng)
-        .map_err(|_| ClientError::Config("cannot make an X25519 key".into()))?;
-    let public = key
-        .compute_public_key()
-        .map_err(|_| ClientError::Config("cannot make an X25519 key".into()))?;
-    let scid = random(&rng, 8)?;
-    let dcid = random(&rng, 16)?;
-    let alpn: Vec<&[u8]> = cfg.alpn.iter().map(|a| a.as_bytes()).collect();
-    let hello = initial::client_hello(&Hello {
-        server_name: crate::sni(&cfg.server_name).unwrap_or(""),
-        alpn: &alpn,
-        scid: &scid,
-        x25519: public.as_ref(),
-        random: random(&rng, 32)?.try_into().expect("32 bytes"),
-        version: cfg.version,
-    });
-    let crypto = initial::crypto_frame(0, &hello);
-    let mut at = Attempt {
-        odcid: dcid.clone(),
-        client: Keys::initial_for(cfg.version, &dcid, true),
-        server: Keys::initial_for(cfg.version, &dcid, false),
-        dcid,
-        scid,
-        token: Vec::new(),
-        next_pn: 0,
-        retried: false,
-        version: cfg.version,
-    };
+    let (mut at, crypto) = Attempt::start(cfg)?;
+    let mut io = Io::connect(server)?;
+    io.socket.send(&at.initial(&crypto))?;
+    let ended = io.await_answer(&mut at, &crypto, start + deadline, token_use, cancel)?;
+    let obs = observe(ended, &mut io, &mut at, start)?;
+    Ok((at.retried, obs))
+}
 
-    let connected = || -> Result<UdpSocket, ClientError> {
+impl Attempt {
+    /// A first attempt with fresh IDs and key, and the CRYPTO frame of its
+    /// ClientHello.
+    fn start(cfg: &ClientConfig) -> Result<(Attempt, Vec<u8>), ClientError> {
+        let rng = SystemRandom::new();
+        let key = EphemeralPrivateKey::generate(&X25519, &rng)
+            .map_err(|_| ClientError::Config("cannot make an X25519 key".into()))?;
+        let public = key
+            .compute_public_key()
+            .map_err(|_| ClientError::Config("cannot make an X25519 key".into()))?;
+        let scid = random(&rng, 8)?;
+        let dcid = random(&rng, 16)?;
+        let alpn: Vec<&[u8]> = cfg.alpn.iter().map(|a| a.as_bytes()).collect();
+        let hello = initial::client_hello(&Hello {
+            server_name: crate::sni(&cfg.server_name).unwrap_or(""),
+            alpn: &alpn,
+            scid: &scid,
+            x25519: public.as_ref(),
+            random: random(&rng, 32)?.try_into().expect("32 bytes"),
+            version: cfg.version,
+        });
+        let at = Attempt {
+            odcid: dcid.clone(),
+            client: Keys::initial_for(cfg.version, &dcid, true),
+            server: Keys::initial_for(cfg.version, &dcid, false),
+            dcid,
+            scid,
+            token: Vec::new(),
+            next_pn: 0,
+            retried: false,
+            version: cfg.version,
+        };
+        Ok((at, initial::crypto_frame(0, &hello)))
+    }
+}
+
+/// How the wait for the server's answer ended.
+enum Ended {
+    Answered(Answer),
+    /// ICMP port unreachable: nothing listens.
+    Unreachable,
+    /// The harness said the server is gone.
+    Abandoned,
+    Deadline,
+}
+
+/// The socket (connected to the server) and when the ClientHello is sent
+/// again.
+struct Io {
+    server: SocketAddr,
+    socket: UdpSocket,
+    resend: Duration,
+    resend_at: Instant,
+}
+
+impl Io {
+    fn connect(server: SocketAddr) -> Result<Io, ClientError> {
+        Ok(Io {
+            server,
+            socket: Io::socket(server)?,
+            resend: FIRST_RESEND,
+            resend_at: Instant::now() + FIRST_RESEND,
+        })
+    }
+
+    fn socket(server: SocketAddr) -> Result<UdpSocket, ClientError> {
         let socket = UdpSocket::bind(crate::any_port_for(server))?;
         socket.connect(server)?;
         Ok(socket)
-    };
-    let mut socket = connected()?;
-    socket.send(&at.initial(&crypto))?;
-    let mut resend = FIRST_RESEND;
-    let mut resend_at = Instant::now() + resend;
-    let mut buf = [0u8; 65536];
-    let (mut unreachable, mut abandoned) = (false, false);
+    }
 
-    let answer = loop {
-        let now = Instant::now();
-        if now >= end {
-            break None;
-        }
-        if now >= resend_at {
-            match socket.send(&at.initial(&crypto)) {
+    /// Sends the ClientHello again when its timer fires, reads what comes
+    /// back, until an answer, the deadline, or the server is gone.
+    fn await_answer(
+        &mut self,
+        at: &mut Attempt,
+        crypto: &[u8],
+        end: Instant,
+        token_use: TokenUse,
+        cancel: Option<&crate::Cancel>,
+    ) -> Result<Ended, ClientError> {
+        let is_cancelled = || cancel.is_some_and(|c| c.load(std::sync::atomic::Ordering::Acquire));
+        let mut buf = [0u8; 65536];
+        loop {
+            let now = Instant::now();
+            if now >= end {
+                return Ok(Ended::Deadline);
+            }
+            if now >= self.resend_at {
+                match self.socket.send(&at.initial(crypto)) {
+                    Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+                        return Ok(Ended::Unreachable)
+                    }
+                    r => r?,
+                };
+                self.resend = (self.resend * 2).min(Duration::from_secs(1));
+                self.resend_at = now + self.resend;
+            }
+            let mut wait = self.resend_at.min(end) - now + Duration::from_millis(1);
+            if cancel.is_some() {
+                wait = wait.min(crate::CANCEL_CHECK);
+            }
+            let gone_before_this_read = is_cancelled();
+            if gone_before_this_read {
+                wait = Duration::from_millis(1);
+            }
+            self.socket.set_read_timeout(Some(wait))?;
+            let n = match self.socket.recv(&mut buf) {
+                Ok(n) => n,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    // Read before the socket was last looked at: anything the
+                    // server sent before it went away has been read.
+                    if gone_before_this_read {
+                        return Ok(Ended::Abandoned);
+                    }
+                    continue;
+                }
+                // An ICMP port unreachable from an earlier send: nothing
+                // listens at that address (any more).
                 Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
-                    unreachable = true;
-                    break None;
+                    return Ok(Ended::Unreachable)
                 }
-                r => r?,
+                Err(e) => return Err(e.into()),
             };
-            resend = (resend * 2).min(Duration::from_secs(1));
-            resend_at = now + resend;
-        }
-        let mut wait = resend_at.min(end) - now + Duration::from_millis(1);
-        if cancel.is_some() {
-            wait = wait.min(crate::CANCEL_CHECK);
-        }
-        let gone_before_this_read = is_cancelled();
-        if gone_before_this_read {
-            wait = Duration::from_millis(1);
-        }
-        socket.set_read_timeout(Some(wait))?;
-        let n = match socket.recv(&mut buf) {
-            Ok(n) => n,
-            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
-                // Read before the socket was last looked at: anything the
-                // server sent before it went away has been read.
-                if gone_before_this_read {
-                    abandoned = true;
-                    break None;
+            let packets = match initial::open_datagram(&buf[..n], &at.server, &at.odcid) {
+                Ok(p) => p,
+                Err(e) => {
+                    log::debug!("raw client: ignoring a datagram from {}: {e}", self.server);
+                    continue;
                 }
-                continue;
+            };
+            if let Some(answer) = self.read(packets, at, crypto, token_use)? {
+                return Ok(Ended::Answered(answer));
             }
-            // An ICMP port unreachable from an earlier send: nothing
-            // listens at that address (any more).
-            Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
-                unreachable = true;
-                break None;
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let packets = match initial::open_datagram(&buf[..n], &at.server, &at.odcid) {
-            Ok(p) => p,
-            Err(e) => {
-                log::debug!("raw client: ignoring a datagram from {server}: {e}");
-                continue;
-            }
-        };
+        }
+    }
+
+    /// What one datagram's packets answer, if anything; a Retry is taken
+    /// (and its token used as `token_use` says).
+    fn read(
+        &mut self,
+        packets: Vec<Packet>,
+        at: &mut Attempt,
+        crypto: &[u8],
+        token_use: TokenUse,
+    ) -> Result<Option<Answer>, ClientError> {
         let mut got = None;
         for p in packets {
             match p {
                 Packet::Retry { scid, token } if !at.retried => {
                     at.retry(scid, token);
-                    resend = FIRST_RESEND;
+                    self.resend = FIRST_RESEND;
                     match token_use {
                         TokenUse::After(wait) => {
                             // Sent when the (re)send timer fires.
-                            resend_at = Instant::now() + wait;
+                            self.resend_at = Instant::now() + wait;
                             continue;
                         }
-                        TokenUse::FromAnotherPort => socket = connected()?,
+                        TokenUse::FromAnotherPort => self.socket = Io::socket(self.server)?,
                         TokenUse::AsGiven => {}
                     }
-                    socket.send(&at.initial(&crypto))?;
-                    resend_at = Instant::now() + resend;
+                    self.socket.send(&at.initial(crypto))?;
+                    self.resend_at = Instant::now() + self.resend;
                 }
                 Packet::Initial { dcid, frames, .. } if dcid == at.scid => {
                     for f in frames {
@@ -268,37 +327,46 @@ fn exchange(
                 other => log::debug!("raw client: ignoring {other:?}"),
             }
         }
-        if got.is_some() {
-            break got;
-        }
-    };
+        Ok(got)
+    }
+}
 
+/// The observation of how the exchange ended; after a ServerHello this
+/// client closes with NO_ERROR so the server can free its state.
+fn observe(
+    ended: Ended,
+    io: &mut Io,
+    at: &mut Attempt,
+    start: Instant,
+) -> Result<Observation, ClientError> {
     let mut obs = Observation {
-        unreachable,
-        abandoned,
+        unreachable: matches!(ended, Ended::Unreachable),
+        abandoned: matches!(ended, Ended::Abandoned),
         elapsed: start.elapsed(),
         ..Observation::nothing()
     };
-    match answer {
-        None => obs.deadline_hit = !(unreachable || abandoned),
-        Some(Answer::Closed(c)) => obs.peer_close = Some(c),
-        Some(Answer::ServerHello) => {
+    match ended {
+        Ended::Unreachable | Ended::Abandoned => {}
+        Ended::Deadline => obs.deadline_hit = true,
+        Ended::Answered(Answer::Closed(c)) => obs.peer_close = Some(c),
+        Ended::Answered(Answer::ServerHello) => {
             obs.handshake = Handshake::Completed {
                 alpn: String::new(),
                 after: obs.elapsed,
             };
             let reason = "raw client stops after the ServerHello";
-            socket.send(&at.initial(&initial::close_frame(0, reason)))?;
+            io.socket
+                .send(&at.initial(&initial::close_frame(0, reason)))?;
             obs.local_close = Some(Close {
                 app: false,
                 code: 0,
                 reason: reason.into(),
             });
         }
-        Some(Answer::VersionNegotiation(v)) => {
+        Ended::Answered(Answer::VersionNegotiation(v)) => {
             log::debug!("raw client: server offered only versions {v:x?}");
             obs.version_negotiation = Some(v);
         }
     }
-    Ok((at.retried, obs))
+    Ok(obs)
 }

@@ -12,6 +12,7 @@
 
 pub mod bench;
 pub mod case;
+pub mod cli;
 pub mod driver;
 pub mod evidence;
 pub mod expect;

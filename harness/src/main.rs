@@ -4,277 +4,14 @@
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::time::Duration;
 
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::Parser;
 
+use harness::cli::{Cli, Command, Format, LevelArg, Outputs};
 use harness::driver::{self, Driver};
 use harness::scenario::{self, DriverKind};
 use harness::schedule::{self, Schedule};
 use harness::{bench, case, expect, report, sut};
-
-const AFTER_HELP: &str = "\
-Exit status:
-  0  every result as expected (all pass, or as listed in --expect)
-  1  at least one unexpected result (a failure, an unexpected pass, a required driver skipped)
-  2  usage error or a bad scenario / --expect file
-  3  no verdict: a server under test could not be started (or a --connect
-     server did not answer, or its certificate failed the clients' check),
-     or a case ended in ERROR (the harness could not run it: a server it
-     could not start for that case, a client stack that failed), and no
-     result was unexpected
-
-Outcomes: PASS; FAIL (a check saw the server break a rule); SKIP (the case
-cannot be carried, with why); ERROR (no verdict on the server).
-
-Servers by name: reference (the default), quinn (peers/quinn-echo, built in),
-openssl (peers/openssl-echo, built by ci/build-peers.sh); NAME=reference etc.
-renames one. Server templates may use {host} (127.0.0.1, or [::1] for IPv6
-scenarios), {ip} (the same without brackets), {port} {chain} {key} {ca}, and
-{args} for a scenario's server_args (flags in the reference server's terms,
-such as --max-connections 50 or --no-retry; without {args} such scenarios are
-skipped); e.g.
-  --server 'demo=./quic-server-non-block {port} {chain} {key}'
-A server already running is tested with --connect [NAME=]HOST:PORT (its
-certificate checked for --sni, default the host, against --ca, default the
-system's roots); cases that need its process are skipped with the reason,
-e.g.
-  --connect prod=echo.example.net:4433";
-
-#[derive(Debug, Parser)]
-#[command(name = "harness", version, about = "Conformance harness for QUIC echo servers", after_help = AFTER_HELP, args_conflicts_with_subcommands = true)]
-struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-
-    /// Scenario files or folders (recursive). Default: scenarios
-    paths: Vec<PathBuf>,
-
-    /// Server under test: a name from `harness servers` (reference, quinn,
-    /// openssl, quic-go, ...) or [NAME=]TEMPLATE; repeat to compare servers.
-    #[arg(long = "server", value_name = "[NAME=]TEMPLATE|NAME")]
-    servers: Vec<String>,
-
-    /// Every server known by name (see `harness servers`), each with its
-    /// expect file, after any --server: the whole scenario-by-stack matrix.
-    #[arg(long)]
-    all_servers: bool,
-
-    /// A server already running, not started by the harness:
-    /// [NAME=]HOST:PORT (IPv6 as [::1]:PORT; host names resolve). Repeat,
-    /// and mix with --server, to compare. Cases that need the server's
-    /// process are skipped with the reason.
-    #[arg(long = "connect", value_name = "[NAME=]HOST:PORT")]
-    connects: Vec<String>,
-
-    /// The name clients check certificates for and send as SNI. Default:
-    /// localhost for started servers, the host for --connect.
-    #[arg(long, value_name = "NAME")]
-    sni: Option<String>,
-
-    /// The CA clients check certificates against. Default: the
-    /// certificates folder's ca.pem for started servers, the system's roots
-    /// for --connect. Also the {ca} of templates.
-    #[arg(long, value_name = "FILE")]
-    ca: Option<PathBuf>,
-
-    /// Do not check certificates at all (the report says so).
-    #[arg(long)]
-    insecure: bool,
-
-    /// Send floods and 250+ connections to --connect servers too (the
-    /// report says how much was sent).
-    #[arg(long)]
-    allow_load: bool,
-
-    /// Folder with chain.pem, key.pem and ca.pem for the servers the
-    /// harness starts. Default: ./certs, else the workspace's.
-    #[arg(long, value_name = "DIR")]
-    certs: Option<PathBuf>,
-
-    /// The certificate chain started servers get (default: in --certs).
-    #[arg(long, value_name = "FILE")]
-    chain: Option<PathBuf>,
-
-    /// The private key started servers get (default: in --certs).
-    #[arg(long, value_name = "FILE")]
-    key: Option<PathBuf>,
-
-    #[command(flatten)]
-    out: Outputs,
-
-    /// Keep evidence of each failed case under DIR/SERVER/SCENARIO/DRIVER:
-    /// client qlogs, TLS key log, a capture, the relay's log, the server's
-    /// stderr, the scenario and its seed (at most 10 MiB per case).
-    #[arg(long, value_name = "DIR")]
-    artifacts: Option<PathBuf>,
-
-    /// With --artifacts: keep every case's evidence, not only failures'.
-    #[arg(long, requires = "artifacts")]
-    artifacts_all: bool,
-
-    /// Run only scenarios whose id matches GLOB (repeatable).
-    #[arg(long, value_name = "GLOB")]
-    filter: Vec<String>,
-
-    /// List the scenarios (after --filter) and exit.
-    #[arg(long)]
-    list: bool,
-
-    /// Run only these drivers (repeatable). Default: every driver a scenario names.
-    #[arg(long, value_enum)]
-    driver: Vec<DriverArg>,
-
-    /// Fail (exit 1) when this driver's scenarios are skipped (repeatable).
-    #[arg(long, value_enum)]
-    require_driver: Vec<DriverArg>,
-
-    /// The openssl binary for the openssl driver (else HARNESS_OPENSSL, the
-    /// one ci/build-openssl.sh builds, then PATH).
-    #[arg(long, value_name = "PATH")]
-    openssl: Option<PathBuf>,
-
-    /// Known results per server: only results that differ fail the run
-    /// (repeatable: e.g. one file per peer).
-    #[arg(long, value_name = "FILE")]
-    expect: Vec<PathBuf>,
-
-    /// Time limit per scenario (e.g. 30s, 500ms).
-    #[arg(long, default_value = "30s", value_parser = server::cli::parse_duration)]
-    timeout: Duration,
-
-    /// How long a server may take to come up.
-    #[arg(long, default_value = "20s", value_parser = server::cli::parse_duration)]
-    ready_timeout: Duration,
-
-    /// Seed for the network model of scenarios with a `network` section;
-    /// printed on each of their report lines, so a run replays exactly.
-    /// Default: a new one each run.
-    #[arg(long)]
-    seed: Option<u64>,
-
-    /// Run every selected case N times, each run with its own seed (drawn
-    /// from --seed); the report gives each case's passes and the seeds of
-    /// the runs that did not pass, and marks a case that both passed and
-    /// failed as flaky.
-    #[arg(long, value_name = "N", default_value_t = 1,
-          value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    repeat: u32,
-
-    /// Run only part K of N of the cases (e.g. 1/2), to spread one run over
-    /// machines: the split depends only on the servers, scenarios and
-    /// drivers asked for, so give every part the same ones (and the same
-    /// --seed), then join the parts' --json files with `harness merge`.
-    #[arg(long, value_name = "K/N")]
-    partition: Option<schedule::plan::Partition>,
-
-    /// Run only scenarios of this level (must: what the guide and the RFCs
-    /// require; should: robustness beyond them).
-    #[arg(long, value_enum)]
-    level: Option<LevelArg>,
-
-    /// Cases run side by side, each against its own server processes
-    /// (default: 8 per core, at most 32). Cases that flood or open 250+
-    /// connections always run alone.
-    #[arg(short, long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=256))]
-    jobs: Option<u16>,
-
-    /// Show every check, not only failures.
-    #[arg(short, long)]
-    verbose: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum LevelArg {
-    Must,
-    Should,
-}
-
-/// Where a report goes: stdout in a format, and files.
-#[derive(Debug, clap::Args)]
-struct Outputs {
-    /// Output on stdout.
-    #[arg(long, value_enum, default_value_t = Format::Human)]
-    format: Format,
-
-    /// Also write the JSON report to FILE.
-    #[arg(long, value_name = "FILE")]
-    json: Option<PathBuf>,
-
-    /// Also write a JUnit XML report to FILE.
-    #[arg(long, value_name = "FILE")]
-    junit: Option<PathBuf>,
-
-    /// Also write a self-contained HTML report to FILE: the matrix, every
-    /// case's checks, links to its evidence.
-    #[arg(long, value_name = "FILE")]
-    html: Option<PathBuf>,
-
-    /// Also write a Markdown page to FILE: the servers' stacks and
-    /// versions, the matrix with must and should apart, every result that
-    /// is not a pass with its cause.
-    #[arg(long, value_name = "FILE")]
-    markdown: Option<PathBuf>,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Print the JSON Schema of scenario files.
-    Schema,
-    /// Join the --json reports of a split run's parts (--partition K/N) into
-    /// one report, as if one machine had run every case.
-    Merge {
-        /// Every part's --json report.
-        #[arg(required = true, value_name = "PART.json")]
-        parts: Vec<PathBuf>,
-        #[command(flatten)]
-        out: Outputs,
-    },
-    /// List the servers known by name: stack and version, whether built,
-    /// expect file, and the command template the harness runs.
-    Servers {
-        #[arg(long, value_enum, default_value_t = Format::Human)]
-        format: Format,
-    },
-    /// Measure echo servers side by side (use a release build:
-    /// `cargo run --release -p harness -- bench`).
-    Bench(Box<bench::BenchArgs>),
-    /// Run the built-in reference server (arguments as quic-echo-server's).
-    #[command(hide = true)]
-    ServeReference {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
-    /// Run the built-in quinn peer (arguments as quinn-echo's).
-    #[command(hide = true)]
-    ServeQuinn {
-        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
-        args: Vec<String>,
-    },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum Format {
-    Human,
-    Json,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum DriverArg {
-    Native,
-    Openssl,
-    Quinn,
-}
-
-impl From<DriverArg> for DriverKind {
-    fn from(d: DriverArg) -> Self {
-        match d {
-            DriverArg::Native => DriverKind::Native,
-            DriverArg::Openssl => DriverKind::Openssl,
-            DriverArg::Quinn => DriverKind::Quinn,
-        }
-    }
-}
 
 fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("harness: error: {msg}");
@@ -523,30 +260,20 @@ fn run_notes(specs: &[sut::ServerSpec], cfg: &case::RunConfig) -> Vec<String> {
     notes
 }
 
-fn run(cli: Cli) -> ExitCode {
+/// The scenarios the paths, `--filter` and `--level` select.
+fn select(cli: &Cli) -> Result<Vec<scenario::Loaded>, String> {
     let paths = if cli.paths.is_empty() {
         vec![PathBuf::from("scenarios")]
     } else {
         cli.paths.clone()
     };
-    let mut loaded = match scenario::load(&paths) {
-        Ok(l) => l,
-        Err(e) => return fail(2, e),
-    };
+    let mut loaded = scenario::load(&paths).map_err(|e| e.to_string())?;
     if !cli.filter.is_empty() {
         let mut set = globset::GlobSetBuilder::new();
         for f in &cli.filter {
-            match globset::Glob::new(f) {
-                Ok(g) => {
-                    set.add(g);
-                }
-                Err(e) => return fail(2, format!("--filter {f:?}: {e}")),
-            }
+            set.add(globset::Glob::new(f).map_err(|e| format!("--filter {f:?}: {e}"))?);
         }
-        let set = match set.build() {
-            Ok(s) => s,
-            Err(e) => return fail(2, format!("--filter: {e}")),
-        };
+        let set = set.build().map_err(|e| format!("--filter: {e}"))?;
         loaded.retain(|l| set.is_match(&l.scenario.id));
     }
     if let Some(level) = cli.level {
@@ -557,45 +284,42 @@ fn run(cli: Cli) -> ExitCode {
         loaded.retain(|l| l.scenario.level == want);
     }
     if loaded.is_empty() {
-        return fail(
-            2,
-            "no scenarios matched (check the paths, --filter and --level)",
+        return Err("no scenarios matched (check the paths, --filter and --level)".into());
+    }
+    Ok(loaded)
+}
+
+/// `--list`: one line per selected scenario.
+fn list(loaded: &[scenario::Loaded]) -> ExitCode {
+    let mut out = std::io::stdout().lock();
+    for l in loaded {
+        let drivers: Vec<String> = l.scenario.drivers.iter().map(|d| d.to_string()).collect();
+        let _ = writeln!(
+            out,
+            "{}  {:?}  [{}]  {}  ({})",
+            l.scenario.id,
+            l.scenario.level,
+            drivers.join(","),
+            l.scenario.description,
+            l.path.display()
         );
     }
-    if cli.list {
-        let mut out = std::io::stdout().lock();
-        for l in &loaded {
-            let drivers: Vec<String> = l.scenario.drivers.iter().map(|d| d.to_string()).collect();
-            let _ = writeln!(
-                out,
-                "{}  {:?}  [{}]  {}  ({})",
-                l.scenario.id,
-                l.scenario.level,
-                drivers.join(","),
-                l.scenario.description,
-                l.path.display()
-            );
-        }
-        return ExitCode::SUCCESS;
-    }
-    let (servers, expects) = with_all_servers(&cli);
-    let known = match expect::ExpectFile::load_all(&expects) {
-        Ok(k) => k,
-        Err(e) => return fail(2, e),
-    };
-    let specs = match server_specs(&servers, &cli.connects) {
-        Ok(s) => s,
-        Err(e) => return fail(2, e),
-    };
+    ExitCode::SUCCESS
+}
+
+/// What every case of the run is given: certificates, trust, timeouts,
+/// the seed (told on stderr when a scenario uses it), the evidence folder.
+fn run_config(
+    cli: &Cli,
+    specs: &[sut::ServerSpec],
+    loaded: &[scenario::Loaded],
+) -> Result<case::RunConfig, String> {
     let verify = sut::Verify {
         sni: cli.sni.clone(),
         ca: cli.ca.clone(),
         insecure: cli.insecure,
     };
-    let certs = match certs_for(&cli, &specs) {
-        Ok(c) => c,
-        Err(e) => return fail(2, e),
-    };
+    let certs = certs_for(cli, specs)?;
     let seed = cli.seed.unwrap_or_else(|| {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
         now.map_or(1, |d| d.as_nanos() as u64 ^ u64::from(std::process::id()))
@@ -609,16 +333,18 @@ fn run(cli: Cli) -> ExitCode {
         );
     }
     let artifacts = match &cli.artifacts {
-        Some(dir) => match std::fs::create_dir_all(dir).and_then(|()| dir.canonicalize()) {
-            Ok(dir) => Some(harness::evidence::Artifacts {
+        Some(dir) => {
+            let dir = std::fs::create_dir_all(dir)
+                .and_then(|()| dir.canonicalize())
+                .map_err(|e| format!("--artifacts {}: {e}", dir.display()))?;
+            Some(harness::evidence::Artifacts {
                 dir,
                 all: cli.artifacts_all,
-            }),
-            Err(e) => return fail(2, format!("--artifacts {}: {e}", dir.display())),
-        },
+            })
+        }
         None => None,
     };
-    let cfg = case::RunConfig {
+    Ok(case::RunConfig {
         artifacts,
         timeout: cli.timeout,
         ready_timeout: cli.ready_timeout,
@@ -628,26 +354,55 @@ fn run(cli: Cli) -> ExitCode {
         seed,
         run: None,
         repeat: cli.repeat,
-    };
-    let required: Vec<DriverKind> = cli.require_driver.iter().map(|&d| d.into()).collect();
-    let selected: Vec<DriverKind> = cli.driver.iter().map(|&d| d.into()).collect();
+    })
+}
 
-    let native = driver::native::Native;
-    let quinn = driver::quinn::Quinn;
-    let wants_openssl = loaded
+/// The openssl driver, when a selected scenario uses it; why not otherwise
+/// (its scenarios are then skipped with the reason).
+fn openssl_driver(
+    cli: &Cli,
+    loaded: &[scenario::Loaded],
+    selected: &[DriverKind],
+) -> Result<driver::openssl::Openssl, String> {
+    let wanted = loaded
         .iter()
         .any(|l| l.scenario.drivers.contains(&DriverKind::Openssl))
         && (selected.is_empty() || selected.contains(&DriverKind::Openssl));
-    let openssl = if wants_openssl {
-        driver::openssl::find(cli.openssl.as_deref())
-    } else {
-        Err("not needed".into())
-    };
-    match &openssl {
-        Ok(o) => log::info!("openssl driver: {}", o.binary.display()),
-        Err(why) if wants_openssl => eprintln!("harness: openssl scenarios will be skipped: {why}"),
-        Err(_) => {}
+    if !wanted {
+        return Err("not needed".into());
     }
+    let found = driver::openssl::find(cli.openssl.as_deref());
+    match &found {
+        Ok(o) => log::info!("openssl driver: {}", o.binary.display()),
+        Err(why) => eprintln!("harness: openssl scenarios will be skipped: {why}"),
+    }
+    found
+}
+
+fn run(cli: Cli) -> ExitCode {
+    let loaded = match select(&cli) {
+        Ok(l) => l,
+        Err(e) => return fail(2, e),
+    };
+    if cli.list {
+        return list(&loaded);
+    }
+    let (servers, expects) = with_all_servers(&cli);
+    let known = match expect::ExpectFile::load_all(&expects) {
+        Ok(k) => k,
+        Err(e) => return fail(2, e),
+    };
+    let specs = match server_specs(&servers, &cli.connects) {
+        Ok(s) => s,
+        Err(e) => return fail(2, e),
+    };
+    let cfg = match run_config(&cli, &specs, &loaded) {
+        Ok(c) => c,
+        Err(e) => return fail(2, e),
+    };
+    let selected: Vec<DriverKind> = cli.driver.iter().map(|&d| d.into()).collect();
+    let openssl = openssl_driver(&cli, &loaded, &selected);
+    let (native, quinn) = (driver::native::Native, driver::quinn::Quinn);
     let pick = |k: DriverKind| -> case::DriverChoice<'_> {
         match (k, &openssl) {
             (DriverKind::Native, _) => Ok(&native as &dyn Driver),
@@ -655,12 +410,6 @@ fn run(cli: Cli) -> ExitCode {
             (DriverKind::Openssl, Ok(o)) => Ok(o as &dyn Driver),
             (DriverKind::Openssl, Err(why)) => Err(why.clone()),
         }
-    };
-
-    let human = report::Human {
-        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
-        verbose: cli.verbose,
-        show_server: specs.len() > 1,
     };
     let scenarios: Vec<&scenario::Scenario> = loaded.iter().map(|l| &l.scenario).collect();
     let schedule = Schedule {
@@ -672,6 +421,53 @@ fn run(cli: Cli) -> ExitCode {
         partition: cli.partition,
     };
     let started = std::time::Instant::now();
+    let entries = match run_cases(&cli, &schedule, &cfg, pick, &known, specs.len() > 1) {
+        Ok(e) => e,
+        Err(e) => {
+            let not = match specs.iter().find(|s| s.name == e.server) {
+                Some(s) if s.remote().is_some() => "is not ready",
+                _ => "could not start",
+            };
+            return fail(3, format!("server {:?} {not}: {}", e.server, e.why));
+        }
+    };
+    let mut report = report::Report::new(specs.iter().map(|s| s.name.clone()).collect(), entries);
+    report.notes = run_notes(&specs, &cfg);
+    report.wall_ms = started.elapsed().as_millis() as u64;
+    report.jobs = schedule.jobs;
+    report.partition = cli.partition;
+    if cli.out.format == Format::Human {
+        let _ = human(&cli, specs.len() > 1).footer(
+            &mut std::io::stdout(),
+            &report,
+            !expects.is_empty(),
+        );
+    }
+    finish(&report, &cli.out)
+}
+
+/// The human report's settings.
+fn human(cli: &Cli, show_server: bool) -> report::Human {
+    report::Human {
+        color: std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none(),
+        verbose: cli.verbose,
+        show_server,
+    }
+}
+
+/// Runs the schedule's cases, each judged against the expect files as it
+/// ends and, for the human format, told at once (a repeated case once, after
+/// its last run).
+fn run_cases<'d>(
+    cli: &Cli,
+    schedule: &Schedule<'_>,
+    cfg: &case::RunConfig,
+    pick: impl Fn(DriverKind) -> case::DriverChoice<'d> + Sync,
+    known: &expect::ExpectFile,
+    show_server: bool,
+) -> Result<Vec<report::Entry>, schedule::StartError> {
+    let human = human(cli, show_server);
+    let required: Vec<DriverKind> = cli.require_driver.iter().map(|&d| d.into()).collect();
     let mut entries = Vec::new();
     let mut stdout = std::io::stdout();
     let progress = harness::progress::Progress::new(
@@ -680,8 +476,8 @@ fn run(cli: Cli) -> ExitCode {
             && std::env::var_os("NO_COLOR").is_none(),
         schedule.cases().len(),
     );
-    let ran = schedule.run(&cfg, pick, &progress, |result| {
-        let e = report::entry(result, &known, &required);
+    let ran = schedule.run(cfg, pick, &progress, |result| {
+        let e = report::entry(result, known, &required);
         // With --repeat, a passing run is told only in its case's line.
         let shown = cli.repeat == 1 || cli.verbose || e.result.status != case::Status::Pass;
         let last_run = cli.repeat > 1 && e.result.run == Some(cli.repeat);
@@ -700,22 +496,7 @@ fn run(cli: Cli) -> ExitCode {
         }
     });
     progress.finish();
-    if let Err(e) = ran {
-        let not = match specs.iter().find(|s| s.name == e.server) {
-            Some(s) if s.remote().is_some() => "is not ready",
-            _ => "could not start",
-        };
-        return fail(3, format!("server {:?} {not}: {}", e.server, e.why));
-    }
-    let mut report = report::Report::new(specs.iter().map(|s| s.name.clone()).collect(), entries);
-    report.notes = run_notes(&specs, &cfg);
-    report.wall_ms = started.elapsed().as_millis() as u64;
-    report.jobs = schedule.jobs;
-    report.partition = cli.partition;
-    if cli.out.format == Format::Human {
-        let _ = human.footer(&mut stdout, &report, !expects.is_empty());
-    }
-    finish(&report, &cli.out)
+    ran.map(|()| entries)
 }
 
 /// Writes the report where `out` says; the exit status of the run.

@@ -171,24 +171,10 @@ fn execute(
         restart: restarts.then(echo_client::Checkpoint::new),
         ..target
     };
-
     let mut checks = Vec::new();
     if let Some(spec) = &sc.attack {
-        let cpu = live.pid.ok_or_else(|| {
-            format!(
-                "the harness did not start {}, so it cannot read its CPU time",
-                slot.spec.name
-            )
-        });
-        match attack::attack(&target, cpu, spec, cfg.seed) {
-            Ok((report, c)) => {
-                result.attack = Some(report);
-                checks.extend(c);
-            }
-            Err(e) => checks.push(judge::driver_failure("attack: ", e)),
-        }
+        checks.extend(run_attack(slot, &live, &target, spec, cfg, &mut result));
     }
-
     // Through the impaired network, if the scenario has one.
     let relay = match &sc.network {
         Some(n) => match Relay::start(target.addr, n.clone(), cfg.seed, target.evidence.clone()) {
@@ -208,50 +194,19 @@ fn execute(
             .is_some_and(|n| n.loss > 0.0 || n.corrupt > 0.0),
         ..target.clone()
     };
-    let outcome = if sc.concurrent {
-        run_concurrent(driver, &via, sc, timeout)
-    } else {
-        // Killing the server for a restart is no crash: the old process
-        // is no longer watched, the new one is.
-        let mut restart = || {
-            drop(watch.take());
-            let live = slot
-                .restart(&cfg.certs, cfg.ready_timeout)
-                // Not back: its clients give up at once, as for a crash.
-                .inspect_err(|_| target.cancel.store(true, Ordering::Release))?;
-            watch = live
-                .pid
-                .map(|pid| ExitWatch::start(pid, target.cancel.clone()));
-            Ok(())
-        };
-        run_sequential(driver, &via, sc, timeout, &mut restart)
+    let conns = Connections {
+        driver,
+        target: &via,
+        sc,
+        timeout,
     };
-    checks.extend(outcome.checks);
+    let mut outcome = run_connections(slot, &conns, cfg, &mut watch);
+    checks.append(&mut outcome.checks);
     if let Some(r) = relay {
-        let (to_server, to_client) = r.tallies();
-        let amplification = r.amplification();
-        if let Some(limit) = sc.network.as_ref().and_then(|n| n.max_amplification) {
-            checks.push(amplification_check(amplification, limit));
-        }
-        let rebind = sc.network.as_ref().and_then(|n| n.rebind.as_ref());
-        let rebinds = rebind.map(|_| r.rebinds());
-        if let (Some(rebind), Some(done)) = (rebind, &rebinds) {
-            checks.push(rebind_check(rebind, done));
-        }
-        result.network = Some(NetworkReport {
-            to_server,
-            to_client,
-            amplification,
-            rebinds,
-        });
+        checks.extend(relay_checks(&r, sc, &mut result));
     }
     if sc.then_served {
-        if target.cancel.load(Ordering::Acquire) {
-            checks.push(judge::then_served_not_tried());
-        } else {
-            let spec = served_probe();
-            checks.extend(run_one(driver, &target, &spec, 0, timeout, None, "then_served: ").0);
-        }
+        checks.extend(then_served(driver, &target, timeout));
     }
     drop(watch);
     if let Some(remote) = slot.spec.remote() {
@@ -259,65 +214,192 @@ fn execute(
             .notes
             .extend(remote::load_note(remote, sc, result.attack.as_ref()));
     }
+    let case = CaseAt {
+        sc,
+        driver_kind,
+        cfg,
+        target: &target,
+    };
+    survival(slot, &case, &outcome, &mut checks, &mut result);
+    result.finish(checks, started)
+}
 
-    // Did the server survive?
-    let Some(running) = slot.running.as_mut() else {
-        let Some(remote) = slot.spec.remote() else {
-            // Started here, but a restart in the case did not bring it
-            // back (a check says so); the next case starts a new one.
-            return result.finish(checks, started);
-        };
-        // Not started here: only a probe can tell, after every case (so a
-        // crash is pinned on the case that caused it), and nobody can
-        // restart it.
-        if let Some(seen) = remote::stopped_answering(&target, cfg.ready_timeout) {
-            let why =
-                format!("{seen}; the harness did not start it, so its remaining cases are skipped");
-            checks.insert(0, judge::stopped_answering(why));
-            remote.mark_gone(format!("since {} [{}]: {seen}", sc.id, driver_kind));
+/// The attack, with its report kept in `result`; its checks.
+fn run_attack(
+    slot: &ServerSlot,
+    live: &Live,
+    target: &Target,
+    spec: &crate::scenario::AttackSpec,
+    cfg: &RunConfig,
+    result: &mut CaseResult,
+) -> Vec<Check> {
+    let cpu = live.pid.ok_or_else(|| {
+        format!(
+            "the harness did not start {}, so it cannot read its CPU time",
+            slot.spec.name
+        )
+    });
+    match attack::attack(target, cpu, spec, cfg.seed) {
+        Ok((report, checks)) => {
+            result.attack = Some(report);
+            checks
         }
-        return result.finish(checks, started);
+        Err(e) => vec![judge::driver_failure("attack: ", e)],
+    }
+}
+
+/// A case's connections and how they reach the server.
+struct Connections<'a> {
+    driver: &'a dyn Driver,
+    target: &'a Target,
+    sc: &'a Scenario,
+    timeout: Duration,
+}
+
+/// Runs the connections, all at once or one after another. Killing the
+/// server for a `restart_server` is no crash: the old process is no longer
+/// watched, the new one is.
+fn run_connections(
+    slot: &mut ServerSlot,
+    c: &Connections<'_>,
+    cfg: &RunConfig,
+    watch: &mut Option<ExitWatch>,
+) -> connections::Outcome {
+    if c.sc.concurrent {
+        return run_concurrent(c.driver, c.target, c.sc, c.timeout);
+    }
+    let cancel = c.target.cancel.clone();
+    let mut restart = || {
+        drop(watch.take());
+        let live = slot
+            .restart(&cfg.certs, cfg.ready_timeout)
+            // Not back: its clients give up at once, as for a crash.
+            .inspect_err(|_| cancel.store(true, Ordering::Release))?;
+        *watch = live.pid.map(|pid| ExitWatch::start(pid, cancel.clone()));
+        Ok(())
+    };
+    run_sequential(c.driver, c.target, c.sc, c.timeout, &mut restart)
+}
+
+/// What the relay measured, kept in `result`; its checks.
+fn relay_checks(r: &Relay, sc: &Scenario, result: &mut CaseResult) -> Vec<Check> {
+    let mut checks = Vec::new();
+    let (to_server, to_client) = r.tallies();
+    let amplification = r.amplification();
+    if let Some(limit) = sc.network.as_ref().and_then(|n| n.max_amplification) {
+        checks.push(amplification_check(amplification, limit));
+    }
+    let rebind = sc.network.as_ref().and_then(|n| n.rebind.as_ref());
+    let rebinds = rebind.map(|_| r.rebinds());
+    if let (Some(rebind), Some(done)) = (rebind, &rebinds) {
+        checks.push(rebind_check(rebind, done));
+    }
+    result.network = Some(NetworkReport {
+        to_server,
+        to_client,
+        amplification,
+        rebinds,
+    });
+    checks
+}
+
+/// `then_served`: a fresh client served after the case's connections,
+/// unless the server had exited.
+fn then_served(driver: &dyn Driver, target: &Target, timeout: Duration) -> Vec<Check> {
+    if target.cancel.load(Ordering::Acquire) {
+        return vec![judge::then_served_not_tried()];
+    }
+    let spec = served_probe();
+    run_one(driver, target, &spec, 0, timeout, None, "then_served: ").0
+}
+
+/// Which case, for the survival checks.
+struct CaseAt<'a> {
+    sc: &'a Scenario,
+    driver_kind: DriverKind,
+    cfg: &'a RunConfig,
+    target: &'a Target,
+}
+
+/// Did the server survive? A server started here that exited fails the
+/// case first; one that failed a check must still answer a probe. A
+/// server the harness did not start is probed after every case.
+fn survival(
+    slot: &mut ServerSlot,
+    case: &CaseAt<'_>,
+    outcome: &connections::Outcome,
+    checks: &mut Vec<Check>,
+    result: &mut CaseResult,
+) {
+    let Some(running) = slot.running.as_mut() else {
+        // Started here, but a restart in the case did not bring it back (a
+        // check says so); the next case starts a new one.
+        if let Some(remote) = slot.spec.remote() {
+            remote_survival(remote, case, checks);
+        }
+        return;
     };
     if let Some(status) = running.exit_status() {
-        let during = match (outcome.abandoned.first(), outcome.abandoned.len()) {
-            (None, _) => String::new(),
-            (Some(first), 1) => format!(" while {first}"),
-            (Some(first), n) => format!(" while {first} ({} more abandoned)", n - 1),
-        };
-        let unstarted = match outcome.not_started {
-            0 => String::new(),
-            n => format!("; {n} connection(s) not started"),
-        };
-        let how = format!("server exited with {status}{during}{unstarted}");
-        checks.insert(0, judge::exited(how));
+        checks.insert(0, judge::exited(exited_while(status, outcome)));
         result.server_stderr = running.stderr_tail();
         slot.discard();
-    } else if checks.iter().any(Check::failed_by_server) {
-        result.server_stderr = running.stderr_tail();
-        let silent = match probe(&target, LIVENESS) {
-            Probe::Served => None,
-            // A server that completes handshakes but does not echo may be
-            // busy with this case's connections still (one that serves one
-            // connection at a time, closing a connection whose path is
-            // gone): the next case gets a fresh one rather than its wait.
-            Probe::Answered(what) => {
-                result.notes.push(format!(
-                    "after this case a probe completed a handshake but got {what} within {} ms: \
-                     the server was restarted for the next case",
-                    LIVENESS.as_millis()
-                ));
-                slot.discard();
-                None
-            }
-            Probe::Unreachable => Some(NOTHING_LISTENS.to_string()),
-            Probe::Silent(seen) => Some(seen),
-        };
-        if let Some(seen) = silent {
-            checks.push(judge::stopped_answering(format!("{seen}; restarting it")));
-            slot.discard();
-        }
+        return;
     }
-    result.finish(checks, started)
+    if !checks.iter().any(Check::failed_by_server) {
+        return;
+    }
+    result.server_stderr = running.stderr_tail();
+    let silent = match probe(case.target, LIVENESS) {
+        Probe::Served => None,
+        // A server that completes handshakes but does not echo may be busy
+        // with this case's connections still (one that serves one
+        // connection at a time, closing a connection whose path is gone):
+        // the next case gets a fresh one rather than its wait.
+        Probe::Answered(what) => {
+            result.notes.push(format!(
+                "after this case a probe completed a handshake but got {what} within {} ms: \
+                 the server was restarted for the next case",
+                LIVENESS.as_millis()
+            ));
+            slot.discard();
+            None
+        }
+        Probe::Unreachable => Some(NOTHING_LISTENS.to_string()),
+        Probe::Silent(seen) => Some(seen),
+    };
+    if let Some(seen) = silent {
+        checks.push(judge::stopped_answering(format!("{seen}; restarting it")));
+        slot.discard();
+    }
+}
+
+/// "server exited with STATUS while conn 3 was waiting for its echo".
+fn exited_while(status: std::process::ExitStatus, outcome: &connections::Outcome) -> String {
+    let during = match (outcome.abandoned.first(), outcome.abandoned.len()) {
+        (None, _) => String::new(),
+        (Some(first), 1) => format!(" while {first}"),
+        (Some(first), n) => format!(" while {first} ({} more abandoned)", n - 1),
+    };
+    let unstarted = match outcome.not_started {
+        0 => String::new(),
+        n => format!("; {n} connection(s) not started"),
+    };
+    format!("server exited with {status}{during}{unstarted}")
+}
+
+/// A server not started here: only a probe can tell, after every case (so
+/// a crash is pinned on the case that caused it), and nobody can restart
+/// it.
+fn remote_survival(remote: &crate::sut::Remote, case: &CaseAt<'_>, checks: &mut Vec<Check>) {
+    if let Some(seen) = remote::stopped_answering(case.target, case.cfg.ready_timeout) {
+        let why =
+            format!("{seen}; the harness did not start it, so its remaining cases are skipped");
+        checks.insert(0, judge::stopped_answering(why));
+        remote.mark_gone(format!(
+            "since {} [{}]: {seen}",
+            case.sc.id, case.driver_kind
+        ));
+    }
 }
 
 const NOTHING_LISTENS: &str = "nothing is listening any more";

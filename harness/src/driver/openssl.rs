@@ -10,7 +10,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
@@ -19,7 +19,7 @@ use std::time::{Duration, Instant};
 use echo_client::{Close, Handshake, Observation, StreamObservation};
 
 use super::{Blind, Driver, Run, Target};
-use crate::scenario::{CloseExpect, ConnectionSpec, FinSpec};
+use crate::scenario::{CloseExpect, ConnectionSpec, FinSpec, StreamSpec};
 
 /// How long to wait after `{fin}` (and the handshake) for the server to
 /// close before giving up.
@@ -285,10 +285,56 @@ impl Driver for Openssl {
             g.arrive();
         }
         let start = Instant::now();
-        let until = start + deadline;
         let stream = &spec.streams[0];
         let data = stream.send.bytes(n);
-        let mut child = Command::new(&self.binary)
+        let mut child = self.spawn(target, spec)?;
+        let readers = Readers::start(&mut child, established);
+        let mut stdin = child.stdin.take().expect("piped");
+        let sent = write_chunks(&mut stdin, &data, stream);
+        let plan = Waits {
+            fin_at: match stream.fin {
+                FinSpec::WithData => Some(Instant::now()),
+                FinSpec::AfterMs(ms) => Some(Instant::now() + Duration::from_millis(ms)),
+                FinSpec::Never => None,
+            },
+            stop_at: spec.hold_ms.map(|ms| start + Duration::from_millis(ms)),
+            until: start + deadline,
+        };
+        let waited = wait(&mut child, &mut stdin, target, &plan, &readers.up);
+        let deadline_hit = waited.exited.is_none() && Instant::now() >= plan.until;
+        if waited.exited.is_none() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        drop(stdin);
+        let (stdout, stderr) = readers.join();
+        if let Some(e) = &target.evidence {
+            let exit = waited
+                .exited
+                .map_or("killed by the harness".to_string(), |c| format!("exit {c}"));
+            let text = format!("# s_client, connection {n}: {exit}\n{stderr}");
+            e.write(&format!("s_client-conn-{n}.stderr.txt"), text.as_bytes());
+        }
+        let end = Ended {
+            stdout,
+            stderr,
+            exited_by_itself: waited.exited,
+            elapsed: start.elapsed(),
+            deadline_hit,
+            abandoned: waited.abandoned,
+        };
+        let obs = observe(&spec.alpn, sent, waited.fin_sent, end);
+        Ok(Run {
+            sent: vec![data],
+            obs,
+        })
+    }
+}
+
+impl Openssl {
+    /// `openssl s_client -quic` for `spec`, to `target`, with pipes.
+    fn spawn(&self, target: &Target, spec: &ConnectionSpec) -> Result<Child, String> {
+        Command::new(&self.binary)
             .arg("s_client")
             .arg("-connect")
             .arg(target.addr.to_string())
@@ -305,7 +351,20 @@ impl Driver for Openssl {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .map_err(|e| format!("cannot run {}: {e}", self.binary.display()))?;
+            .map_err(|e| format!("cannot run {}: {e}", self.binary.display()))
+    }
+}
+
+/// Threads reading s_client's stdout (the echo) and stderr (its account of
+/// the connection, which says when the handshake completed: `up`).
+struct Readers {
+    out: std::thread::JoinHandle<Vec<u8>>,
+    err: std::thread::JoinHandle<String>,
+    up: Arc<AtomicBool>,
+}
+
+impl Readers {
+    fn start(child: &mut Child, established: Option<Sender<()>>) -> Readers {
         let mut stdout_pipe = child.stdout.take().expect("piped");
         let mut stderr_pipe = child.stderr.take().expect("piped");
         let out = std::thread::spawn(move || {
@@ -332,96 +391,104 @@ impl Driver for Openssl {
             }
             text
         });
-        let mut stdin = child.stdin.take().expect("piped");
-        let size = stream.chunk_size.unwrap_or(data.len().max(1));
-        let pause = Duration::from_millis(stream.pause_ms);
-        let mut sent = 0;
-        for chunk in data.chunks(size) {
-            if stdin
-                .write_all(&escape(chunk))
+        Readers { out, err, up }
+    }
+
+    /// Once s_client is gone: what it wrote to stdout and to stderr.
+    fn join(self) -> (Vec<u8>, String) {
+        (
+            self.out.join().unwrap_or_default(),
+            self.err.join().unwrap_or_default(),
+        )
+    }
+}
+
+/// Writes the stream's bytes in its chunks, each followed by its pause;
+/// how many were written before s_client stopped reading.
+fn write_chunks(stdin: &mut ChildStdin, data: &[u8], stream: &StreamSpec) -> usize {
+    let size = stream.chunk_size.unwrap_or(data.len().max(1));
+    let pause = Duration::from_millis(stream.pause_ms);
+    let mut sent = 0;
+    for chunk in data.chunks(size) {
+        if stdin
+            .write_all(&escape(chunk))
+            .and_then(|_| stdin.flush())
+            .is_err()
+        {
+            break;
+        }
+        sent += chunk.len();
+        std::thread::sleep(pause); // the scenario's pacing, not synchronisation
+    }
+    sent
+}
+
+/// When to send FIN, when the plan leaves, and the case's deadline.
+struct Waits {
+    fin_at: Option<Instant>,
+    stop_at: Option<Instant>,
+    until: Instant,
+}
+
+/// How the wait for s_client ended.
+struct Waited {
+    exited: Option<i32>,
+    fin_sent: bool,
+    abandoned: bool,
+}
+
+/// Sends FIN when due and waits for s_client to exit by itself, for the
+/// plan to leave, for the linger after FIN and handshake, or for the
+/// deadline; a server gone gives it a moment, then it is abandoned.
+fn wait(
+    child: &mut Child,
+    stdin: &mut ChildStdin,
+    target: &Target,
+    plan: &Waits,
+    up: &AtomicBool,
+) -> Waited {
+    let mut w = Waited {
+        exited: None,
+        fin_sent: false,
+        abandoned: false,
+    };
+    let mut linger_until: Option<Instant> = None;
+    let mut gone_at: Option<Instant> = None;
+    loop {
+        let now = Instant::now();
+        if let Ok(Some(status)) = child.try_wait() {
+            w.exited = Some(status.code().unwrap_or(-1));
+            return w;
+        }
+        // Once the server is gone, s_client gets a moment to act on what it
+        // already received (a close makes it exit by itself).
+        if target.cancel.load(Ordering::Acquire) {
+            let until = *gone_at.get_or_insert(now + CANCEL_GRACE);
+            if now >= until {
+                w.abandoned = true;
+                return w;
+            }
+        }
+        if plan.fin_at.is_some_and(|t| !w.fin_sent && now >= t) {
+            w.fin_sent = stdin
+                .write_all(b"{fin}")
                 .and_then(|_| stdin.flush())
-                .is_err()
-            {
-                break;
-            }
-            sent += chunk.len();
-            std::thread::sleep(pause); // the scenario's pacing, not synchronisation
+                .is_ok();
         }
-        let fin_at = match stream.fin {
-            FinSpec::WithData => Some(Instant::now()),
-            FinSpec::AfterMs(ms) => Some(Instant::now() + Duration::from_millis(ms)),
-            FinSpec::Never => None,
-        };
-        let stop_at = spec.hold_ms.map(|ms| start + Duration::from_millis(ms));
-        let mut fin_sent = false;
-        let mut exited: Option<i32> = None;
-        let mut linger_until: Option<Instant> = None;
-        let mut abandoned = false;
-        let mut gone_at: Option<Instant> = None;
-        loop {
-            let now = Instant::now();
-            if let Ok(Some(status)) = child.try_wait() {
-                exited = Some(status.code().unwrap_or(-1));
-                break;
-            }
-            // Once the server is gone, s_client gets a moment to act on what
-            // it already received (a close makes it exit by itself).
-            if target.cancel.load(std::sync::atomic::Ordering::Acquire) {
-                let until = *gone_at.get_or_insert(now + CANCEL_GRACE);
-                if now >= until {
-                    abandoned = true;
-                    break;
-                }
-            }
-            if let Some(t) = fin_at {
-                if !fin_sent && now >= t {
-                    fin_sent = stdin
-                        .write_all(b"{fin}")
-                        .and_then(|_| stdin.flush())
-                        .is_ok();
-                }
-            }
-            // The wait for the server's close starts once both the FIN is
-            // written and the handshake is done: on a lossy network the
-            // handshake alone can take seconds of retransmissions.
-            if fin_sent && linger_until.is_none() && up.load(Ordering::Acquire) {
-                linger_until = Some(now + LINGER);
-            }
-            if now >= until
-                || stop_at.is_some_and(|t| now >= t)
-                || linger_until.is_some_and(|t| now >= t)
-            {
-                break;
-            }
-            // Bounded polling of the child's exit (no pipe to select on).
-            std::thread::sleep(Duration::from_millis(5));
+        // The wait for the server's close starts once both the FIN is
+        // written and the handshake is done: on a lossy network the
+        // handshake alone can take seconds of retransmissions.
+        if w.fin_sent && linger_until.is_none() && up.load(Ordering::Acquire) {
+            linger_until = Some(now + LINGER);
         }
-        let deadline_hit = exited.is_none() && Instant::now() >= until;
-        if exited.is_none() {
-            let _ = child.kill();
-            let _ = child.wait();
+        if now >= plan.until
+            || plan.stop_at.is_some_and(|t| now >= t)
+            || linger_until.is_some_and(|t| now >= t)
+        {
+            return w;
         }
-        drop(stdin);
-        let stdout = out.join().unwrap_or_default();
-        let stderr = err.join().unwrap_or_default();
-        if let Some(e) = &target.evidence {
-            let exit = exited.map_or("killed by the harness".to_string(), |c| format!("exit {c}"));
-            let text = format!("# s_client, connection {n}: {exit}\n{stderr}");
-            e.write(&format!("s_client-conn-{n}.stderr.txt"), text.as_bytes());
-        }
-        let end = Ended {
-            stdout,
-            stderr,
-            exited_by_itself: exited,
-            elapsed: start.elapsed(),
-            deadline_hit,
-            abandoned,
-        };
-        let obs = observe(&spec.alpn, sent, fin_sent, end);
-        Ok(Run {
-            sent: vec![data],
-            obs,
-        })
+        // Bounded polling of the child's exit (no pipe to select on).
+        std::thread::sleep(Duration::from_millis(5));
     }
 }
 

@@ -164,17 +164,7 @@ impl Model {
         flow.index += 1;
         tally.datagrams += 1;
         tally.bytes += bytes.len() as u64;
-        // Draw every random number every time, whatever the outcome, so one
-        // packet's fate does not shift the draws of the packets after it.
-        let lost = rng.random_bool(spec.loss);
-        let reorder = rng.random_bool(spec.reorder);
-        let duplicate = rng.random_bool(spec.duplicate);
-        let corrupt = rng.random_bool(spec.corrupt);
-        let jitter = rng.random_range(0..=spec.jitter_ms);
-        let dup_jitter = rng.random_range(0..=spec.jitter_ms);
-        let flip_at: usize = rng.random_range(0..bytes.len().max(1));
-        let flip_bit: u8 = rng.random_range(0..8);
-
+        let d = Draws::new(rng, spec, bytes.len());
         let listed = match dir {
             Dir::ToServer => &spec.drop_to_server,
             Dir::ToClient => &spec.drop_to_client,
@@ -194,11 +184,11 @@ impl Model {
         let in_burst = flow.burst_left > 0;
         if in_burst {
             flow.burst_left -= 1;
-        } else if lost {
+        } else if d.lost {
             flow.burst_left = spec.loss_burst.saturating_sub(1);
         }
         let designed = listed.contains(&index) || blackholed || stalled;
-        let random = (in_burst || lost) && !designed;
+        let random = (in_burst || d.lost) && !designed;
         if flow
             .last_at
             .is_some_and(|last| at.saturating_sub(last) >= QUIET)
@@ -213,24 +203,59 @@ impl Model {
             tally.dropped += 1;
             return Vec::new();
         }
-        let mut delay = spec.delay_ms + jitter;
-        if reorder {
+        d.deliveries(spec, bytes, tally)
+    }
+}
+
+/// One datagram's random numbers, all drawn every time whatever the
+/// outcome, so one packet's fate does not shift the draws of the packets
+/// after it.
+struct Draws {
+    lost: bool,
+    reorder: bool,
+    duplicate: bool,
+    corrupt: bool,
+    jitter: u64,
+    dup_jitter: u64,
+    flip_at: usize,
+    flip_bit: u8,
+}
+
+impl Draws {
+    fn new(rng: &mut ChaCha8Rng, spec: &NetworkSpec, len: usize) -> Draws {
+        Draws {
+            lost: rng.random_bool(spec.loss),
+            reorder: rng.random_bool(spec.reorder),
+            duplicate: rng.random_bool(spec.duplicate),
+            corrupt: rng.random_bool(spec.corrupt),
+            jitter: rng.random_range(0..=spec.jitter_ms),
+            dup_jitter: rng.random_range(0..=spec.jitter_ms),
+            flip_at: rng.random_range(0..len.max(1)),
+            flip_bit: rng.random_range(0..8),
+        }
+    }
+
+    /// What a datagram that was not dropped becomes: delayed (and maybe
+    /// reordered), maybe corrupted, maybe duplicated.
+    fn deliveries(&self, spec: &NetworkSpec, bytes: &[u8], tally: &mut Tally) -> Vec<Delivery> {
+        let mut delay = spec.delay_ms + self.jitter;
+        if self.reorder {
             delay += spec.reorder_ms;
             tally.reordered += 1;
         }
         let mut first = bytes.to_vec();
-        if corrupt && !first.is_empty() {
-            first[flip_at] ^= 1 << flip_bit;
+        if self.corrupt && !first.is_empty() {
+            first[self.flip_at] ^= 1 << self.flip_bit;
             tally.corrupted += 1;
         }
         let mut out = vec![Delivery {
             after: Duration::from_millis(delay),
             bytes: first,
         }];
-        if duplicate {
+        if self.duplicate {
             tally.duplicated += 1;
             out.push(Delivery {
-                after: Duration::from_millis(spec.delay_ms + dup_jitter),
+                after: Duration::from_millis(spec.delay_ms + self.dup_jitter),
                 bytes: bytes.to_vec(),
             });
         }

@@ -97,6 +97,101 @@ impl StderrLog {
     }
 }
 
+/// The command that starts `spec`, and the address it will listen on when
+/// the harness chose it (a template's `{port}`); `None`: the server says
+/// (`listening on ADDR`).
+fn command(
+    spec: &ServerSpec,
+    certs: &Certs,
+    (at, args): (SocketAddr, &[String]),
+) -> Result<(Command, Option<SocketAddr>), NotReady> {
+    let host = at.ip();
+    let any_port = SocketAddr::new(host, 0);
+    match &spec.launch {
+        Launch::Remote(r) => Err(format!(
+            "{} is a server the harness did not start; it cannot start it",
+            r.label()
+        )
+        .into()),
+        Launch::Builtin(b) => {
+            let exe = std::env::current_exe()
+                .map_err(|e| format!("cannot find the harness binary: {e}"))?;
+            let mut cmd = Command::new(exe);
+            cmd.arg(b.subcommand())
+                .arg("--listen")
+                .arg(at.to_string())
+                .arg("--cert")
+                .arg(&certs.chain)
+                .arg("--key")
+                .arg(&certs.key)
+                .args(&spec.builtin_args)
+                .args(args);
+            Ok((cmd, None))
+        }
+        Launch::Template(t) => {
+            let port = match at.port() {
+                0 => free_udp_port(host).map_err(|e| format!("cannot find a free port: {e}"))?,
+                p => p,
+            };
+            let bracketed = any_port.to_string();
+            let line = t
+                .replace("{host}", bracketed.trim_end_matches(":0"))
+                .replace("{ip}", &host.to_string())
+                .replace("{port}", &port.to_string())
+                .replace("{chain}", &certs.chain.to_string_lossy())
+                .replace("{key}", &certs.key.to_string_lossy())
+                .replace("{ca}", &certs.ca.to_string_lossy())
+                .replace("{args}", &quoted(args)?);
+            let words = shlex::split(&line)
+                .filter(|w| !w.is_empty())
+                .ok_or_else(|| {
+                    format!(
+                        "server template {t:?} is not a valid command line (unbalanced quotes?)"
+                    )
+                })?;
+            let mut cmd = Command::new(&words[0]);
+            cmd.args(&words[1..]);
+            Ok((cmd, Some(SocketAddr::new(host, port))))
+        }
+    }
+}
+
+/// Threads that drain the server's stderr (kept, bounded; `done` once it
+/// closes) and stdout (its lines, for the `listening on` line).
+fn read_pipes(
+    child: &mut Child,
+) -> (
+    Arc<Mutex<StderrLog>>,
+    mpsc::Receiver<()>,
+    mpsc::Receiver<String>,
+) {
+    let stderr = Arc::new(Mutex::new(StderrLog::default()));
+    let (done_tx, stderr_done) = mpsc::channel();
+    {
+        let pipe = child.stderr.take().expect("piped");
+        let tail = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            bounded_lines(BufReader::new(pipe), |line| {
+                tail.lock().unwrap_or_else(|p| p.into_inner()).push(line);
+            });
+            let _ = done_tx.send(());
+        });
+    }
+    let (line_tx, line_rx) = mpsc::channel();
+    {
+        let pipe = child.stdout.take().expect("piped");
+        // Drained to the end even once nobody listens for the ready
+        // line: a server that logs to stdout must never block on a
+        // full pipe.
+        std::thread::spawn(move || {
+            bounded_lines(BufReader::new(pipe), |line| {
+                let _ = line_tx.send(line);
+            });
+        });
+    }
+    (stderr, stderr_done, line_rx)
+}
+
 /// A running (or dead) server under test.
 pub struct Running {
     child: Child,
@@ -115,55 +210,8 @@ impl Running {
         (at, args): (SocketAddr, &[String]),
         ready_timeout: Duration,
     ) -> Result<Running, NotReady> {
-        let host = at.ip();
-        let any_port = SocketAddr::new(host, 0);
-        let (mut cmd, fixed_addr) = match &spec.launch {
-            Launch::Remote(r) => {
-                return Err(format!(
-                    "{} is a server the harness did not start; it cannot start it",
-                    r.label()
-                )
-                .into())
-            }
-            Launch::Builtin(b) => {
-                let exe = std::env::current_exe()
-                    .map_err(|e| format!("cannot find the harness binary: {e}"))?;
-                let mut cmd = Command::new(exe);
-                cmd.arg(b.subcommand())
-                    .arg("--listen")
-                    .arg(at.to_string())
-                    .arg("--cert")
-                    .arg(&certs.chain)
-                    .arg("--key")
-                    .arg(&certs.key)
-                    .args(&spec.builtin_args)
-                    .args(args);
-                (cmd, None)
-            }
-            Launch::Template(t) => {
-                let port = match at.port() {
-                    0 => {
-                        free_udp_port(host).map_err(|e| format!("cannot find a free port: {e}"))?
-                    }
-                    p => p,
-                };
-                let bracketed = any_port.to_string();
-                let line = t
-                    .replace("{host}", bracketed.trim_end_matches(":0"))
-                    .replace("{ip}", &host.to_string())
-                    .replace("{port}", &port.to_string())
-                    .replace("{chain}", &certs.chain.to_string_lossy())
-                    .replace("{key}", &certs.key.to_string_lossy())
-                    .replace("{ca}", &certs.ca.to_string_lossy())
-                    .replace("{args}", &quoted(args)?);
-                let words = shlex::split(&line).filter(|w| !w.is_empty()).ok_or_else(|| {
-                    format!("server template {t:?} is not a valid command line (unbalanced quotes?)")
-                })?;
-                let mut cmd = Command::new(&words[0]);
-                cmd.args(&words[1..]);
-                (cmd, Some(SocketAddr::new(host, port)))
-            }
-        };
+        let any_port = SocketAddr::new(at.ip(), 0);
+        let (mut cmd, fixed_addr) = command(spec, certs, (at, args))?;
         cmd.stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -188,30 +236,7 @@ impl Running {
         })?;
         GROUPS.lock().unwrap().push(child.id() as i32);
 
-        let stderr = Arc::new(Mutex::new(StderrLog::default()));
-        let (done_tx, stderr_done) = mpsc::channel();
-        {
-            let pipe = child.stderr.take().expect("piped");
-            let tail = Arc::clone(&stderr);
-            std::thread::spawn(move || {
-                bounded_lines(BufReader::new(pipe), |line| {
-                    tail.lock().unwrap_or_else(|p| p.into_inner()).push(line);
-                });
-                let _ = done_tx.send(());
-            });
-        }
-        let (line_tx, line_rx) = mpsc::channel();
-        {
-            let pipe = child.stdout.take().expect("piped");
-            // Drained to the end even once nobody listens for the ready
-            // line: a server that logs to stdout must never block on a
-            // full pipe.
-            std::thread::spawn(move || {
-                bounded_lines(BufReader::new(pipe), |line| {
-                    let _ = line_tx.send(line);
-                });
-            });
-        }
+        let (stderr, stderr_done, line_rx) = read_pipes(&mut child);
         let mut running = Running {
             child,
             addr: any_port,
