@@ -4,13 +4,13 @@
 //! the server's close.
 
 use std::net::SocketAddr;
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use echo_client::progress::{Leave, Next, Progress, StreamStatus};
 use echo_client::{
-    AbortHow, Checkpoint, ClientConfig, Close, Fin, FinGate, Handshake, Moment, Observation, Plan,
-    Reads, StreamObservation, StreamPlan,
+    cancelled, AbortHow, Checkpoint, ClientConfig, Close, Fin, FinGate, GateTicket, Handshake,
+    Moment, Observation, Plan, Reads, StreamObservation, StreamPlan,
 };
 use quinn::{Connection, ConnectionError, Endpoint, IdleTimeout, ReadError, RecvStream, VarInt};
 use tokio::sync::watch;
@@ -27,7 +27,7 @@ const DRAIN: Duration = Duration::from_millis(100);
 /// What the connection's tasks tell each other: bytes written on the first
 /// stream, and whether any echoed byte has arrived.
 #[derive(Debug, Clone, Copy, Default)]
-struct Progress {
+struct Told {
     written: usize,
     echoed: bool,
 }
@@ -45,15 +45,18 @@ struct StreamState {
 }
 
 impl StreamState {
-    /// Done as the native client counts it: the echo ended, or the stream
-    /// was abandoned, or nothing more is expected on it.
-    fn done(&self) -> bool {
-        self.aborted
-            || self.obs.fin_received
-            || self.obs.reset.is_some()
-            || self.obs.stop_sending.is_some()
-            || (self.fin == Fin::Never && self.written)
-            || (self.obs.id & 0x2 != 0 && self.written)
+    /// Where it stands, for the plan's [`Progress`] (the rule the native
+    /// client follows too).
+    fn status(&self) -> StreamStatus {
+        StreamStatus {
+            fin: self.fin,
+            uni: self.obs.id & 0x2 != 0,
+            written: self.written,
+            aborted: self.aborted,
+            fin_received: self.obs.fin_received,
+            reset_received: self.obs.reset.is_some(),
+            stop_sending_received: self.obs.stop_sending.is_some(),
+        }
     }
 }
 
@@ -61,30 +64,6 @@ type Shared = Arc<Mutex<StreamState>>;
 
 fn lock(s: &Shared) -> std::sync::MutexGuard<'_, StreamState> {
     s.lock().unwrap_or_else(|p| p.into_inner())
-}
-
-/// A connection's place at an optional [`FinGate`]: it arrives once, and
-/// on drop if it never did.
-struct Ticket(Option<FinGate>);
-
-impl Ticket {
-    fn arrive(&mut self) {
-        if let Some(g) = self.0.take() {
-            g.arrive();
-        }
-    }
-}
-
-impl Drop for Ticket {
-    fn drop(&mut self) {
-        self.arrive();
-    }
-}
-
-fn cancelled(plan: &Plan) -> bool {
-    plan.cancel
-        .as_ref()
-        .is_some_and(|c| c.load(Ordering::Acquire))
 }
 
 fn transport(cfg: &ClientConfig, plan: &Plan) -> quinn::TransportConfig {
@@ -144,38 +123,22 @@ pub(crate) async fn run(
     plan: &Plan,
 ) -> Result<Observation, String> {
     let start = Instant::now();
-    let deadline = start + plan.deadline;
-    let mut endpoint = Endpoint::client(echo_client::any_port_for(server))
-        .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
-    // Initial packets are always protected with TLS_AES_128_GCM_SHA256
-    // (RFC 9001 §5.2), whatever suites the ClientHello offers.
-    let initial = rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256
-        .tls13()
-        .and_then(|s| s.quic_suite())
-        .ok_or("rustls has no QUIC Initial suite")?;
-    let quic = quinn::crypto::rustls::QuicClientConfig::with_initial(Arc::new(tls), initial)
-        .map_err(|e| format!("the TLS configuration does not fit QUIC: {e}"))?;
-    let mut client = quinn::ClientConfig::new(Arc::new(quic));
-    client.transport_config(Arc::new(transport(cfg, plan)));
-    endpoint.set_default_client_config(client);
-    let name = echo_client::ip_name(&cfg.server_name)
-        .map_or_else(|| cfg.server_name.clone(), |ip| ip.to_string());
-    let connecting = endpoint
-        .connect(server, &name)
-        .map_err(|e| format!("cannot connect to {server}: {e}"))?;
-    let mut ticket = Ticket(plan.fin_gate.clone());
+    let mut progress = Progress::new(plan, start);
+    let deadline = progress.deadline();
+    let (endpoint, connecting) = connect(server, cfg, tls, plan)?;
+    let mut ticket = GateTicket::new(plan.fin_gate.clone());
     let mut observation = Observation {
         started_at: Some(start),
         ..Observation::nothing()
     };
-    let (progress, _) = watch::channel(Progress::default());
-    let progress = Arc::new(progress);
+    let (progress_tx, _) = watch::channel(Told::default());
+    let shared = Arc::new(progress_tx);
 
     // 0-RTT: the streams start at once, before the handshake completes.
     let (connecting, mut early) = match plan.early_data {
         true => match connecting.into_0rtt() {
             Ok((conn, accepted)) => {
-                let states = spawn_streams(&conn, plan, &progress);
+                let states = spawn_streams(&conn, plan, &shared);
                 (Err(conn), Some((accepted, states)))
             }
             // No session to resume: an ordinary handshake.
@@ -199,6 +162,53 @@ pub(crate) async fn run(
         return Ok(observation);
     };
     observation.resumed = Some(verified.none());
+    established(&conn, start, plan, &mut observation);
+    progress.established(observation.established_at.unwrap_or(start));
+    ticket.arrive();
+
+    // The streams (again, in 1-RTT, if the server turned 0-RTT down: what
+    // was sent early is lost), and the key updates.
+    let states = match early {
+        Some((_, states)) if observation.early_data_accepted == Some(true) => states,
+        _ => spawn_streams(&conn, plan, &shared),
+    };
+    key_updates(&conn, plan, &shared);
+    until_done(&conn, &mut progress, plan, &states, &mut observation).await;
+    end(&conn, &endpoint, &states, &mut observation).await;
+    observation.elapsed = start.elapsed();
+    Ok(observation)
+}
+
+/// A quinn endpoint on a free port and the connection to `server`.
+fn connect(
+    server: SocketAddr,
+    cfg: &ClientConfig,
+    tls: rustls::ClientConfig,
+    plan: &Plan,
+) -> Result<(Endpoint, quinn::Connecting), String> {
+    let mut endpoint = Endpoint::client(echo_client::any_port_for(server))
+        .map_err(|e| format!("cannot open a UDP socket: {e}"))?;
+    // Initial packets are always protected with TLS_AES_128_GCM_SHA256
+    // (RFC 9001 §5.2), whatever suites the ClientHello offers.
+    let initial = rustls::crypto::ring::cipher_suite::TLS13_AES_128_GCM_SHA256
+        .tls13()
+        .and_then(|s| s.quic_suite())
+        .ok_or("rustls has no QUIC Initial suite")?;
+    let quic = quinn::crypto::rustls::QuicClientConfig::with_initial(Arc::new(tls), initial)
+        .map_err(|e| format!("the TLS configuration does not fit QUIC: {e}"))?;
+    let mut client = quinn::ClientConfig::new(Arc::new(quic));
+    client.transport_config(Arc::new(transport(cfg, plan)));
+    endpoint.set_default_client_config(client);
+    let name = echo_client::ip_name(&cfg.server_name)
+        .map_or_else(|| cfg.server_name.clone(), |ip| ip.to_string());
+    let connecting = endpoint
+        .connect(server, &name)
+        .map_err(|e| format!("cannot connect to {server}: {e}"))?;
+    Ok((endpoint, connecting))
+}
+
+/// The handshake completed: its ALPN and moment recorded, the caller told.
+fn established(conn: &Connection, start: Instant, plan: &Plan, observation: &mut Observation) {
     let established = Instant::now();
     let alpn = conn
         .handshake_data()
@@ -214,16 +224,12 @@ pub(crate) async fn run(
     if let Some(tx) = &plan.notify_established {
         let _ = tx.send(());
     }
-    ticket.arrive();
+}
 
-    // The streams (again, in 1-RTT, if the server turned 0-RTT down: what
-    // was sent early is lost), and the key updates.
-    let states = match early {
-        Some((_, states)) if observation.early_data_accepted == Some(true) => states,
-        _ => spawn_streams(&conn, plan, &progress),
-    };
+/// A task per planned key update, each at its moment.
+fn key_updates(conn: &Connection, plan: &Plan, shared: &Arc<watch::Sender<Told>>) {
     for moment in plan.key_updates.clone() {
-        let (conn, mut seen) = (conn.clone(), progress.subscribe());
+        let (conn, mut seen) = (conn.clone(), shared.subscribe());
         tokio::spawn(async move {
             let due = seen.wait_for(|p| moment.came(p.written, p.echoed)).await;
             if due.is_ok() {
@@ -232,42 +238,51 @@ pub(crate) async fn run(
             }
         });
     }
+}
 
-    // Until every stream is done (then the server's close is waited for),
-    // or the plan stops, the deadline passes or the server is gone.
-    let stop_at = plan.stop_after.map(|d| established + d);
-    let mut linger_until: Option<Instant> = None;
+/// Until every stream is done (then the server's close is waited for), or
+/// the plan stops, the deadline passes or the server is gone: the rule of
+/// [`Progress`].
+async fn until_done(
+    conn: &Connection,
+    progress: &mut Progress,
+    plan: &Plan,
+    states: &[Shared],
+    observation: &mut Observation,
+) {
     loop {
-        let now = Instant::now();
-        if now >= deadline {
+        let status: Vec<StreamStatus> = states.iter().map(|s| lock(s).status()).collect();
+        let next = progress.poll(Instant::now(), Some(&status));
+        if next == Next::Leave(Leave::Deadline) {
             observation.deadline_hit = true;
-            break;
+            return;
         }
-        if stop_at.is_some_and(|t| now >= t) || conn.close_reason().is_some() {
-            break;
+        if next == Next::Leave(Leave::Stopped) || conn.close_reason().is_some() {
+            return;
         }
         if cancelled(plan) {
             observation.abandoned = true;
-            break;
+            return;
         }
-        let holding = plan.stop_after.is_some()
-            && states.iter().any(|s| {
-                let s = lock(s);
-                s.fin == Fin::Never && !s.obs.fin_received && s.obs.reset.is_none()
-            });
-        if !holding && states.iter().all(|s| lock(s).done()) {
-            let until = *linger_until.get_or_insert(now + plan.linger);
-            if now >= until {
-                break;
-            }
+        if next == Next::Leave(Leave::Lingered) {
+            return;
         }
         tokio::select! {
             _ = conn.closed() => {}
             _ = sleep(TICK) => {}
         }
     }
+}
 
-    // What is buffered is still read once the connection is over.
+/// The end: what is buffered is still read once the connection is over;
+/// our goodbye when nothing ended it; how it ended and every stream's
+/// observation.
+async fn end(
+    conn: &Connection,
+    endpoint: &Endpoint,
+    states: &[Shared],
+    observation: &mut Observation,
+) {
     if conn.close_reason().is_some() {
         let until = Instant::now() + DRAIN;
         while Instant::now() < until && states.iter().any(|s| !lock(s).read_done) {
@@ -280,7 +295,7 @@ pub(crate) async fn run(
         // Long enough to send the close, not to wait out draining.
         let _ = tokio::time::timeout(Duration::from_millis(50), endpoint.wait_idle()).await;
     }
-    record_ending(&mut observation, reason);
+    record_ending(observation, reason);
     observation.streams = states
         .iter()
         .map(|s| {
@@ -291,15 +306,13 @@ pub(crate) async fn run(
             o
         })
         .collect();
-    observation.elapsed = start.elapsed();
-    Ok(observation)
 }
 
 /// A task per stream of the plan on `conn`; their shared states.
 fn spawn_streams(
     conn: &Connection,
     plan: &Plan,
-    progress: &Arc<watch::Sender<Progress>>,
+    progress: &Arc<watch::Sender<Told>>,
 ) -> Vec<Shared> {
     let mut states = Vec::new();
     for (i, sp) in plan.streams.iter().enumerate() {
@@ -378,71 +391,16 @@ async fn stream(
     sp: StreamPlan,
     (first, reads): (bool, Reads),
     state: Shared,
-    progress: Arc<watch::Sender<Progress>>,
+    progress: Arc<watch::Sender<Told>>,
     hold: Hold,
 ) {
-    let Hold {
-        gate,
-        mut checkpoint,
-    } = hold;
-    let opened = if sp.uni {
-        conn.open_uni().await.map(|s| (s, None))
-    } else {
-        conn.open_bi().await.map(|(s, r)| (s, Some(r)))
-    };
-    let Ok((mut send, recv)) = opened else {
-        lock(&state).read_done = true;
+    let Hold { gate, checkpoint } = hold;
+    let Some((mut send, stop)) = open(&conn, &sp, reads, &state, &progress).await else {
         return;
     };
-    lock(&state).obs.id = u64::from(send.id());
-    let (stop, stop_rx) = watch::channel(None);
-    match recv {
-        Some(recv) => {
-            let (state, progress, conn) = (Arc::clone(&state), Arc::clone(&progress), conn.clone());
-            tokio::spawn(read(recv, state, progress, reads, conn, stop_rx));
-        }
-        None => lock(&state).read_done = true,
-    }
-    {
-        let stopped = send.stopped();
-        let state = Arc::clone(&state);
-        tokio::spawn(async move {
-            if let Ok(Some(code)) = stopped.await {
-                lock(&state).obs.stop_sending = Some(code.into_inner());
-            }
-        });
-    }
-    let last = sp.chunks.len().saturating_sub(1);
-    for (i, chunk) in sp.chunks.iter().enumerate() {
-        if send.write_all(&chunk.data).await.is_err() {
-            return;
-        }
-        let sent = {
-            let mut s = lock(&state);
-            s.obs.sent += chunk.data.len();
-            s.obs.sent
-        };
-        if first {
-            progress.send_modify(|p| p.written = sent);
-        }
-        let due = |((when, _), _): &mut ((Moment, Checkpoint), Duration)| {
-            let p = progress.borrow();
-            when.came(p.written, p.echoed)
-        };
-        if let Some(((when, cp), within)) = checkpoint.take_if(due) {
-            // Nothing more is written until released; the connection
-            // itself goes on (acknowledgements, PINGs).
-            log::debug!("at the checkpoint ({when:?})");
-            let _ = tokio::task::spawn_blocking(move || cp.arrive(within)).await;
-        }
-        if i < last {
-            sleep(chunk.pause_after).await;
-        }
-    }
-    match sp.fin {
-        Fin::WithLastChunk => {}
-        Fin::After(d) => sleep(d).await,
-        Fin::Never => {}
+    let told = if first { Some(&*progress) } else { None };
+    if !write_chunks(&mut send, &sp, &state, told, checkpoint).await {
+        return;
     }
     if sp.fin != Fin::Never {
         // Held at the gate until every connection of the case is open.
@@ -477,11 +435,93 @@ async fn stream(
     lock(&state).aborted = true;
 }
 
+/// Opens the stream, starts its reader (which sends STOP_SENDING when told
+/// on the channel returned) and a watch for the server's STOP_SENDING.
+async fn open(
+    conn: &Connection,
+    sp: &StreamPlan,
+    reads: Reads,
+    state: &Shared,
+    progress: &Arc<watch::Sender<Told>>,
+) -> Option<(quinn::SendStream, watch::Sender<Option<u64>>)> {
+    let opened = if sp.uni {
+        conn.open_uni().await.map(|s| (s, None))
+    } else {
+        conn.open_bi().await.map(|(s, r)| (s, Some(r)))
+    };
+    let Ok((send, recv)) = opened else {
+        lock(state).read_done = true;
+        return None;
+    };
+    lock(state).obs.id = u64::from(send.id());
+    let (stop, stop_rx) = watch::channel(None);
+    match recv {
+        Some(recv) => {
+            let (state, progress, conn) = (Arc::clone(state), Arc::clone(progress), conn.clone());
+            tokio::spawn(read(recv, state, progress, reads, conn, stop_rx));
+        }
+        None => lock(state).read_done = true,
+    }
+    let stopped = send.stopped();
+    let state = Arc::clone(state);
+    tokio::spawn(async move {
+        if let Ok(Some(code)) = stopped.await {
+            lock(&state).obs.stop_sending = Some(code.into_inner());
+        }
+    });
+    Some((send, stop))
+}
+
+/// Writes the chunks with their pauses, and waits `Fin::After`; the first
+/// stream tells how much is written (`told`) and stops at the plan's
+/// checkpoint. False when the stream could not be written.
+async fn write_chunks(
+    send: &mut quinn::SendStream,
+    sp: &StreamPlan,
+    state: &Shared,
+    told: Option<&watch::Sender<Told>>,
+    mut checkpoint: Option<((Moment, Checkpoint), Duration)>,
+) -> bool {
+    let last = sp.chunks.len().saturating_sub(1);
+    for (i, chunk) in sp.chunks.iter().enumerate() {
+        if send.write_all(&chunk.data).await.is_err() {
+            return false;
+        }
+        let sent = {
+            let mut s = lock(state);
+            s.obs.sent += chunk.data.len();
+            s.obs.sent
+        };
+        if let Some(t) = told {
+            t.send_modify(|p| p.written = sent);
+        }
+        let due = |((when, _), _): &mut ((Moment, Checkpoint), Duration)| {
+            told.is_some_and(|t| {
+                let p = t.borrow();
+                when.came(p.written, p.echoed)
+            })
+        };
+        if let Some(((when, cp), within)) = checkpoint.take_if(due) {
+            // Nothing more is written until released; the connection
+            // itself goes on (acknowledgements, PINGs).
+            log::debug!("at the checkpoint ({when:?})");
+            let _ = tokio::task::spawn_blocking(move || cp.arrive(within)).await;
+        }
+        if i < last {
+            sleep(chunk.pause_after).await;
+        }
+    }
+    if let Fin::After(d) = sp.fin {
+        sleep(d).await;
+    }
+    true
+}
+
 /// Reads the server's bytes as the plan says, recording them.
 async fn read(
     mut recv: RecvStream,
     state: Shared,
-    progress: Arc<watch::Sender<Progress>>,
+    progress: Arc<watch::Sender<Told>>,
     reads: Reads,
     conn: Connection,
     mut stop: watch::Receiver<Option<u64>>,
