@@ -175,51 +175,13 @@ pub fn run_load(
     while !e.conns.is_empty() {
         let now = Instant::now();
         if now >= hard_end {
-            let ids: Vec<Vec<u8>> = e.conns.keys().cloned().collect();
-            for id in ids {
-                if let Some(c) = e.conns.get_mut(&id) {
-                    c.failure
-                        .get_or_insert_with(|| "still running at the deadline".into());
-                    let _ = c.q.close(true, 0, b"bench deadline");
-                }
-                e.finish(&id);
-            }
+            e.give_up();
             break;
         }
         let wake = e.next_timer().map_or(hard_end, |t| t.min(hard_end));
         poll.poll(&mut events, Some(wake.saturating_duration_since(now)))?;
-        let mut touched: Vec<Vec<u8>> = Vec::new();
-        loop {
-            let (n, from) = match e.socket.recv_from(&mut buf) {
-                Ok(x) => x,
-                Err(err) if err.kind() == ErrorKind::WouldBlock => break,
-                Err(err) if err.kind() == ErrorKind::ConnectionRefused => continue,
-                Err(err) => return Err(err.into()),
-            };
-            let Ok(hdr) = quiche::Header::from_slice(&mut buf[..n], SCID_LEN) else {
-                continue;
-            };
-            let id = hdr.dcid.to_vec();
-            if let Some(c) = e.conns.get_mut(&id) {
-                let info = quiche::RecvInfo { from, to: e.local };
-                let _ = c.q.recv(&mut buf[..n], info);
-                touched.push(id);
-            }
-        }
-        let now = Instant::now();
-        while let Some(Reverse((t, _))) = e.timers.peek() {
-            if *t > now {
-                break;
-            }
-            let Reverse((t, id)) = e.timers.pop().expect("peeked");
-            if let Some(c) = e.conns.get_mut(&id) {
-                if c.timer == Some(t) {
-                    c.timer = None;
-                    c.q.on_timeout();
-                    touched.push(id);
-                }
-            }
-        }
+        let mut touched = e.read_all(&mut buf)?;
+        touched.extend(e.fire_timers());
         touched.sort_unstable();
         touched.dedup();
         for id in touched {
@@ -227,14 +189,7 @@ pub fn run_load(
         }
         e.top_up()?;
         if !e.barrier_open && !e.may_start() && e.handshaking == 0 {
-            e.barrier_open = true;
-            at_barrier();
-            e.report.established_at_barrier =
-                e.conns.values().filter(|c| c.established).count() as u64;
-            let ids: Vec<Vec<u8>> = e.conns.keys().cloned().collect();
-            for id in ids {
-                e.progress(&id)?;
-            }
+            e.open_barrier(at_barrier)?;
         }
     }
     e.report.elapsed = e.start.elapsed();
@@ -250,6 +205,80 @@ fn enlarge_buffers(socket: &UdpSocket) {
 }
 
 impl Engine<'_> {
+    /// The deadline came: every connection still running fails so, and
+    /// is closed.
+    fn give_up(&mut self) {
+        let ids: Vec<Vec<u8>> = self.conns.keys().cloned().collect();
+        for id in ids {
+            if let Some(c) = self.conns.get_mut(&id) {
+                c.failure
+                    .get_or_insert_with(|| "still running at the deadline".into());
+                let _ = c.q.close(true, 0, b"bench deadline");
+            }
+            self.finish(&id);
+        }
+    }
+
+    /// Every datagram queued on the socket, each to its connection; the
+    /// connections that got one.
+    fn read_all(&mut self, buf: &mut [u8]) -> Result<Vec<Vec<u8>>, ClientError> {
+        let mut touched = Vec::new();
+        loop {
+            let (n, from) = match self.socket.recv_from(buf) {
+                Ok(x) => x,
+                Err(err) if err.kind() == ErrorKind::WouldBlock => return Ok(touched),
+                Err(err) if err.kind() == ErrorKind::ConnectionRefused => continue,
+                Err(err) => return Err(err.into()),
+            };
+            let Ok(hdr) = quiche::Header::from_slice(&mut buf[..n], SCID_LEN) else {
+                continue;
+            };
+            let id = hdr.dcid.to_vec();
+            if let Some(c) = self.conns.get_mut(&id) {
+                let info = quiche::RecvInfo {
+                    from,
+                    to: self.local,
+                };
+                let _ = c.q.recv(&mut buf[..n], info);
+                touched.push(id);
+            }
+        }
+    }
+
+    /// Fires the connection timers that are due; the connections fired.
+    fn fire_timers(&mut self) -> Vec<Vec<u8>> {
+        let now = Instant::now();
+        let mut touched = Vec::new();
+        while let Some(Reverse((t, _))) = self.timers.peek() {
+            if *t > now {
+                break;
+            }
+            let Reverse((t, id)) = self.timers.pop().expect("peeked");
+            if let Some(c) = self.conns.get_mut(&id) {
+                if c.timer == Some(t) {
+                    c.timer = None;
+                    c.q.on_timeout();
+                    touched.push(id);
+                }
+            }
+        }
+        touched
+    }
+
+    /// Every connection is established (or failed): the caller measures,
+    /// then the streams start.
+    fn open_barrier(&mut self, at_barrier: &mut dyn FnMut()) -> Result<(), ClientError> {
+        self.barrier_open = true;
+        at_barrier();
+        self.report.established_at_barrier =
+            self.conns.values().filter(|c| c.established).count() as u64;
+        let ids: Vec<Vec<u8>> = self.conns.keys().cloned().collect();
+        for id in ids {
+            self.progress(&id)?;
+        }
+        Ok(())
+    }
+
     fn may_start(&self) -> bool {
         self.start.elapsed() < self.plan.duration
             && self

@@ -1,228 +1,47 @@
-//! The blocking driver: one UDP socket, one quiche client connection.
+//! The blocking driver: one UDP socket, one quiche client connection,
+//! carrying out a [`Plan`]. When it is done is [`crate::progress`]'s rule,
+//! shared with the quinn client.
 
-use std::collections::HashMap;
+mod config;
+mod stream;
+
 use std::net::{SocketAddr, UdpSocket};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ring::rand::SecureRandom;
 
+use crate::migrate::Mover;
+use crate::progress::{self, Next, Progress, StreamStatus};
 use crate::{
-    Abort, AbortHow, Chunk, ClientConfig, Close, Fin, Handshake, Leave, Observation, Plan, Reads,
-    StreamObservation, Trust,
+    Checkpoint, ClientConfig, Close, GateTicket, Handshake, Leave, Moment, Observation, Plan,
+    Reads, StreamObservation,
 };
+pub(crate) use config::quiche_config;
+use config::shared_config;
+use stream::StreamRun;
 
 pub(crate) const MAX_DATAGRAM: usize = 1350;
 
 /// A failure of the client itself (not of the server under test).
-#[derive(Debug)]
+#[derive(Debug, thiserror::Error)]
 pub enum ClientError {
+    #[error("client configuration: {0}")]
     Config(String),
-    Io(std::io::Error),
+    #[error("client socket: {0}")]
+    Io(#[from] std::io::Error),
+    /// The client's QUIC stack misbehaved (not the server's doing).
+    #[error("client stack: {0}")]
+    Stack(String),
 }
 
-impl std::fmt::Display for ClientError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            ClientError::Config(e) => write!(f, "client configuration: {e}"),
-            ClientError::Io(e) => write!(f, "client socket: {e}"),
-        }
-    }
-}
-
-impl std::error::Error for ClientError {}
-
-impl From<std::io::Error> for ClientError {
-    fn from(e: std::io::Error) -> Self {
-        ClientError::Io(e)
-    }
-}
-
-pub(crate) fn quiche_config(cfg: &ClientConfig) -> Result<quiche::Config, ClientError> {
-    let bad = |e: quiche::Error| ClientError::Config(e.to_string());
-    let mut c = quiche::Config::new(quiche::PROTOCOL_VERSION).map_err(bad)?;
-    let protos: Vec<&[u8]> = cfg.alpn.iter().map(|a| a.as_bytes()).collect();
-    c.set_application_protos(&protos)
-        .map_err(|e| ClientError::Config(format!("ALPN list {:?} rejected: {e}", cfg.alpn)))?;
-    // quiche loads the system's roots into every configuration.
-    c.verify_peer(cfg.trust.verifies());
-    if let Trust::CaFile(ca) = &cfg.trust {
-        c.load_verify_locations_from_file(&ca.to_string_lossy())
-            .map_err(|e| ClientError::Config(format!("{}: {e}", ca.display())))?;
-    }
-    // Secrets go only to connections given a key log writer.
-    c.log_keys();
-    c.set_max_idle_timeout(cfg.idle_timeout.as_millis() as u64);
-    c.set_max_recv_udp_payload_size(MAX_DATAGRAM);
-    c.set_max_send_udp_payload_size(MAX_DATAGRAM);
-    match cfg.windows {
-        Some(w) => {
-            c.set_initial_max_data(w.connection);
-            c.set_max_connection_window(w.connection);
-            c.set_initial_max_stream_data_bidi_local(w.stream);
-            c.set_max_stream_window(w.stream);
-        }
-        None => {
-            c.set_initial_max_data(16 * 1024 * 1024);
-            c.set_initial_max_stream_data_bidi_local(4 * 1024 * 1024);
-        }
-    }
-    c.set_initial_max_stream_data_bidi_remote(4 * 1024 * 1024);
-    c.set_initial_max_stream_data_uni(1024 * 1024);
-    c.set_initial_max_streams_bidi(100);
-    c.set_initial_max_streams_uni(100);
-    c.set_disable_active_migration(true);
-    Ok(c)
-}
-
-/// The quiche configuration for `cfg`, built once per process and shared
-/// by every connection made with the same settings. Building one loads the
-/// system's CA bundle as well as the CA file (quiche always adds the default
-/// verify paths): about 8 ms of CPU, which a case of 1,000 clients would
-/// otherwise pay 1,000 times.
-fn shared_config(cfg: &ClientConfig) -> Result<Arc<Mutex<quiche::Config>>, ClientError> {
-    type Key = (Vec<String>, Trust, Duration, Option<crate::Windows>);
-    static CONFIGS: OnceLock<Mutex<HashMap<Key, Arc<Mutex<quiche::Config>>>>> = OnceLock::new();
-    let key = (
-        cfg.alpn.clone(),
-        cfg.trust.clone(),
-        cfg.idle_timeout,
-        cfg.windows,
-    );
-    let mut configs = CONFIGS
-        .get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|p| p.into_inner());
-    if let Some(c) = configs.get(&key) {
-        return Ok(c.clone());
-    }
-    let c = Arc::new(Mutex::new(quiche_config(cfg)?));
-    configs.insert(key, c.clone());
-    Ok(c)
-}
-
-/// Per-stream progress through its plan.
-struct StreamRun<'p> {
-    chunks: &'p [Chunk],
-    fin: Fin,
-    abort: Option<Abort>,
-    abort_at: Option<Instant>,
-    aborted: bool,
-    next_chunk: usize,
-    offset: usize,
-    next_at: Instant,
-    obs: StreamObservation,
-}
-
-impl StreamRun<'_> {
-    fn done(&self) -> bool {
-        self.aborted
-            || self.obs.fin_received
-            || self.obs.reset.is_some()
-            || self.obs.stop_sending.is_some()
-            || (self.fin == Fin::Never && self.next_chunk == self.chunks.len())
-            || (self.obs.id & 0x2 != 0 && self.obs.fin_sent)
-    }
-
-    /// Writes what is due, then aborts if planned and due; returns when
-    /// it next wants to run.
-    fn step(
-        &mut self,
-        conn: &mut quiche::Connection,
-        now: Instant,
-        fin_held: bool,
-    ) -> Option<Instant> {
-        let wake = self.write(conn, now, fin_held);
-        let Some(abort) = self.abort else {
-            return wake;
-        };
-        let written =
-            self.next_chunk == self.chunks.len() && (self.obs.fin_sent || self.fin == Fin::Never);
-        if self.aborted || !written {
-            return wake;
-        }
-        let at = *self.abort_at.get_or_insert(now + abort.after);
-        if now < at {
-            return Some(wake.map_or(at, |w| w.min(at)));
-        }
-        let (how, code) = match abort.how {
-            AbortHow::Reset(c) => (quiche::Shutdown::Write, c),
-            AbortHow::StopSending(c) => (quiche::Shutdown::Read, c),
-        };
-        let _ = conn.stream_shutdown(self.obs.id, how, code);
-        self.aborted = true;
-        None
-    }
-
-    /// Writes what is due; returns when it next wants to run.
-    /// A FIN waits while `fin_held` (the plan's [`crate::FinGate`] is shut).
-    fn write(
-        &mut self,
-        conn: &mut quiche::Connection,
-        now: Instant,
-        fin_held: bool,
-    ) -> Option<Instant> {
-        while now >= self.next_at && !self.obs.fin_sent {
-            let id = self.obs.id;
-            if self.next_chunk < self.chunks.len() {
-                let chunk = &self.chunks[self.next_chunk];
-                let last = self.next_chunk + 1 == self.chunks.len();
-                let fin = last && self.fin == Fin::WithLastChunk && !fin_held;
-                let rest = &chunk.data[self.offset..];
-                match conn.stream_send(id, rest, fin) {
-                    Ok(n) => {
-                        self.offset += n;
-                        self.obs.sent += n;
-                    }
-                    Err(quiche::Error::Done) => return None, // flow control: wait
-                    Err(quiche::Error::StreamStopped(c)) => {
-                        self.obs.stop_sending = Some(c);
-                        return None;
-                    }
-                    Err(_) => return None,
-                }
-                if self.offset < chunk.data.len() {
-                    return None;
-                }
-                if fin {
-                    self.mark_fin(now);
-                }
-                self.offset = 0;
-                self.next_chunk += 1;
-                self.next_at = now + chunk.pause_after;
-            } else {
-                let at = match self.fin {
-                    Fin::Never => return None,
-                    Fin::WithLastChunk => self.next_at,
-                    // Counts from the end of the last chunk's pause.
-                    Fin::After(d) => self.next_at + d,
-                };
-                if now < at {
-                    return Some(at);
-                }
-                if fin_held {
-                    return Some(now + crate::GATE_CHECK);
-                }
-                match conn.stream_send(id, b"", true) {
-                    Ok(_) => self.mark_fin(now),
-                    Err(quiche::Error::StreamStopped(c)) => {
-                        self.obs.stop_sending = Some(c);
-                        return None;
-                    }
-                    Err(_) => return None,
-                }
-            }
-        }
-        let more = self.next_chunk < self.chunks.len() || self.fin != Fin::Never;
-        (!self.obs.fin_sent && more).then_some(self.next_at)
-    }
-
-    fn mark_fin(&mut self, now: Instant) {
-        self.obs.fin_sent = true;
-        self.obs.fin_sent_at = Some(now);
-        self.obs.received_before_fin = self.obs.received.len();
-    }
-}
+/// Datagrams a connection may send with none from the server in between
+/// before its QUIC stack is taken to be looping. Without answers a sender
+/// gets no further than its congestion window, which flow control bounds
+/// (16 MiB: about 12,400 datagrams), and its probes, which back off; quiche
+/// has been seen sending ACK-only Handshake packets in an endless loop
+/// (tens of thousands a second, memory growing without bound).
+const SENT_WITHOUT_ANSWER: u64 = 20_000;
 
 fn close_of(e: &quiche::ConnectionError) -> Close {
     Close {
@@ -232,72 +51,461 @@ fn close_of(e: &quiche::ConnectionError) -> Close {
     }
 }
 
+/// quiche keeps a resumable session as bytes, after the server's ticket.
+type Tickets = Arc<Mutex<Option<Vec<u8>>>>;
+
+/// One connection carrying out its plan: the socket, quiche's connection,
+/// the streams and where the plan stands.
+struct Session<'p> {
+    server: SocketAddr,
+    cfg: &'p ClientConfig,
+    plan: &'p Plan,
+    start: Instant,
+    progress: Progress,
+    socket: UdpSocket,
+    local: SocketAddr,
+    conn: quiche::Connection,
+    tickets: Option<Tickets>,
+    rec: Option<&'p dyn crate::Record>,
+    mover: Mover,
+    streams: Vec<StreamRun<'p>>,
+    /// Counted as arrived once established, or when this run ends however
+    /// it ends, so no other connection waits on this one for ever.
+    gate: GateTicket,
+    next_keepalive: Instant,
+    handshake: Handshake,
+    cert_rejected: bool,
+    established_at: Option<Instant>,
+    deadline_hit: bool,
+    unreachable: bool,
+    abandoned: bool,
+    next_read: Instant,
+    checkpoint: Option<(Moment, Checkpoint)>,
+    out: Vec<u8>,
+    buf: Vec<u8>,
+    /// Datagrams sent since the last one arrived.
+    sent_since_heard: u64,
+}
+
+/// After one turn of the loop: go on, or the connection is over.
+enum Turn {
+    Again,
+    Over,
+}
+
 /// [`crate::run`] on quiche, for a client that offers ALPN.
 pub fn run(
     server: SocketAddr,
     cfg: &ClientConfig,
     plan: &Plan,
 ) -> Result<Observation, ClientError> {
-    let start = Instant::now();
-    let deadline = start + plan.deadline;
-    // A hold counts from the handshake's completion: a slow handshake (a
-    // busy server) must not eat the time the stream is meant to be held.
-    let mut stop_at: Option<Instant> = None;
-    let config = shared_config(cfg)?;
-    let socket = UdpSocket::bind(crate::any_port_for(server))?;
-    // Connected, so an ICMP port unreachable comes back as ECONNREFUSED:
-    // nothing listens there, and waiting would only run out the clock.
-    socket.connect(server)?;
-    let local = socket.local_addr()?;
-    let mut scid = [0u8; quiche::MAX_CONN_ID_LEN];
-    ring::rand::SystemRandom::new()
-        .fill(&mut scid)
-        .map_err(|_| ClientError::Config("system RNG failed".into()))?;
-    let scid = quiche::ConnectionId::from_ref(&scid);
-    let mut conn = {
-        let mut config = config.lock().unwrap_or_else(|p| p.into_inner());
-        quiche::connect(
-            crate::sni(&cfg.server_name),
-            &scid,
-            local,
-            server,
-            &mut config,
-        )
-    }
-    .map_err(|e| ClientError::Config(format!("connect: {e}")))?;
-    // quiche keeps a session as bytes, after the server's ticket.
-    let tickets = plan
-        .sessions
-        .as_ref()
-        .and_then(|s| s.store("quiche", || Mutex::new(None::<Vec<u8>>)));
-    if plan.resume {
-        let saved = tickets.as_ref().and_then(|t| t.lock().unwrap().clone());
-        if let Some(session) = saved {
-            let _ = conn.set_session(&session);
-        }
-    }
-    let rec = plan.recorder.as_ref().map(|r| r.0.as_ref());
-    if let Some(r) = rec {
-        if let Some(w) = r.keylog() {
-            conn.set_keylog(w);
-        }
-        if let Some(w) = r.qlog() {
-            conn.set_qlog(w, "echo client".into(), format!("to {server}"));
-        }
-    }
-    // Every datagram in, seen by the recorder first.
-    let feed_to = |conn: &mut quiche::Connection, data: &mut [u8], from: SocketAddr, to| {
-        if let Some(r) = rec {
-            r.datagram(from, to, data);
-        }
-        let _ = conn.recv(data, quiche::RecvInfo { from, to });
-    };
-    let feed = |conn: &mut quiche::Connection, data: &mut [u8], from: SocketAddr| {
-        feed_to(conn, data, from, local)
-    };
-    let mut mover = crate::migrate::Mover::new(plan.migrate);
+    let mut s = Session::open(server, cfg, plan)?;
+    while let Turn::Again = s.turn()? {}
+    s.finish()
+}
 
-    let mut streams: Vec<StreamRun<'_>> = Vec::new();
+/// Every datagram in, seen by the recorder first.
+fn feed(
+    conn: &mut quiche::Connection,
+    rec: Option<&dyn crate::Record>,
+    data: &mut [u8],
+    (from, to): (SocketAddr, SocketAddr),
+) {
+    if let Some(r) = rec {
+        r.datagram(from, to, data);
+    }
+    let _ = conn.recv(data, quiche::RecvInfo { from, to });
+}
+
+impl<'p> Session<'p> {
+    /// The socket (connected, so an ICMP port unreachable comes back as
+    /// ECONNREFUSED: nothing listens there, and waiting would only run out
+    /// the clock), quiche's connection with the saved session, key log and
+    /// qlog, and the plan's streams.
+    fn open(
+        server: SocketAddr,
+        cfg: &'p ClientConfig,
+        plan: &'p Plan,
+    ) -> Result<Session<'p>, ClientError> {
+        let start = Instant::now();
+        let config = shared_config(cfg)?;
+        let socket = UdpSocket::bind(crate::any_port_for(server))?;
+        socket.connect(server)?;
+        let local = socket.local_addr()?;
+        let mut scid = [0u8; quiche::MAX_CONN_ID_LEN];
+        ring::rand::SystemRandom::new()
+            .fill(&mut scid)
+            .map_err(|_| ClientError::Config("system RNG failed".into()))?;
+        let scid = quiche::ConnectionId::from_ref(&scid);
+        let mut conn = {
+            let mut config = config.lock().unwrap_or_else(|p| p.into_inner());
+            let sni = crate::sni(&cfg.server_name);
+            quiche::connect(sni, &scid, local, server, &mut config)
+        }
+        .map_err(|e| ClientError::Config(format!("connect: {e}")))?;
+        let tickets = plan
+            .sessions
+            .as_ref()
+            .and_then(|s| s.store("quiche", || Mutex::new(None::<Vec<u8>>)));
+        if plan.resume {
+            let saved = tickets.as_ref().and_then(|t| t.lock().unwrap().clone());
+            if let Some(session) = saved {
+                let _ = conn.set_session(&session);
+            }
+        }
+        let rec = plan.recorder.as_ref().map(|r| r.0.as_ref());
+        if let Some(r) = rec {
+            if let Some(w) = r.keylog() {
+                conn.set_keylog(w);
+            }
+            if let Some(w) = r.qlog() {
+                conn.set_qlog(w, "echo client".into(), format!("to {server}"));
+            }
+        }
+        Ok(Session {
+            server,
+            cfg,
+            plan,
+            start,
+            progress: Progress::new(plan, start),
+            socket,
+            local,
+            conn,
+            tickets,
+            rec,
+            mover: Mover::new(plan.migrate),
+            streams: streams(plan, start),
+            gate: GateTicket::new(plan.fin_gate.clone()),
+            next_keepalive: start + crate::GATE_KEEPALIVE,
+            handshake: Handshake::NotCompleted,
+            cert_rejected: false,
+            established_at: None,
+            deadline_hit: false,
+            unreachable: false,
+            abandoned: false,
+            next_read: start,
+            checkpoint: plan.checkpoint.clone(),
+            out: vec![0; MAX_DATAGRAM],
+            buf: vec![0; 65536],
+            sent_since_heard: 0,
+        })
+    }
+
+    /// One turn: what is due is written and sent, the plan's end is looked
+    /// at, then the socket is waited on until the next thing is due, and
+    /// what arrived is read.
+    fn turn(&mut self) -> Result<Turn, ClientError> {
+        let now = Instant::now();
+        if let Next::Leave(why) = self.progress.poll(now, None) {
+            self.deadline_hit = why == progress::Leave::Deadline;
+            return Ok(Turn::Over);
+        }
+        let mut wake = self.write(now);
+        let written = self.streams.first().map_or(0, |s| s.obs.sent);
+        let echoed = self.streams.iter().any(|s| !s.obs.received.is_empty());
+        self.mover
+            .step(&mut self.conn, self.server, written, echoed);
+        match self.flush() {
+            Err(ClientError::Io(e)) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                self.unreachable = true;
+                return Ok(Turn::Over);
+            }
+            r => r?,
+        }
+        self.at_checkpoint(written, echoed);
+        if self.conn.is_closed() || self.conn.peer_error().is_some() {
+            return Ok(Turn::Over);
+        }
+        if self.handshake != Handshake::NotCompleted {
+            let status: Vec<StreamStatus> = self.streams.iter().map(StreamRun::status).collect();
+            match self.progress.poll(now, Some(&status)) {
+                Next::Leave(why) => {
+                    self.deadline_hit = why == progress::Leave::Deadline;
+                    return Ok(Turn::Over);
+                }
+                Next::Wait(t) => wake = wake.min(t),
+            }
+        }
+        if let Some(t) = self.conn.timeout_instant() {
+            wake = wake.min(t);
+        }
+        if let Reads::Every(_) = self.plan.reads {
+            // Unread bytes hold the server back: nothing may arrive to wake us.
+            wake = wake.min(self.next_read);
+        }
+        let cancelled = match self.wait(wake) {
+            Ok(c) => c,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                self.unreachable = true;
+                return Ok(Turn::Over);
+            }
+            Err(e) => return Err(e.into()),
+        };
+        self.read_streams();
+        if cancelled {
+            self.abandoned = true;
+            return Ok(Turn::Over);
+        }
+        Ok(Turn::Again)
+    }
+
+    /// Our own writes, once the handshake is done: the handshake's moment
+    /// (once), the keep-alive PINGs, and each stream's due chunks; when to
+    /// look again (at the latest the deadline).
+    fn write(&mut self, now: Instant) -> Instant {
+        let mut wake = self.progress.deadline();
+        let conn = &mut self.conn;
+        if conn.is_established() && self.handshake == Handshake::NotCompleted && !self.cert_rejected
+        {
+            // BoringSSL checks host names only; an IP address is ours to check.
+            if let Some(why) = crate::verify::wrong_ip(conn, self.cfg) {
+                log::debug!("closing: {why}");
+                let _ = conn.close(false, crate::verify::BAD_CERTIFICATE, why.as_bytes());
+                self.cert_rejected = true;
+            }
+        }
+        if !conn.is_established() || self.cert_rejected {
+            return wake;
+        }
+        if self.handshake == Handshake::NotCompleted {
+            self.established(now);
+        }
+        let fin_held = !self.gate.is_open();
+        // Read after the gate, so a FIN it let through is timed after the
+        // handshake that opened it.
+        let now = Instant::now();
+        // Held at the gate, the connection is kept alive: the others may
+        // take longer to open than the server's idle timeout. A plan may
+        // ask for PINGs all along.
+        let ping_every = self
+            .plan
+            .keep_alive
+            .or(fin_held.then_some(crate::GATE_KEEPALIVE));
+        if let Some(every) = ping_every {
+            if now >= self.next_keepalive {
+                let _ = self.conn.send_ack_eliciting();
+                self.next_keepalive = now + every;
+            }
+            wake = wake.min(self.next_keepalive);
+        }
+        for s in &mut self.streams {
+            if let Some(t) = s.step(&mut self.conn, now, fin_held) {
+                wake = wake.min(t);
+            }
+        }
+        wake
+    }
+
+    /// The handshake completed at `now`: recorded, the streams start, the
+    /// plan's hold counts from here, and the gate and the caller are told.
+    fn established(&mut self, now: Instant) {
+        self.handshake = Handshake::Completed {
+            alpn: String::from_utf8_lossy(self.conn.application_proto()).into_owned(),
+            after: now - self.start,
+        };
+        self.established_at = Some(now);
+        self.progress.established(now);
+        for s in &mut self.streams {
+            s.next_at = now;
+        }
+        if let Some(tx) = &self.plan.notify_established {
+            let _ = tx.send(());
+        }
+        self.gate.arrive();
+    }
+
+    /// At the plan's checkpoint, what was written is out; nothing is sent
+    /// until released (bounded by the deadline).
+    fn at_checkpoint(&mut self, written: usize, echoed: bool) {
+        let established = self.conn.is_established();
+        let came = |(when, _): &mut (Moment, Checkpoint)| established && when.came(written, echoed);
+        if let Some((when, cp)) = self.checkpoint.take_if(came) {
+            log::debug!("at the checkpoint ({when:?})");
+            let left = self
+                .progress
+                .deadline()
+                .saturating_duration_since(Instant::now());
+            if !cp.arrive(left) {
+                log::debug!("not released from the checkpoint before the deadline");
+            }
+        }
+    }
+
+    /// Waits on the socket until `wake` (or a datagram), reads everything
+    /// queued, and fires quiche's timer; whether the harness said the
+    /// server is gone (read before a last look at the socket: whatever the
+    /// server sent before it went away is already queued, and counts).
+    fn wait(&mut self, wake: Instant) -> std::io::Result<bool> {
+        let mut wait = wake.saturating_duration_since(Instant::now());
+        if self.plan.cancel.is_some() {
+            wait = wait.min(crate::CANCEL_CHECK);
+        }
+        if self.mover.probing() {
+            // The second socket is read between waits on the first.
+            wait = wait.min(Duration::from_millis(2));
+        }
+        self.socket
+            .set_read_timeout(Some(wait.max(Duration::from_micros(100))))?;
+        match self.socket.recv_from(&mut self.buf) {
+            Ok((n, from)) => {
+                self.heard(n, from);
+                self.drain_socket()?;
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
+            Err(e) => return Err(e),
+        }
+        let (conn, rec, heard) = (&mut self.conn, self.rec, &mut self.sent_since_heard);
+        self.mover.drain(&mut self.buf, |data, from, to| {
+            feed(conn, rec, data, (from, to));
+            *heard = 0;
+        });
+        self.mover.on_events(&mut self.conn, self.server);
+        let cancelled = crate::cancelled(self.plan);
+        if cancelled {
+            self.drain_socket()?;
+        }
+        if self
+            .conn
+            .timeout_instant()
+            .is_some_and(|t| t <= Instant::now())
+        {
+            self.conn.on_timeout();
+        }
+        Ok(cancelled)
+    }
+
+    /// Whatever else is queued on the socket, without sleeping.
+    fn drain_socket(&mut self) -> std::io::Result<()> {
+        self.socket.set_nonblocking(true)?;
+        while let Ok((n, from)) = self.socket.recv_from(&mut self.buf) {
+            self.heard(n, from);
+        }
+        self.socket.set_nonblocking(false)
+    }
+
+    /// The datagram of `n` bytes in the buffer arrived from `from`.
+    fn heard(&mut self, n: usize, from: SocketAddr) {
+        feed(
+            &mut self.conn,
+            self.rec,
+            &mut self.buf[..n],
+            (from, self.local),
+        );
+        self.sent_since_heard = 0;
+    }
+
+    /// What the server sent on each stream, when the plan reads it.
+    fn read_streams(&mut self) {
+        let now = Instant::now();
+        let read_now = match self.plan.reads {
+            Reads::AtOnce => true,
+            Reads::Never => false,
+            Reads::Every(every) => {
+                // The server may close once its echo is acknowledged, read
+                // or not: what is buffered is read before we leave.
+                let ending = self.conn.is_closed() || self.conn.peer_error().is_some();
+                let due = now >= self.next_read || ending;
+                if due {
+                    self.next_read = now + every;
+                }
+                due
+            }
+        };
+        for s in self.streams.iter_mut().filter(|_| read_now) {
+            read_stream(&mut self.conn, &mut s.obs, &mut self.buf, now);
+        }
+    }
+
+    /// Sends everything quiche has queued; a stack that sends
+    /// [`SENT_WITHOUT_ANSWER`] datagrams with nothing from the server in
+    /// between is given up (so it cannot spin for ever, here or in the
+    /// goodbye).
+    fn flush(&mut self) -> Result<(), ClientError> {
+        let left = SENT_WITHOUT_ANSWER.saturating_sub(self.sent_since_heard);
+        let sent = flush(
+            &mut self.conn,
+            &self.socket,
+            &self.mover,
+            (&mut self.out, left),
+            self.rec,
+        )?;
+        self.sent_since_heard += sent;
+        if self.sent_since_heard >= SENT_WITHOUT_ANSWER {
+            return Err(ClientError::Stack(format!(
+                "quiche sent {SENT_WITHOUT_ANSWER} datagrams with none from the server in \
+                 between: the client stack is looping (not the server's doing), so the \
+                 connection was given up"
+            )));
+        }
+        Ok(())
+    }
+
+    /// The goodbye (when the plan leaves with a close and nothing ended the
+    /// connection already), the session saved, and what was observed.
+    fn finish(mut self) -> Result<Observation, ClientError> {
+        let conn = &self.conn;
+        // quiche closes a connection on a stateless reset without an error
+        // of either side; every other way to close sets one, or times out.
+        let stateless_reset = conn.is_closed()
+            && conn.peer_error().is_none()
+            && conn.local_error().is_none()
+            && !conn.is_timed_out();
+        let reset_token_given = conn
+            .peer_transport_params()
+            .filter(|_| self.handshake != Handshake::NotCompleted)
+            .map(|p| p.stateless_reset_token.is_some());
+        let gone = self.unreachable || self.abandoned;
+        // Our own goodbye is not an error worth reporting. Before the
+        // handshake completes quiche sends it as a transport
+        // APPLICATION_ERROR (0xc) without the reason (RFC 9000 §10.2.3), so
+        // it is known by having sent it.
+        let said_goodbye = self.plan.leave == Leave::Close
+            && !gone
+            && !conn.is_closed()
+            && conn.peer_error().is_none()
+            && conn.local_error().is_none();
+        if said_goodbye {
+            let _ = self.conn.close(true, 0, b"client done");
+            let _ = self.flush();
+        }
+        if let (Some(t), Some(session)) = (&self.tickets, self.conn.session()) {
+            *t.lock().unwrap() = Some(session.to_vec());
+        }
+        let conn = &self.conn;
+        let resumed = (self.handshake != Handshake::NotCompleted).then(|| conn.is_resumed());
+        Ok(Observation {
+            resumed,
+            early_data_accepted: None,
+            migration: self.mover.finish(),
+            stateless_reset,
+            reset_token_given,
+            version_negotiation: None,
+            handshake: self.handshake,
+            started_at: Some(self.start),
+            established_at: self.established_at,
+            streams: self
+                .streams
+                .into_iter()
+                .map(StreamRun::into_observation)
+                .collect(),
+            peer_close: conn.peer_error().map(close_of),
+            local_close: conn.local_error().filter(|_| !said_goodbye).map(close_of),
+            idle_timed_out: conn.is_timed_out(),
+            deadline_hit: self.deadline_hit,
+            unreachable: self.unreachable,
+            abandoned: self.abandoned,
+            elapsed: self.start.elapsed(),
+        })
+    }
+}
+
+/// The plan's streams, bidirectional and unidirectional numbered apart.
+fn streams(plan: &Plan, start: Instant) -> Vec<StreamRun<'_>> {
+    let mut streams = Vec::new();
     let (mut next_bidi, mut next_uni) = (0u64, 2u64);
     for s in &plan.streams {
         let id = if s.uni { &mut next_uni } else { &mut next_bidi };
@@ -317,279 +525,41 @@ pub fn run(
         });
         *id += 4;
     }
+    streams
+}
 
-    // Counted as arrived once established, or when this run ends however
-    // it ends, so no other connection waits on this one for ever.
-    let mut gate = crate::GateTicket::new(plan.fin_gate.clone());
-    let mut next_keepalive = start + crate::GATE_KEEPALIVE;
-    let mut out = [0u8; MAX_DATAGRAM];
-    let mut buf = [0u8; 65536];
-    let mut handshake = Handshake::NotCompleted;
-    let mut cert_rejected = false;
-    let mut established_at = None;
-    let mut linger_until: Option<Instant> = None;
-    let (mut deadline_hit, mut unreachable, mut abandoned) = (false, false, false);
-    let mut next_read = start;
-    let mut checkpoint = plan.checkpoint.clone();
-
+/// Everything quiche has for stream `obs.id`: bytes, FIN, a reset; and a
+/// STOP_SENDING it was told of.
+fn read_stream(
+    conn: &mut quiche::Connection,
+    obs: &mut StreamObservation,
+    buf: &mut [u8],
+    now: Instant,
+) {
+    let id = obs.id;
     loop {
-        let now = Instant::now();
-        if now >= deadline {
-            deadline_hit = true;
-            break;
-        }
-        if stop_at.is_some_and(|t| now >= t) {
-            break;
-        }
-
-        // Our own writes.
-        let mut wake = deadline;
-        if conn.is_established() && handshake == Handshake::NotCompleted && !cert_rejected {
-            // BoringSSL checks host names only; an IP address is ours to check.
-            if let Some(why) = crate::verify::wrong_ip(&conn, cfg) {
-                log::debug!("closing: {why}");
-                let _ = conn.close(false, crate::verify::BAD_CERTIFICATE, why.as_bytes());
-                cert_rejected = true;
-            }
-        }
-        if conn.is_established() && !cert_rejected {
-            if handshake == Handshake::NotCompleted {
-                handshake = Handshake::Completed {
-                    alpn: String::from_utf8_lossy(conn.application_proto()).into_owned(),
-                    after: now - start,
-                };
-                established_at = Some(now);
-                stop_at = plan.stop_after.map(|d| now + d);
-                for s in &mut streams {
-                    s.next_at = now;
-                }
-                if let Some(tx) = &plan.notify_established {
-                    let _ = tx.send(());
-                }
-                gate.arrive();
-            }
-            let fin_held = !gate.is_open();
-            // Read after the gate, so a FIN it let through is timed after
-            // the handshake that opened it.
-            let now = Instant::now();
-            // Held at the gate, the connection is kept alive: the others
-            // may take longer to open than the server's idle timeout. A
-            // plan may ask for PINGs all along.
-            let ping_every = plan
-                .keep_alive
-                .or(fin_held.then_some(crate::GATE_KEEPALIVE));
-            if let Some(every) = ping_every {
-                if now >= next_keepalive {
-                    let _ = conn.send_ack_eliciting();
-                    next_keepalive = now + every;
-                }
-                wake = wake.min(next_keepalive);
-            }
-            for s in &mut streams {
-                if let Some(t) = s.step(&mut conn, now, fin_held) {
-                    wake = wake.min(t);
+        match conn.stream_recv(id, buf) {
+            Ok((n, fin)) => {
+                obs.received.extend_from_slice(&buf[..n]);
+                if fin {
+                    obs.fin_received = true;
+                    obs.fin_received_at = Some(now);
+                    obs.echo_time = obs.fin_sent_at.map(|t| now - t);
+                    break;
                 }
             }
-        }
-        let written = streams.first().map_or(0, |s| s.obs.sent);
-        let echoed = streams.iter().any(|s| !s.obs.received.is_empty());
-        mover.step(&mut conn, server, written, echoed);
-        if let Err(e) = flush(&mut conn, &socket, &mover, &mut out, rec) {
-            if e.kind() == std::io::ErrorKind::ConnectionRefused {
-                unreachable = true;
+            Err(quiche::Error::StreamReset(c)) => {
+                obs.reset = Some(c);
                 break;
             }
-            return Err(e.into());
-        }
-        if let Some((when, cp)) =
-            checkpoint.take_if(|(when, _)| conn.is_established() && when.came(written, echoed))
-        {
-            // What was written is out; nothing is sent until released.
-            log::debug!("at the checkpoint ({when:?})");
-            if !cp.arrive(deadline.saturating_duration_since(Instant::now())) {
-                log::debug!("not released from the checkpoint before the deadline");
-            }
-        }
-
-        if conn.is_closed() || conn.peer_error().is_some() {
-            break;
-        }
-        // With no streams planned, a completed handshake is all there is.
-        // A stream that never sends FIN is done once written, unless the
-        // plan holds the connection open (`stop_after`): then it is held.
-        let holding = plan.stop_after.is_some()
-            && streams
-                .iter()
-                .any(|s| s.fin == Fin::Never && !s.obs.fin_received && s.obs.reset.is_none());
-        if handshake != Handshake::NotCompleted && !holding && streams.iter().all(StreamRun::done) {
-            let until = *linger_until.get_or_insert(now + plan.linger);
-            if now >= until {
-                break;
-            }
-            wake = wake.min(until);
-        }
-        if let Some(t) = conn.timeout_instant() {
-            wake = wake.min(t);
-        }
-        if let Some(t) = stop_at {
-            wake = wake.min(t);
-        }
-        if let Reads::Every(_) = plan.reads {
-            // Unread bytes hold the server back: nothing may arrive to wake us.
-            wake = wake.min(next_read);
-        }
-
-        let mut wait = wake.saturating_duration_since(Instant::now());
-        if plan.cancel.is_some() {
-            wait = wait.min(crate::CANCEL_CHECK);
-        }
-        if mover.probing() {
-            // The second socket is read between waits on the first.
-            wait = wait.min(Duration::from_millis(2));
-        }
-        socket.set_read_timeout(Some(wait.max(Duration::from_micros(100))))?;
-        match socket.recv_from(&mut buf) {
-            Ok((n, from)) => {
-                feed(&mut conn, &mut buf[..n], from);
-                // Drain whatever else is queued without sleeping.
-                socket.set_nonblocking(true)?;
-                while let Ok((n, from)) = socket.recv_from(&mut buf) {
-                    feed(&mut conn, &mut buf[..n], from);
-                }
-                socket.set_nonblocking(false)?;
-            }
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
-                unreachable = true;
-                break;
-            }
-            Err(e) => return Err(e.into()),
-        }
-        mover.drain(&mut buf, |data, from, to| {
-            feed_to(&mut conn, data, from, to)
-        });
-        mover.on_events(&mut conn, server);
-        // The flag is read before a last look at the socket: whatever the
-        // server sent before it went away is already queued, and counts.
-        let cancelled = crate::cancelled(plan);
-        if cancelled {
-            socket.set_nonblocking(true)?;
-            while let Ok((n, from)) = socket.recv_from(&mut buf) {
-                feed(&mut conn, &mut buf[..n], from);
-            }
-        }
-        if conn.timeout_instant().is_some_and(|t| t <= Instant::now()) {
-            conn.on_timeout();
-        }
-
-        // What the server sent us (when the plan reads it).
-        let now = Instant::now();
-        let read_now = match plan.reads {
-            Reads::AtOnce => true,
-            Reads::Never => false,
-            Reads::Every(every) => {
-                // The server may close once its echo is acknowledged, read
-                // or not: what is buffered is read before we leave.
-                let ending = conn.is_closed() || conn.peer_error().is_some();
-                let due = now >= next_read || ending;
-                if due {
-                    next_read = now + every;
-                }
-                due
-            }
-        };
-        for s in streams.iter_mut().filter(|_| read_now) {
-            let id = s.obs.id;
-            loop {
-                match conn.stream_recv(id, &mut buf) {
-                    Ok((n, fin)) => {
-                        s.obs.received.extend_from_slice(&buf[..n]);
-                        if fin {
-                            s.obs.fin_received = true;
-                            s.obs.fin_received_at = Some(now);
-                            s.obs.echo_time = s.obs.fin_sent_at.map(|t| now - t);
-                            break;
-                        }
-                    }
-                    Err(quiche::Error::StreamReset(c)) => {
-                        s.obs.reset = Some(c);
-                        break;
-                    }
-                    Err(_) => break,
-                }
-            }
-            if s.obs.stop_sending.is_none() {
-                if let Err(quiche::Error::StreamStopped(c)) = conn.stream_capacity(id) {
-                    s.obs.stop_sending = Some(c);
-                }
-            }
-        }
-        if cancelled {
-            abandoned = true;
-            break;
+            Err(_) => break,
         }
     }
-
-    // quiche closes a connection on a stateless reset without an error of
-    // either side; every other way to close sets one, or times out.
-    let stateless_reset = conn.is_closed()
-        && conn.peer_error().is_none()
-        && conn.local_error().is_none()
-        && !conn.is_timed_out();
-    let reset_token_given = conn
-        .peer_transport_params()
-        .filter(|_| handshake != Handshake::NotCompleted)
-        .map(|p| p.stateless_reset_token.is_some());
-    let gone = unreachable || abandoned;
-    // Our own goodbye is not an error worth reporting. Before the handshake
-    // completes quiche sends it as a transport APPLICATION_ERROR (0xc)
-    // without the reason (RFC 9000 §10.2.3), so it is known by having sent it.
-    let said_goodbye = plan.leave == Leave::Close
-        && !gone
-        && !conn.is_closed()
-        && conn.peer_error().is_none()
-        && conn.local_error().is_none();
-    if said_goodbye {
-        let _ = conn.close(true, 0, b"client done");
-        let _ = flush(&mut conn, &socket, &mover, &mut out, rec);
+    if obs.stop_sending.is_none() {
+        if let Err(quiche::Error::StreamStopped(c)) = conn.stream_capacity(id) {
+            obs.stop_sending = Some(c);
+        }
     }
-
-    if let (Some(t), Some(session)) = (&tickets, conn.session()) {
-        *t.lock().unwrap() = Some(session.to_vec());
-    }
-    let resumed = (handshake != Handshake::NotCompleted).then(|| conn.is_resumed());
-    Ok(Observation {
-        resumed,
-        early_data_accepted: None,
-        migration: mover.finish(),
-        stateless_reset,
-        reset_token_given,
-        version_negotiation: None,
-        handshake,
-        started_at: Some(start),
-        established_at,
-        streams: streams
-            .into_iter()
-            .map(|mut s| {
-                // Without a FIN from us, everything arrived "before FIN".
-                if !s.obs.fin_sent {
-                    s.obs.received_before_fin = s.obs.received.len();
-                }
-                s.obs
-            })
-            .collect(),
-        peer_close: conn.peer_error().map(close_of),
-        local_close: conn.local_error().filter(|_| !said_goodbye).map(close_of),
-        idle_timed_out: conn.is_timed_out(),
-        deadline_hit,
-        unreachable,
-        abandoned,
-        elapsed: start.elapsed(),
-    })
 }
 
 /// Sends everything quiche has queued, each datagram from the socket of
@@ -598,10 +568,15 @@ fn flush(
     conn: &mut quiche::Connection,
     socket: &UdpSocket,
     mover: &crate::migrate::Mover,
-    out: &mut [u8],
+    (out, limit): (&mut [u8], u64),
     rec: Option<&dyn crate::Record>,
-) -> std::io::Result<()> {
-    while let Ok((n, info)) = conn.send(out) {
+) -> std::io::Result<u64> {
+    let mut sent = 0;
+    while sent < limit {
+        let Ok((n, info)) = conn.send(out) else {
+            break;
+        };
+        sent += 1;
         if let Some(r) = rec {
             r.datagram(info.from, info.to, &out[..n]);
         }
@@ -613,5 +588,33 @@ fn flush(
             }
         }
     }
-    Ok(())
+    Ok(sent)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stack_that_keeps_sending_with_no_answer_is_given_up() {
+        // A socket that takes the datagrams and never answers.
+        let quiet = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let cfg = ClientConfig {
+            alpn: vec!["http/1.0".into()],
+            trust: crate::Trust::Nothing,
+            ..ClientConfig::default()
+        };
+        let plan = Plan::default();
+        let mut s = Session::open(quiet.local_addr().unwrap(), &cfg, &plan).unwrap();
+        let mut fresh = Session::open(quiet.local_addr().unwrap(), &cfg, &plan).unwrap();
+        fresh.flush().expect("a first flight is no loop");
+        assert!(fresh.sent_since_heard > 0);
+        // As if the stack had sent all but one of the limit already: its
+        // Initial is one too many.
+        s.sent_since_heard = SENT_WITHOUT_ANSWER - 1;
+        match s.flush() {
+            Err(ClientError::Stack(why)) => assert!(why.contains("looping"), "{why}"),
+            other => panic!("not given up: {other:?}"),
+        }
+    }
 }

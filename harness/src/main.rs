@@ -124,9 +124,9 @@ fn run_bench(args: bench::BenchArgs) -> ExitCode {
     }
     let report = match bench::run(args, certs) {
         Ok(r) => r,
-        Err((code, msg)) => {
+        Err(e) => {
             bench::cleanup();
-            return fail(code, msg);
+            return fail(e.exit_code(), e);
         }
     };
     let mut stdout = std::io::stdout();
