@@ -14,6 +14,8 @@ step "cargo fmt --check"
 cargo fmt --all -- --check
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 for m in "${peer_manifests[@]}"; do cargo fmt --manifest-path "$m" -- --check; done
+step "functions of one step, files of one idea (ci/sizes.py)"
+python3 ci/sizes.py .
 step "build the peers on other stacks (ci/build-peers.sh)"
 bash ci/build-peers.sh
 test -z "$(gofmt -l peers/quic-go-echo)" || { gofmt -l peers/quic-go-echo; exit 1; }
