@@ -14,12 +14,11 @@ use ring::rand::SecureRandom;
 use crate::migrate::Mover;
 use crate::progress::{self, Next, Progress, StreamStatus};
 use crate::{
-    Checkpoint, ClientConfig, Close, GateTicket, Handshake, Leave, Moment, Observation, Plan,
-    Reads, StreamObservation,
+    Checkpoint, ClientConfig, Close, GateTicket, Handshake, Leave, Moment, Observation, Plan, Reads,
 };
 pub(crate) use config::quiche_config;
 use config::shared_config;
-use stream::StreamRun;
+use stream::{read_stream, streams, StreamRun};
 
 pub(crate) const MAX_DATAGRAM: usize = 1350;
 
@@ -515,65 +514,6 @@ impl<'p> Session<'p> {
             abandoned: self.abandoned,
             elapsed: self.start.elapsed(),
         })
-    }
-}
-
-/// The plan's streams, bidirectional and unidirectional numbered apart.
-fn streams(plan: &Plan, start: Instant) -> Vec<StreamRun<'_>> {
-    let mut streams = Vec::new();
-    let (mut next_bidi, mut next_uni) = (0u64, 2u64);
-    for s in &plan.streams {
-        let id = if s.uni { &mut next_uni } else { &mut next_bidi };
-        streams.push(StreamRun {
-            chunks: &s.chunks,
-            fin: s.fin,
-            abort: s.abort,
-            abort_at: None,
-            aborted: false,
-            next_chunk: 0,
-            offset: 0,
-            next_at: start,
-            obs: StreamObservation {
-                id: *id,
-                ..Default::default()
-            },
-        });
-        *id += 4;
-    }
-    streams
-}
-
-/// Everything quiche has for stream `obs.id`: bytes, FIN, a reset; and a
-/// STOP_SENDING it was told of.
-fn read_stream(
-    conn: &mut quiche::Connection,
-    obs: &mut StreamObservation,
-    buf: &mut [u8],
-    now: Instant,
-) {
-    let id = obs.id;
-    loop {
-        match conn.stream_recv(id, buf) {
-            Ok((n, fin)) => {
-                obs.received.extend_from_slice(&buf[..n]);
-                if fin {
-                    obs.fin_received = true;
-                    obs.fin_received_at = Some(now);
-                    obs.echo_time = obs.fin_sent_at.map(|t| now - t);
-                    break;
-                }
-            }
-            Err(quiche::Error::StreamReset(c)) => {
-                obs.reset = Some(c);
-                break;
-            }
-            Err(_) => break,
-        }
-    }
-    if obs.stop_sending.is_none() {
-        if let Err(quiche::Error::StreamStopped(c)) = conn.stream_capacity(id) {
-            obs.stop_sending = Some(c);
-        }
     }
 }
 

@@ -4,7 +4,7 @@
 use std::time::Instant;
 
 use crate::progress::StreamStatus;
-use crate::{Abort, AbortHow, Chunk, Fin, StreamObservation};
+use crate::{Abort, AbortHow, Chunk, Fin, Plan, StreamObservation};
 
 /// Per-stream progress through its plan.
 pub(super) struct StreamRun<'p> {
@@ -142,5 +142,64 @@ impl StreamRun<'_> {
             self.obs.received_before_fin = self.obs.received.len();
         }
         self.obs
+    }
+}
+
+/// The plan's streams, bidirectional and unidirectional numbered apart.
+pub(super) fn streams(plan: &Plan, start: Instant) -> Vec<StreamRun<'_>> {
+    let mut streams = Vec::new();
+    let (mut next_bidi, mut next_uni) = (0u64, 2u64);
+    for s in &plan.streams {
+        let id = if s.uni { &mut next_uni } else { &mut next_bidi };
+        streams.push(StreamRun {
+            chunks: &s.chunks,
+            fin: s.fin,
+            abort: s.abort,
+            abort_at: None,
+            aborted: false,
+            next_chunk: 0,
+            offset: 0,
+            next_at: start,
+            obs: StreamObservation {
+                id: *id,
+                ..Default::default()
+            },
+        });
+        *id += 4;
+    }
+    streams
+}
+
+/// Everything quiche has for stream `obs.id`: bytes, FIN, a reset; and a
+/// STOP_SENDING it was told of.
+pub(super) fn read_stream(
+    conn: &mut quiche::Connection,
+    obs: &mut StreamObservation,
+    buf: &mut [u8],
+    now: Instant,
+) {
+    let id = obs.id;
+    loop {
+        match conn.stream_recv(id, buf) {
+            Ok((n, fin)) => {
+                obs.received.extend_from_slice(&buf[..n]);
+                if fin {
+                    obs.fin_received = true;
+                    obs.fin_received_at = Some(now);
+                    obs.echo_time = obs.fin_sent_at.map(|t| now - t);
+                    break;
+                }
+            }
+            Err(quiche::Error::StreamReset(c)) => {
+                obs.reset = Some(c);
+                break;
+            }
+            Err(_) => break,
+        }
+    }
+    if obs.stop_sending.is_none() {
+        if let Err(quiche::Error::StreamStopped(c)) = conn.stream_capacity(id) {
+            obs.stop_sending = Some(c);
+        }
     }
 }
