@@ -511,6 +511,9 @@ pub fn run(
     cfg: &ClientConfig,
     plan: &Plan,
 ) -> Result<Observation, ClientError> {
+    if let Some(why) = cannot_carry(cfg, plan) {
+        return Err(ClientError::Config(why));
+    }
     if !cfg.alpn.is_empty() && cfg.version == initial::Version::V1 {
         return session::run(server, cfg, plan);
     }
@@ -522,6 +525,28 @@ pub fn run(
         ));
     }
     raw::offer_hello_until(server, cfg, plan.deadline, plan.cancel.as_ref())
+}
+
+/// Why this client cannot carry out `plan` with `cfg`, if it cannot: what
+/// quiche gives an application no way to do. The drivers read it rather
+/// than restate it.
+pub fn cannot_carry(cfg: &ClientConfig, plan: &Plan) -> Option<String> {
+    if !plan.key_updates.is_empty() {
+        return Some("quiche has no way for an application to start a key update".into());
+    }
+    if plan.early_data {
+        return Some(
+            "quiche does not tell whether the server accepted 0-RTT data, nor send again what \
+             it turned down"
+                .into(),
+        );
+    }
+    if cfg.ciphers.is_some() {
+        return Some(
+            "quiche cannot restrict its cipher suites (BoringSSL fixes its TLS 1.3 suites)".into(),
+        );
+    }
+    None
 }
 
 /// The wildcard address, any port, of `server`'s family: where a client

@@ -19,11 +19,8 @@ pub use tls::{cipher_suites, Verified, KNOWN_SUITES};
 /// Errors are the client's own (a bad configuration, no socket); anything
 /// the server does, including not answering, is in the [`Observation`].
 pub fn run(server: SocketAddr, cfg: &ClientConfig, plan: &Plan) -> Result<Observation, String> {
-    if cfg.alpn.is_empty() {
-        return Err("quinn always sends the ALPN extension: it cannot offer none".into());
-    }
-    if plan.leave == echo_client::Leave::Vanish {
-        return Err("quinn closes a connection it drops: it cannot vanish".into());
+    if let Some(why) = cannot_carry(cfg, plan) {
+        return Err(why);
     }
     let tls = tls::config(cfg, plan)?;
     let rt = tokio::runtime::Builder::new_current_thread()
@@ -31,4 +28,28 @@ pub fn run(server: SocketAddr, cfg: &ClientConfig, plan: &Plan) -> Result<Observ
         .build()
         .map_err(|e| format!("cannot start a tokio runtime: {e}"))?;
     rt.block_on(session::run(server, cfg, tls, plan))
+}
+
+/// Why this client cannot carry out `plan` with `cfg`, if it cannot: what
+/// quinn 0.11 cannot do. The drivers read it rather than restate it.
+pub fn cannot_carry(cfg: &ClientConfig, plan: &Plan) -> Option<String> {
+    if cfg.alpn.is_empty() {
+        return Some("quinn always sends the ALPN extension: it cannot offer none".into());
+    }
+    if plan.leave == echo_client::Leave::Vanish {
+        return Some("quinn closes a connection it drops: it cannot vanish".into());
+    }
+    if cfg.version != echo_client::initial::Version::V1 {
+        return Some("quinn 0.11 speaks QUIC version 1 only".into());
+    }
+    if plan.migrate.is_some() {
+        return Some(
+            "quinn can only rebind its socket, which a server sees as a NAT rebinding \
+             (transport/nat-rebinding-* check that): it cannot probe a new path first"
+                .into(),
+        );
+    }
+    cfg.ciphers
+        .as_ref()
+        .and_then(|names| cipher_suites(names).err())
 }

@@ -12,23 +12,7 @@ pub struct Native;
 
 impl Driver for Native {
     fn cannot_run(&self, spec: &ConnectionSpec) -> Option<String> {
-        if !spec.key_updates.is_empty() {
-            return Some("quiche has no way for an application to start a key update".into());
-        }
-        if spec.early_data {
-            return Some(
-                "quiche does not tell whether the server accepted 0-RTT data, nor send again \
-                 what it turned down"
-                    .into(),
-            );
-        }
-        if spec.ciphers.is_some() {
-            return Some(
-                "quiche cannot restrict its cipher suites (BoringSSL fixes its TLS 1.3 suites)"
-                    .into(),
-            );
-        }
-        None
+        super::plan::refusal(spec, echo_client::cannot_carry)
     }
 
     fn blind(&self, _spec: &ConnectionSpec) -> Blind {

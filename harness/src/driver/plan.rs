@@ -94,9 +94,26 @@ fn moment(m: &MomentSpec) -> Moment {
 /// The client configuration for a connection like `spec` to `target`.
 pub fn client_config(target: &Target, spec: &ConnectionSpec) -> ClientConfig {
     ClientConfig {
-        alpn: spec.alpn.clone(),
         server_name: target.server_name.clone(),
         trust: target.trust.clone(),
+        ..config_of(spec)
+    }
+}
+
+/// Why a client library cannot carry `spec`, in its own words (its
+/// `cannot_carry`, given the plan and configuration `spec` makes).
+pub fn refusal(
+    spec: &ConnectionSpec,
+    cannot_carry: impl FnOnce(&ClientConfig, &Plan) -> Option<String>,
+) -> Option<String> {
+    let (plan, _) = plan(spec, 0, Duration::ZERO);
+    cannot_carry(&config_of(spec), &plan)
+}
+
+/// What of the client configuration `spec` alone decides.
+fn config_of(spec: &ConnectionSpec) -> ClientConfig {
+    ClientConfig {
+        alpn: spec.alpn.clone(),
         windows: spec.flow.as_ref().map(|f| Windows {
             stream: f.stream_window,
             connection: f.connection_window,
@@ -165,4 +182,30 @@ pub fn run_with(
     let (plan, sent) = connection_plan(target, spec, n, deadline, established);
     let obs = client(target.addr, &client_config(target, spec), &plan)?;
     Ok(Run { sent, obs })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(json: &str) -> ConnectionSpec {
+        serde_json::from_str(json).expect("a connection spec")
+    }
+
+    #[test]
+    fn each_library_says_in_its_own_words_what_it_cannot_carry() {
+        let plain = spec(r#"{"alpn": ["http/1.0"]}"#);
+        assert_eq!(refusal(&plain, quinn_client::cannot_carry), None);
+        assert_eq!(refusal(&plain, echo_client::cannot_carry), None);
+        let no_alpn = spec(r#"{"alpn": []}"#);
+        let why = refusal(&no_alpn, quinn_client::cannot_carry).expect("quinn refuses");
+        assert!(why.contains("ALPN"), "{why}");
+        assert_eq!(refusal(&no_alpn, echo_client::cannot_carry), None);
+        let key_update = spec(r#"{"alpn": ["http/1.0"], "key_updates": [{"after_bytes": 10}]}"#);
+        let why = refusal(&key_update, echo_client::cannot_carry).expect("quiche refuses");
+        assert!(why.contains("key update"), "{why}");
+        assert_eq!(refusal(&key_update, quinn_client::cannot_carry), None);
+        let v2 = spec(r#"{"alpn": ["http/1.0"], "quic_version": "v2"}"#);
+        assert!(refusal(&v2, quinn_client::cannot_carry).is_some());
+    }
 }

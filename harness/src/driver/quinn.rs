@@ -8,34 +8,13 @@ use std::time::Duration;
 
 use super::plan::run_with;
 use super::{Blind, Driver, Run, Target};
-use crate::scenario::{ConnectionSpec, LeaveSpec};
+use crate::scenario::ConnectionSpec;
 
 pub struct Quinn;
 
 impl Driver for Quinn {
     fn cannot_run(&self, spec: &ConnectionSpec) -> Option<String> {
-        if spec.alpn.is_empty() {
-            return Some("quinn always sends the ALPN extension: it cannot offer none".into());
-        }
-        if spec.leave == LeaveSpec::Vanish {
-            return Some("quinn closes a connection it drops: it cannot vanish".into());
-        }
-        if spec.quic_version == Some(crate::scenario::QuicVersion::V2) {
-            return Some("quinn 0.11 speaks QUIC version 1 only".into());
-        }
-        if spec.migrate.is_some() {
-            return Some(
-                "quinn can only rebind its socket, which a server sees as a NAT rebinding \
-                 (transport/nat-rebinding-* check that): it cannot probe a new path first"
-                    .into(),
-            );
-        }
-        if let Some(names) = &spec.ciphers {
-            if let Err(e) = quinn_client::cipher_suites(names) {
-                return Some(e);
-            }
-        }
-        None
+        super::plan::refusal(spec, quinn_client::cannot_carry)
     }
 
     fn blind(&self, _spec: &ConnectionSpec) -> Blind {
