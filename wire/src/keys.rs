@@ -1,10 +1,11 @@
-//! Initial packet protection (RFC 9001 §5.2): the keys each direction
+//! Packet protection keys (RFC 9001 §5): the Initial keys each direction
 //! derives from the client's first Destination Connection ID, in QUIC
-//! version 1 or 2.
+//! version 1 or 2, and the keys of any TLS traffic secret (a key log's
+//! Handshake and 1-RTT secrets), with their updates (§6).
 
-use ring::aead::quic::{HeaderProtectionKey, AES_128};
-use ring::aead::{LessSafeKey, Nonce, UnboundKey, AES_128_GCM};
-use ring::hkdf;
+use ring::aead::quic::{self, HeaderProtectionKey};
+use ring::aead::{self as aead, LessSafeKey, Nonce, UnboundKey};
+use ring::hkdf::{self, KeyType};
 
 use crate::Version;
 
@@ -37,6 +38,45 @@ pub(crate) fn expand_label(prk: &hkdf::Prk, label: &str, out: &mut [u8]) {
         .expect("HKDF output lengths here are small and fixed");
 }
 
+/// A TLS 1.3 cipher suite, as QUIC packet protection uses it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Suite {
+    Aes128Gcm,
+    Aes256Gcm,
+    ChaCha20,
+}
+
+impl Suite {
+    /// Every suite, in the order TLS 1.3 numbers them.
+    pub const ALL: [Suite; 3] = [Suite::Aes128Gcm, Suite::Aes256Gcm, Suite::ChaCha20];
+
+    /// The suite of a TLS cipher suite number (0x1301..0x1303).
+    pub fn from_id(id: u16) -> Option<Suite> {
+        Suite::ALL
+            .get(usize::from(id.checked_sub(0x1301)?))
+            .copied()
+    }
+
+    fn parts(
+        self,
+    ) -> (
+        hkdf::Algorithm,
+        &'static aead::Algorithm,
+        &'static quic::Algorithm,
+    ) {
+        match self {
+            Suite::Aes128Gcm => (hkdf::HKDF_SHA256, &aead::AES_128_GCM, &quic::AES_128),
+            Suite::Aes256Gcm => (hkdf::HKDF_SHA384, &aead::AES_256_GCM, &quic::AES_256),
+            Suite::ChaCha20 => (hkdf::HKDF_SHA256, &aead::CHACHA20_POLY1305, &quic::CHACHA20),
+        }
+    }
+
+    /// The length of its traffic secrets (the hash's output).
+    pub fn secret_len(self) -> usize {
+        self.parts().0.len()
+    }
+}
+
 impl Keys {
     /// The version 1 Initial keys both ends derive from the client's first
     /// Destination Connection ID; `client` picks the client's direction.
@@ -53,17 +93,39 @@ impl Keys {
             if client { "client in" } else { "server in" },
             &mut secret,
         );
-        let prk = hkdf::Prk::new_less_safe(hkdf::HKDF_SHA256, &secret);
-        let (mut key, mut iv, mut hp) = ([0u8; 16], [0u8; 12], [0u8; 16]);
+        Keys::from_secret(version, Suite::Aes128Gcm, &secret)
+            .expect("a 32-byte secret for AES-128-GCM")
+    }
+
+    /// The keys of a traffic secret of `suite`; `None` when the secret's
+    /// length is not the suite's.
+    pub fn from_secret(version: Version, suite: Suite, secret: &[u8]) -> Option<Keys> {
+        let (hash, aead_alg, hp_alg) = suite.parts();
+        if secret.len() != hash.len() {
+            return None;
+        }
+        let prk = hkdf::Prk::new_less_safe(hash, secret);
+        let mut key = vec![0u8; aead_alg.key_len()];
+        let (mut iv, mut hp) = ([0u8; 12], vec![0u8; hp_alg.key_len()]);
         expand_label(&prk, &version.label("key"), &mut key);
         expand_label(&prk, &version.label("iv"), &mut iv);
         expand_label(&prk, &version.label("hp"), &mut hp);
-        Keys {
-            aead: LessSafeKey::new(UnboundKey::new(&AES_128_GCM, &key).expect("16-byte key")),
+        Some(Keys {
+            aead: LessSafeKey::new(UnboundKey::new(aead_alg, &key).ok()?),
             iv,
-            hp: HeaderProtectionKey::new(&AES_128, &hp).expect("16-byte key"),
+            hp: HeaderProtectionKey::new(hp_alg, &hp).ok()?,
             version,
-        }
+        })
+    }
+
+    /// The secret after a key update (RFC 9001 §6.1: "quic ku", or the
+    /// version's label for it).
+    pub fn next_secret(version: Version, suite: Suite, secret: &[u8]) -> Vec<u8> {
+        let hash = suite.parts().0;
+        let prk = hkdf::Prk::new_less_safe(hash, secret);
+        let mut next = vec![0u8; hash.len()];
+        expand_label(&prk, &version.label("ku"), &mut next);
+        next
     }
 
     pub(crate) fn nonce(&self, pn: u64) -> Nonce {

@@ -12,19 +12,25 @@
 //! of Initial packets, and packet types from cleartext headers. No sockets
 //! and no clocks: bytes in, bytes out.
 
+mod frame;
 mod key_phase;
 mod keys;
 mod offer;
+mod packet;
+mod reader;
 mod version;
 mod version_info;
 
+pub use frame::{read_frames, Frame};
 pub use key_phase::OneRttHeader;
-pub use keys::Keys;
+pub use keys::{Keys, Suite};
 pub use offer::offered_cipher_suites;
+pub use packet::{decode_pn, split, unprotect, Opened, Raw, Space};
 pub use version::{Version, VERSION_1, VERSION_2};
 pub use version_info::VersionInformation;
 
 pub(crate) use keys::expand_label;
+use reader::Reader;
 use ring::aead::{Aad, LessSafeKey, Nonce, UnboundKey, AES_128_GCM};
 use version::LongType;
 
@@ -43,56 +49,6 @@ pub fn put_varint(out: &mut Vec<u8>, v: u64) {
         0x40..=0x3fff => out.extend_from_slice(&(v as u16 | 0x4000).to_be_bytes()),
         0x4000..=0x3fff_ffff => out.extend_from_slice(&(v as u32 | 0x8000_0000).to_be_bytes()),
         _ => out.extend_from_slice(&(v | 0xc000_0000_0000_0000).to_be_bytes()),
-    }
-}
-
-/// A cursor over received bytes; every read is bounds-checked.
-struct Reader<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Reader<'a> {
-    fn new(buf: &'a [u8]) -> Self {
-        Reader { buf, pos: 0 }
-    }
-
-    fn bytes(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let end = self.pos.checked_add(n).filter(|&e| e <= self.buf.len());
-        let end = end.ok_or_else(|| format!("truncated at byte {}", self.pos))?;
-        let b = &self.buf[self.pos..end];
-        self.pos = end;
-        Ok(b)
-    }
-
-    fn u8(&mut self) -> Result<u8, String> {
-        Ok(self.bytes(1)?[0])
-    }
-
-    fn varint(&mut self) -> Result<u64, String> {
-        let first = self.u8()?;
-        let extra = (1usize << (first >> 6)) - 1;
-        let mut v = u64::from(first & 0x3f);
-        for b in self.bytes(extra)? {
-            v = (v << 8) | u64::from(*b);
-        }
-        Ok(v)
-    }
-
-    fn varint_len(&mut self) -> Result<usize, String> {
-        usize::try_from(self.varint()?).map_err(|_| "length out of range".to_string())
-    }
-
-    fn cid(&mut self) -> Result<&'a [u8], String> {
-        let n = self.u8()? as usize;
-        if n > 20 {
-            return Err(format!("connection ID of {n} bytes"));
-        }
-        self.bytes(n)
-    }
-
-    fn rest(&self) -> &'a [u8] {
-        &self.buf[self.pos..]
     }
 }
 
@@ -212,22 +168,6 @@ pub fn seal_initial(
     pkt
 }
 
-/// A frame read from a server's Initial packet.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Frame {
-    Crypto {
-        offset: u64,
-        data: Vec<u8>,
-    },
-    Close {
-        app: bool,
-        code: u64,
-        reason: String,
-    },
-    /// PING or ACK: nothing this client acts on. PADDING is skipped.
-    Other,
-}
-
 /// One packet of a received datagram.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Packet {
@@ -271,46 +211,7 @@ pub enum PacketType {
 /// The types of the packets coalesced in `datagram`, read from their
 /// cleartext headers only (nothing is decrypted), as a middlebox sees them.
 pub fn packet_types(datagram: &[u8]) -> Vec<PacketType> {
-    let mut out = Vec::new();
-    let mut r = Reader::new(datagram);
-    while !r.rest().is_empty() {
-        let (ty, more) = next_type(&mut r).unwrap_or((PacketType::Unknown, false));
-        out.push(ty);
-        if !more {
-            break;
-        }
-    }
-    out
-}
-
-/// The type of the packet at `r`, and whether another may follow it.
-fn next_type(r: &mut Reader<'_>) -> Result<(PacketType, bool), String> {
-    let first = r.u8()?;
-    if first & 0x80 == 0 {
-        return Ok((PacketType::Short, false));
-    }
-    let version = u32::from_be_bytes(r.bytes(4)?.try_into().expect("4 bytes"));
-    r.cid()?;
-    r.cid()?;
-    if version == 0 {
-        return Ok((PacketType::VersionNegotiation, false));
-    }
-    let Some(version) = Version::from_number(version) else {
-        return Ok((PacketType::Unknown, false));
-    };
-    let ty = match version.long_type(first >> 4) {
-        LongType::Initial => {
-            let token_len = r.varint_len()?;
-            r.bytes(token_len)?;
-            PacketType::Initial { token_len }
-        }
-        LongType::ZeroRtt => PacketType::ZeroRtt,
-        LongType::Handshake => PacketType::Handshake,
-        LongType::Retry => return Ok((PacketType::Retry, false)),
-    };
-    let length = r.varint_len()?;
-    r.bytes(length)?;
-    Ok((ty, true))
+    split(datagram, 0).iter().map(|p| p.ty).collect()
 }
 
 /// Reads every packet in `datagram`. Initial packets are opened with
@@ -410,78 +311,17 @@ fn open_packet(buf: &[u8], keys: &Keys, odcid: &[u8]) -> Result<(Packet, usize),
     }
 }
 
-/// Removes header and packet protection from one Initial packet.
+/// Removes header and packet protection from one Initial packet; its
+/// frames must be those an Initial may carry, and PADDING is left out.
 fn open_initial(pkt: &[u8], pn_offset: usize, keys: &Keys) -> Result<(u64, Vec<Frame>), String> {
-    let sample = pkt
-        .get(pn_offset + 4..pn_offset + 20)
-        .ok_or("Initial too short to sample")?;
-    let mask = keys.mask(sample).ok_or("bad header-protection sample")?;
-    let mut pkt = pkt.to_vec();
-    pkt[0] ^= mask[0] & 0x0f;
-    let pn_len = usize::from(pkt[0] & 0x3) + 1;
-    let mut pn = 0u64;
-    for i in 0..pn_len {
-        pkt[pn_offset + i] ^= mask[1 + i];
-        pn = (pn << 8) | u64::from(pkt[pn_offset + i]);
+    let opened = packet::unprotect(pkt, pn_offset, keys, None)
+        .map_err(|e| format!("Initial packet: {e}"))?;
+    let mut frames = read_frames(&opened.payload)?;
+    if let Some(f) = frames.iter().find(|f| !f.allowed_in_initial()) {
+        return Err(format!("{f} in an Initial"));
     }
-    let (header, payload) = pkt.split_at_mut(pn_offset + pn_len);
-    let plain = keys
-        .aead
-        .open_in_place(keys.nonce(pn), Aad::from(&header[..]), payload)
-        .map_err(|_| "Initial packet does not decrypt with the Initial keys".to_string())?;
-    Ok((pn, read_frames(plain)?))
-}
-
-fn read_frames(buf: &[u8]) -> Result<Vec<Frame>, String> {
-    let mut r = Reader::new(buf);
-    let mut frames = Vec::new();
-    while !r.rest().is_empty() {
-        let ty = r.varint()?;
-        let frame = match ty {
-            0x00 => continue, // PADDING
-            0x01 => Frame::Other,
-            0x02 | 0x03 => {
-                r.varint()?; // largest acknowledged
-                r.varint()?; // delay
-                let ranges = r.varint()?;
-                r.varint()?; // first range
-                for _ in 0..ranges.min(buf.len() as u64) {
-                    r.varint()?;
-                    r.varint()?;
-                }
-                if ty == 0x03 {
-                    for _ in 0..3 {
-                        r.varint()?;
-                    }
-                }
-                Frame::Other
-            }
-            0x06 => {
-                let offset = r.varint()?;
-                let n = r.varint_len()?;
-                Frame::Crypto {
-                    offset,
-                    data: r.bytes(n)?.to_vec(),
-                }
-            }
-            0x1c | 0x1d => {
-                let code = r.varint()?;
-                if ty == 0x1c {
-                    r.varint()?; // frame type that caused it
-                }
-                let n = r.varint_len()?;
-                let reason = String::from_utf8_lossy(r.bytes(n)?).into_owned();
-                Frame::Close {
-                    app: ty == 0x1d,
-                    code,
-                    reason,
-                }
-            }
-            other => return Err(format!("unexpected frame type {other:#x} in an Initial")),
-        };
-        frames.push(frame);
-    }
-    Ok(frames)
+    frames.retain(|f| !matches!(f, Frame::Padding(_)));
+    Ok((opened.pn, frames))
 }
 
 /// What goes into a ClientHello.
