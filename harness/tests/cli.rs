@@ -248,7 +248,10 @@ fn expect_file_turns_known_failures_green_and_reports_unexpected_passes() {
         .assert()
         .code(1)
         .stdout(predicate::str::contains("UNEXPECTED PASS"))
-        .stdout(predicate::str::contains("unexpected results: 1"));
+        .stdout(predicate::str::contains("unexpected results: 1"))
+        .stdout(predicate::str::contains(
+            "  unexpected PASS: fin/zero-bytes [native] reference (expect file: pretend it is broken)",
+        ));
     std::fs::write(&known, r#"{"known": [{"server": 1}]}"#).unwrap();
     harness()
         .args(["scenarios", "--expect"])

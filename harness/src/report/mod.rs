@@ -403,7 +403,38 @@ impl Human {
         }
         if with_expect || s.unexpected > 0 {
             writeln!(out, "unexpected results: {}", s.unexpected)?;
+            self.unexpected(out, report)?;
         }
         writeln!(out, "{}", report.closing_line())
+    }
+
+    /// The unexpected results again, one line each, at the end of the
+    /// report: a CI log's tail then names what failed the gate.
+    fn unexpected(&self, out: &mut impl Write, report: &Report) -> std::io::Result<()> {
+        for e in report.results.iter().filter(|e| !e.expected) {
+            let r = &e.result;
+            let known = match &e.known_reason {
+                Some(why) => format!(" (expect file: {why})"),
+                None if r.status == Status::Pass => String::new(),
+                None => " (no expect entry)".into(),
+            };
+            let run = r.run.map_or(String::new(), |n| format!(" run {n}"));
+            writeln!(
+                out,
+                "  unexpected {}: {} [{}] {}{run}{known}",
+                r.status.label(),
+                r.scenario,
+                r.driver,
+                r.server
+            )?;
+        }
+        for r in report.repeated.iter().filter(|r| r.too_often) {
+            writeln!(
+                out,
+                "  unexpected: {} [{}] {} failed {} of {} runs, more than its fails_at_most",
+                r.scenario, r.driver, r.server, r.failed, r.runs
+            )?;
+        }
+        Ok(())
     }
 }
