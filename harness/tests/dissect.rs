@@ -7,7 +7,7 @@
 use std::net::SocketAddr;
 use std::process::Command;
 
-use harness::evidence::pcap::Pcap;
+use quic_timeline::capture::Pcap;
 use quic_wire::{client_hello, crypto_frame, seal_initial, Hello, Keys, Version};
 
 /// One Initial of a client's first flight, as the raw client builds it;

@@ -1,16 +1,18 @@
-//! QUIC Initial packets (version 1, and version 2 of RFC 9369) built and
-//! read by hand, sans-IO.
+//! QUIC packets (version 1, and version 2 of RFC 9369) built and read by
+//! hand, sans-IO.
 //!
 //! quiche (BoringSSL) refuses to start a QUIC handshake without ALPN, so a
 //! client that offers none has to write its own ClientHello and protect it
 //! itself; a server that turns down a bad Retry token without starting a
 //! connection has to seal its CONNECTION_CLOSE itself; a relay that meters
-//! amplification reads cleartext headers. This crate does only what those
-//! need: Initial keys (RFC 9001 §5.2; `keys.rs`, what differs in version
-//! 2 in `version.rs`), packet and header protection, a
-//! minimal TLS 1.3 ClientHello, Retry integrity (RFC 9001 §5.8), the frames
-//! of Initial packets, and packet types from cleartext headers. No sockets
-//! and no clocks: bytes in, bytes out.
+//! amplification reads cleartext headers; a timeline of a case decrypts
+//! its capture with the key log. This crate does only what those need:
+//! Initial keys (RFC 9001 §5.2) and the keys of any traffic secret, with
+//! key updates (`keys.rs`; what differs in version 2 in `version.rs`),
+//! packet and header protection (`packet.rs`), a minimal TLS 1.3
+//! ClientHello, Retry integrity (RFC 9001 §5.8), every frame (`frame.rs`),
+//! and packet types from cleartext headers. No sockets and no clocks:
+//! bytes in, bytes out.
 
 mod frame;
 mod key_phase;

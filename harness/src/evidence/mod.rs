@@ -6,7 +6,6 @@
 //! decrypts with the key log. A case's files are capped in size together.
 
 mod capped;
-pub mod pcap;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -16,6 +15,7 @@ use serde::Serialize;
 
 use crate::scenario::{DriverKind, Scenario};
 use capped::{Budget, Capped};
+use quic_timeline::capture as pcap;
 
 /// At most this many bytes of evidence per case.
 pub const CASE_CAP: u64 = 10 * 1024 * 1024;
@@ -42,6 +42,10 @@ pub struct Kept {
     /// What was cut at the size cap, if anything.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cut: Vec<String>,
+    /// The case's datagrams summed up in a line (`quic_timeline::story`),
+    /// when the folder holds a relay log or a capture.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeline: Option<String>,
 }
 
 /// Evidence being gathered for one case.
@@ -50,6 +54,7 @@ pub struct CaseEvidence {
     budget: Arc<Budget>,
     keylog: Arc<Mutex<Capped>>,
     pcap: Mutex<Option<pcap::Pcap<Capped>>>,
+    relay_pcap: Mutex<Option<pcap::Pcap<Capped>>>,
     relay_log: Mutex<Option<Capped>>,
 }
 
@@ -80,6 +85,7 @@ impl CaseEvidence {
             dir,
             budget,
             pcap: Mutex::new(None),
+            relay_pcap: Mutex::new(None),
             relay_log: Mutex::new(None),
         };
         let scenario = serde_json::to_string_pretty(sc).unwrap_or_default();
@@ -119,9 +125,26 @@ impl CaseEvidence {
 
     /// One datagram into the capture, as the client saw it.
     pub fn datagram(&self, from: SocketAddr, to: SocketAddr, data: &[u8]) {
-        let mut p = self.pcap.lock().unwrap_or_else(|p| p.into_inner());
+        self.capture(&self.pcap, "client.pcap", (from, to), data);
+    }
+
+    /// One datagram as it reached the relay, before the network model: the
+    /// relay log's next line of a datagram (`to-server` or `to-client`) is
+    /// its fate, so `relay.pcap` and `relay.log` pair up in order.
+    pub fn relay_datagram(&self, from: SocketAddr, to: SocketAddr, data: &[u8]) {
+        self.capture(&self.relay_pcap, "relay.pcap", (from, to), data);
+    }
+
+    fn capture(
+        &self,
+        file: &Mutex<Option<pcap::Pcap<Capped>>>,
+        name: &str,
+        (from, to): (SocketAddr, SocketAddr),
+        data: &[u8],
+    ) {
+        let mut p = file.lock().unwrap_or_else(|p| p.into_inner());
         if p.is_none() {
-            *p = Capped::create(&self.dir, "client.pcap", &self.budget)
+            *p = Capped::create(&self.dir, name, &self.budget)
                 .ok()
                 .and_then(|f| pcap::Pcap::new(f).ok());
         }
@@ -131,12 +154,12 @@ impl CaseEvidence {
     }
 
     /// One line of the relay's log of datagram fates.
-    pub fn relay_line(&self, line: &str) {
+    pub fn relay_line(&self, line: &quic_timeline::relay_log::Line) {
         let mut log = self.relay_log.lock().unwrap_or_else(|p| p.into_inner());
         if log.is_none() {
             *log = Capped::create(&self.dir, "relay.log", &self.budget).ok();
             if let Some(f) = log.as_mut() {
-                let head = "# index\tms\tdirection\tclient\tbytes\tfate\n";
+                let head = format!("{}\n", quic_timeline::relay_log::HEADER);
                 let _ = std::io::Write::write_all(f, head.as_bytes());
             }
         }
@@ -149,8 +172,10 @@ impl CaseEvidence {
     /// removed.
     pub fn finish(&self, keep: bool) -> Option<Kept> {
         // Flush what is buffered before listing sizes.
-        if let Some(p) = self.pcap.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            p.finish();
+        for capture in [&self.pcap, &self.relay_pcap] {
+            if let Some(p) = capture.lock().unwrap_or_else(|p| p.into_inner()).take() {
+                p.finish();
+            }
         }
         if let Some(mut log) = self
             .relay_log
@@ -190,10 +215,15 @@ impl CaseEvidence {
             let _ = std::fs::write(self.dir.join("CUT.txt"), note);
             files.push("CUT.txt".into());
         }
+        let timeline = quic_timeline::load(&self.dir)
+            .and_then(|e| quic_timeline::Timeline::build(&e))
+            .ok()
+            .and_then(|t| quic_timeline::story::summary(&t));
         Some(Kept {
             dir: self.dir.clone(),
             files,
             cut,
+            timeline,
         })
     }
 }

@@ -15,6 +15,7 @@ use std::time::Instant;
 
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token, Waker};
+use quic_timeline::relay_log::{Fate, Line, Way};
 
 use super::amplification::{Exposure, Meter};
 use super::model::{Delivery, Dir, Model, Tally};
@@ -156,31 +157,18 @@ impl Drop for Relay {
     }
 }
 
-/// What the model did to one datagram, in words: `delivered`, `dropped`,
-/// or its copies (`corrupted`, `delayed 40 ms`, `duplicated x2`).
-fn fate(input: &[u8], out: &[Delivery]) -> String {
-    if out.is_empty() {
-        return "dropped".into();
-    }
-    let mut parts = Vec::new();
-    if out.iter().any(|d| d.bytes != input) {
-        parts.push("corrupted".to_string());
-    }
-    if let Some(ms) = out
-        .iter()
-        .map(|d| d.after.as_millis())
-        .max()
-        .filter(|&ms| ms > 0)
-    {
-        parts.push(format!("delayed {ms} ms"));
-    }
-    if out.len() > 1 {
-        parts.push(format!("duplicated x{}", out.len()));
-    }
-    if parts.is_empty() {
-        "delivered".into()
-    } else {
-        parts.join(", ")
+/// What the model did to one datagram (written in the relay log's words,
+/// `delivered`, `dropped`, `corrupted, delayed 40 ms, duplicated x2`).
+fn fate(input: &[u8], out: &[Delivery]) -> Fate {
+    Fate {
+        copies: out.len(),
+        corrupted: out.iter().any(|d| d.bytes != input),
+        delay_ms: out
+            .iter()
+            .map(|d| d.after.as_millis() as u64)
+            .max()
+            .unwrap_or(0),
+        ..Fate::default()
     }
 }
 
@@ -350,12 +338,19 @@ impl State {
             };
             self.rebinds.lock().unwrap().to_old_address += 1;
             if let Some(e) = &self.evidence {
+                e.relay_datagram(self.server, self.upstreams[client].client, &buf[..n]);
                 self.logged += 1;
-                e.relay_line(&format!(
-                    "{}\t{}\tto-client\t{client}\t{n}\tdropped: sent to the client's old address",
-                    self.logged,
-                    self.start.elapsed().as_millis(),
-                ));
+                e.relay_line(&Line {
+                    index: self.logged,
+                    ms: self.start.elapsed().as_millis() as u64,
+                    way: Way::ToClient,
+                    client,
+                    bytes: n,
+                    fate: Fate {
+                        why: Some("sent to the client's old address".into()),
+                        ..Fate::default()
+                    },
+                });
             }
         }
         Ok(false)
@@ -402,22 +397,27 @@ impl State {
         let fates = self.model.on_datagram(dir, client, at, bytes);
         let spared = self.model.tally(dir).spared > spared_before;
         if let Some(e) = &self.evidence {
+            let (server, client_addr) = (self.server, self.upstreams[client].client);
+            match dir {
+                Dir::ToServer => e.relay_datagram(client_addr, server, bytes),
+                Dir::ToClient => e.relay_datagram(server, client_addr, bytes),
+            }
             self.logged += 1;
-            let way = match dir {
-                Dir::ToServer => "to-server",
-                Dir::ToClient => "to-client",
-            };
-            let note = match spared {
-                true => " (a random loss spared: see netem::model)",
-                false => "",
-            };
-            e.relay_line(&format!(
-                "{}\t{}\t{way}\t{client}\t{}\t{}{note}",
-                self.logged,
-                at.as_millis(),
-                bytes.len(),
-                fate(bytes, &fates)
-            ));
+            let mut fate = fate(bytes, &fates);
+            if spared {
+                fate.aside = Some("a random loss spared: see netem::model".into());
+            }
+            e.relay_line(&Line {
+                index: self.logged,
+                ms: at.as_millis() as u64,
+                way: match dir {
+                    Dir::ToServer => Way::ToServer,
+                    Dir::ToClient => Way::ToClient,
+                },
+                client,
+                bytes: bytes.len(),
+                fate,
+            });
         }
         let (mut up, mut down) = (
             self.model.tally(Dir::ToServer),
@@ -430,12 +430,17 @@ impl State {
                 self.overflowed[usize::from(dir == Dir::ToClient)] += 1;
                 if let Some(e) = &self.evidence {
                     self.logged += 1;
-                    e.relay_line(&format!(
-                        "{}\t{}\t-\t{client}\t{}\tdropped: the relay's queue was full",
-                        self.logged,
-                        at.as_millis(),
-                        bytes.len()
-                    ));
+                    e.relay_line(&Line {
+                        index: self.logged,
+                        ms: at.as_millis() as u64,
+                        way: Way::Neither,
+                        client,
+                        bytes: bytes.len(),
+                        fate: Fate {
+                            why: Some("the relay's queue was full".into()),
+                            ..Fate::default()
+                        },
+                    });
                 }
                 continue;
             }
@@ -532,11 +537,12 @@ mod tests {
             after: Duration::from_millis(after),
             bytes: bytes.to_vec(),
         };
-        assert_eq!(fate(b"ab", &[]), "dropped");
-        assert_eq!(fate(b"ab", &[d(0, b"ab")]), "delivered");
-        assert_eq!(fate(b"ab", &[d(40, b"ab")]), "delayed 40 ms");
+        let words = |out: &[Delivery]| fate(b"ab", out).to_string();
+        assert_eq!(words(&[]), "dropped");
+        assert_eq!(words(&[d(0, b"ab")]), "delivered");
+        assert_eq!(words(&[d(40, b"ab")]), "delayed 40 ms");
         assert_eq!(
-            fate(b"ab", &[d(0, b"ab"), d(5, b"aB")]),
+            words(&[d(0, b"ab"), d(5, b"aB")]),
             "corrupted, delayed 5 ms, duplicated x2"
         );
     }

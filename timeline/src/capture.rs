@@ -1,11 +1,11 @@
 //! A capture of UDP datagrams as a pcap file (link type RAW: IPv4 or IPv6
-//! headers made up around each datagram), for Wireshark.
+//! headers made up around each datagram), for Wireshark, and read back.
 
 use std::io::Write;
 use std::net::{IpAddr, SocketAddr};
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
-use pcap_file::pcap::{PcapHeader, PcapPacket, PcapWriter};
+use pcap_file::pcap::{PcapHeader, PcapPacket, PcapReader, PcapWriter};
 use pcap_file::DataLink;
 
 pub struct Pcap<W: Write> {
@@ -80,6 +80,62 @@ pub fn ip_udp(from: SocketAddr, to: SocketAddr, data: &[u8]) -> Vec<u8> {
     }
 }
 
+/// One datagram of a capture.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Captured {
+    /// Since the Unix epoch, as the capture stamped it.
+    pub at: Duration,
+    pub from: SocketAddr,
+    pub to: SocketAddr,
+    pub data: Vec<u8>,
+}
+
+/// Every UDP datagram of a capture with link type RAW, in order. A capture
+/// cut short (at a size cap) gives what precedes the cut.
+pub fn read(capture: &[u8]) -> Result<Vec<Captured>, pcap_file::PcapError> {
+    let mut reader = PcapReader::new(capture)?;
+    let mut out = Vec::new();
+    while let Some(Ok(packet)) = reader.next_packet() {
+        if let Some((from, to, data)) = udp_of(&packet.data) {
+            out.push(Captured {
+                at: packet.timestamp,
+                from,
+                to,
+                data: data.to_vec(),
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The addresses and payload of an IPv4 or IPv6 packet carrying UDP.
+fn udp_of(ip: &[u8]) -> Option<(SocketAddr, SocketAddr, &[u8])> {
+    let (src, dst, udp): (IpAddr, IpAddr, &[u8]) = match ip.first()? >> 4 {
+        4 => {
+            let ihl = usize::from(ip[0] & 0x0f) * 4;
+            let octets = |at: usize| -> Option<[u8; 4]> { ip.get(at..at + 4)?.try_into().ok() };
+            (octets(12)?.into(), octets(16)?.into(), ip.get(ihl..)?)
+        }
+        6 => {
+            let octets = |at: usize| -> Option<[u8; 16]> { ip.get(at..at + 16)?.try_into().ok() };
+            let v6 = |o: [u8; 16]| {
+                let a = std::net::Ipv6Addr::from(o);
+                a.to_ipv4_mapped().map_or(IpAddr::V6(a), IpAddr::V4)
+            };
+            (v6(octets(8)?), v6(octets(24)?), ip.get(40..)?)
+        }
+        _ => return None,
+    };
+    let port = |at: usize| Some(u16::from_be_bytes(udp.get(at..at + 2)?.try_into().ok()?));
+    let len = usize::from(port(4)?);
+    let data = udp.get(8..len.max(8))?;
+    Some((
+        SocketAddr::new(src, port(0)?),
+        SocketAddr::new(dst, port(2)?),
+        data,
+    ))
+}
+
 /// The Internet checksum of an IPv4 header (RFC 791).
 fn checksum(header: &[u8]) -> u16 {
     let mut sum: u32 = header
@@ -125,5 +181,31 @@ mod tests {
         let packet = reader.next_packet().unwrap().unwrap();
         assert_eq!(packet.data.len(), 40 + 8 + 1);
         assert_eq!(packet.data[0] >> 4, 6);
+    }
+
+    #[test]
+    fn datagrams_read_back_with_their_addresses_in_both_families() {
+        let mut buf = Vec::new();
+        let (a, b): (SocketAddr, SocketAddr) = (
+            "127.0.0.1:5000".parse().unwrap(),
+            "127.0.0.2:443".parse().unwrap(),
+        );
+        let (c, d): (SocketAddr, SocketAddr) =
+            ("[::1]:7".parse().unwrap(), "[::1]:8".parse().unwrap());
+        {
+            let mut pcap = Pcap::new(&mut buf).unwrap();
+            pcap.datagram(a, b, b"hello");
+            pcap.datagram(d, c, b"");
+            pcap.finish();
+        }
+        let got = read(&buf).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!(
+            (got[0].from, got[0].to, &got[0].data[..]),
+            (a, b, &b"hello"[..])
+        );
+        assert_eq!((got[1].from, got[1].to, got[1].data.len()), (d, c, 0));
+        assert!(read(&buf[..buf.len() - 3]).unwrap().len() == 1, "cut short");
+        assert!(read(b"not a pcap").is_err());
     }
 }
