@@ -232,6 +232,22 @@ pub enum Command {
         #[arg(long, value_enum, default_value_t = Format::Human)]
         format: Format,
     },
+    /// Print a case's datagrams in order from its evidence folder (one
+    /// written by --artifacts): time, direction, size, the relay's fate
+    /// (drops in capitals) and the packets and frames each carried,
+    /// decrypted with the folder's key log.
+    Explain {
+        /// An evidence folder: artifacts/SERVER/SCENARIO/DRIVER.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+        /// Only these clients (the relay's numbers for them); repeatable.
+        #[arg(long, value_name = "N")]
+        client: Vec<usize>,
+        /// Also write the timeline as a self-contained HTML page of SVG
+        /// sequence diagrams (as the --html report draws failing cases).
+        #[arg(long, value_name = "FILE")]
+        html: Option<PathBuf>,
+    },
     /// Measure echo servers side by side (use a release build:
     /// `cargo run --release -p harness -- bench`).
     Bench(Box<bench::BenchArgs>),

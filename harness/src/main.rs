@@ -2,7 +2,7 @@
 //! line; the parts are in the library).
 
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -11,7 +11,7 @@ use harness::cli::{Cli, Command, Format, LevelArg, Outputs};
 use harness::driver::{self, Driver};
 use harness::scenario::{self, DriverKind};
 use harness::schedule::{self, Schedule};
-use harness::{bench, case, expect, report, sut};
+use harness::{bench, case, expect, html, report, sut};
 
 fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("harness: error: {msg}");
@@ -27,6 +27,9 @@ fn main() -> ExitCode {
         }
         Some(Command::Servers { format }) => return list_servers(format),
         Some(Command::Merge { parts, out }) => return merge(&parts, &out),
+        Some(Command::Explain { dir, client, html }) => {
+            return explain(&dir, &client, html.as_deref())
+        }
         Some(Command::ServeReference { args }) => return serve_reference(args),
         Some(Command::ServeQuinn { args }) => return serve_quinn(args),
         Some(Command::Bench(args)) => {
@@ -61,6 +64,38 @@ fn merge(parts: &[PathBuf], out: &Outputs) -> ExitCode {
         let _ = human.footer(&mut stdout, &report, with_expect);
     }
     finish(&report, out)
+}
+
+fn explain(dir: &Path, clients: &[usize], html: Option<&Path>) -> ExitCode {
+    let mut t = match quic_timeline::load(dir).and_then(|e| quic_timeline::Timeline::build(&e)) {
+        Ok(t) => t,
+        Err(e) => return fail(2, e),
+    };
+    if !clients.is_empty() {
+        t.datagrams.retain(|d| clients.contains(&d.client));
+    }
+    print!("{}", quic_timeline::text::render(&t));
+    let summary = quic_timeline::story::summary(&t);
+    if let Some(s) = &summary {
+        println!("\nin short: {s}");
+    }
+    if let Some(path) = html {
+        let body = format!(
+            "<p>{}</p><div class=\"timeline-scroll\">{}</div>",
+            html::esc(summary.as_deref().unwrap_or("no datagrams")),
+            quic_timeline::svg::render(&t)
+        );
+        // The case's own part of the path: SERVER/SCENARIO/DRIVER.
+        let parts: Vec<_> = dir.iter().map(|p| p.to_string_lossy()).collect();
+        let title = format!(
+            "Timeline of {}",
+            parts[parts.len().saturating_sub(3)..].join("/")
+        );
+        if let Err(e) = std::fs::write(path, html::page(&title, &body)) {
+            return fail(2, format!("cannot write {}: {e}", path.display()));
+        }
+    }
+    ExitCode::SUCCESS
 }
 
 fn list_servers(format: Format) -> ExitCode {

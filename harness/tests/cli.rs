@@ -514,3 +514,22 @@ fn repeat_runs_each_case_with_seeds_of_its_own() {
     let xml = std::fs::read_to_string(&junit).unwrap();
     assert_eq!(xml.matches("<testcase ").count(), 1, "{xml}");
 }
+
+#[test]
+fn explain_names_a_folder_it_cannot_read() {
+    let dir = tempfile::tempdir().unwrap();
+    harness()
+        .args(["explain"])
+        .arg(dir.path().join("missing"))
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains("no such folder"));
+    harness()
+        .args(["explain"])
+        .arg(dir.path())
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "no relay.log and no client.pcap: nothing to draw a timeline from",
+        ));
+}
