@@ -3,8 +3,11 @@
 # server that reverses its echoes writes an HTML report and the failing
 # cases' evidence; headless Chromium must show the matrix and a failing
 # case's checks and evidence links; tshark must decrypt a failing case's
-# capture with its key log, for every client. Installs chromium and tshark
-# if missing. With --screenshot, refreshes docs/report.png (the README's).
+# capture with its key log, for every client; the failing network case must
+# be drawn as a timeline whose drops are the relay log's, and `harness
+# explain` must print the same drops. Installs chromium and tshark if
+# missing. With --screenshot, refreshes docs/report.png and docs/timeline.png
+# (the README's).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
@@ -47,17 +50,30 @@ chrome --window-size=1100,1300 --screenshot="$out/report.png" "file://$out/repor
     || fail "chromium could not take a screenshot"
 [ "$(stat -c %s "$out/report.png")" -gt 10000 ] || fail "the screenshot is empty"
 
+expect '<svg class="timeline"' "the failing cases' timelines"
 for driver in native openssl quinn; do
     case="$out/evidence/broken/network_loss-and-reorder/$driver"
+    logged=$(awk -F'\t' '$3 != "-" && $6 ~ /^dropped/' "$case/relay.log" | wc -l)
+    shown=$("$harness" explain "$case" | grep -E 'C(->|<-)S' | grep -c DROPPED || true)
+    [ "$logged" -eq "$shown" ] \
+        || fail "harness explain shows $shown drops of $driver's case; its relay.log has $logged"
+    echo "report-check: $driver timeline explained ($shown of the relay's drops marked)" >&2
     frames=$(tshark -r "$case/client.pcap" -o "tls.keylog_file:$case/keys.log" \
         -Y quic.stream_data -T fields -e frame.number 2>/dev/null | wc -l)
     [ "$frames" -gt 0 ] || fail "tshark decrypted no STREAM frame of $case/client.pcap"
     echo "report-check: $driver capture decrypted ($frames packets with stream data)" >&2
 done
 
+grep -q 'class="dg dropped"' "$out/dom.html" || fail "no drop is drawn in the page's timelines"
+"$harness" explain "$out/evidence/broken/network_loss-and-reorder/native" --client 0 \
+    --html "$out/timeline.html" > /dev/null || fail "harness explain --html failed"
+chrome --window-size=700,640 --screenshot="$out/timeline.png" "file://$out/timeline.html" \
+    >/dev/null || fail "chromium could not take the timeline's screenshot"
+
 if [ "${1:-}" = "--screenshot" ]; then
     mkdir -p docs
     cp "$out/report.png" docs/report.png
-    echo "report-check: docs/report.png refreshed" >&2
+    cp "$out/timeline.png" docs/timeline.png
+    echo "report-check: docs/report.png and docs/timeline.png refreshed" >&2
 fi
 echo "report-check: ok (page, evidence and screenshot in $out)" >&2

@@ -144,3 +144,73 @@ fn artifacts_all_keeps_passing_cases_too() {
         "{files}"
     );
 }
+
+/// The relay's datagram lines of a case, as `harness explain` must show them.
+fn relay_lines(case_dir: &Path) -> Vec<quic_timeline::relay_log::Line> {
+    let log = std::fs::read_to_string(case_dir.join("relay.log")).unwrap();
+    quic_timeline::relay_log::parse(&log)
+        .into_iter()
+        .filter(|l| l.way != quic_timeline::relay_log::Way::Neither)
+        .collect()
+}
+
+#[test]
+fn a_failed_network_case_is_explained_datagram_by_datagram_as_the_relay_logged_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let report = run_broken(dir.path(), &["scenarios/network/burst-loss.json"], &[]);
+    let failed = result(&report, "broken", "network/burst-loss");
+    let case_dir = Path::new(failed["artifacts"]["dir"].as_str().unwrap());
+    let lines = relay_lines(case_dir);
+    let dropped = lines.iter().filter(|l| l.fate.dropped()).count();
+    assert!(dropped > 0, "burst-loss at seed 5 drops datagrams");
+    let out = Command::cargo_bin("harness")
+        .unwrap()
+        .arg("explain")
+        .arg(case_dir)
+        .timeout(std::time::Duration::from_secs(60))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8(out.stdout).unwrap();
+    for l in &lines {
+        let index = l.index.to_string();
+        let row = text
+            .lines()
+            .filter(|r| r.contains("C->S") || r.contains("C<-S"))
+            .find(|r| r.split_whitespace().next() == Some(index.as_str()))
+            .unwrap_or_else(|| panic!("no line for datagram {index} in\n{text}"));
+        assert_eq!(row.contains("DROPPED"), l.fate.dropped(), "{row}");
+        assert!(row.contains(&format!(" {} ", l.bytes)), "{row}");
+    }
+    // Decrypted with the case's key log: the handshake's end and the echo.
+    assert!(text.contains("HANDSHAKE_DONE"), "{text}");
+    assert!(text.contains("FIN"), "{text}");
+    // The failure's own line says what the relay did.
+    let story = failed["artifacts"]["timeline"].as_str().unwrap();
+    assert!(
+        story.contains(&format!("{dropped} dropped by the relay")),
+        "{story}"
+    );
+    // The page draws the same drops, for the clients and rows it draws.
+    let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
+    let mut clients: Vec<usize> = Vec::new();
+    for l in &lines {
+        if !clients.contains(&l.client) {
+            clients.push(l.client);
+        }
+    }
+    let drawn: usize = clients
+        .iter()
+        .take(quic_timeline::svg::MAX_CLIENTS)
+        .map(|c| {
+            lines
+                .iter()
+                .filter(|l| l.client == *c)
+                .take(quic_timeline::svg::MAX_ROWS)
+                .filter(|l| l.fate.dropped())
+                .count()
+        })
+        .sum();
+    assert_eq!(html.matches("<g class=\"dg dropped\"").count(), drawn);
+    assert!(html.contains("<svg class=\"timeline\""));
+}

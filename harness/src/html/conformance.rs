@@ -1,12 +1,16 @@
 //! The conformance report as a page: the scenario × server × driver
 //! matrix coloured by result (must and should apart), a filter box, and
-//! for every cell its checks, timings, notes and evidence.
+//! for every cell its checks, timings, notes and evidence, with the
+//! case's connections drawn as timelines (`quic_timeline::svg`).
 
 use std::fmt::Write;
 use std::path::Path;
 
+use quic_timeline::Timeline;
+
 use super::{esc, href, page};
 use crate::case::Status;
+use crate::evidence::Kept;
 use crate::judge::{Check, Outcome};
 use crate::report::{Entry, Report};
 use crate::scenario::Level;
@@ -258,20 +262,7 @@ fn case(out: &mut String, i: usize, e: &Entry, page_path: &Path) {
         checks_table(out, &r.checks.iter().collect::<Vec<_>>());
     }
     if let Some(a) = &r.artifacts {
-        out.push_str("<p><b>Evidence:</b> ");
-        let links: Vec<String> = a
-            .files
-            .iter()
-            .map(|f| {
-                format!(
-                    "<a href=\"{}\">{}</a>",
-                    href(page_path, &a.dir.join(f)),
-                    esc(f)
-                )
-            })
-            .collect();
-        out.push_str(&links.join(", "));
-        out.push_str("</p>");
+        evidence(out, a, page_path);
     }
     if !r.server_stderr.is_empty() {
         let _ = write!(
@@ -282,4 +273,36 @@ fn case(out: &mut String, i: usize, e: &Entry, page_path: &Path) {
         );
     }
     out.push_str("</section>");
+}
+
+/// Links to a case's evidence files, and its connections drawn as a
+/// timeline when the folder holds what one is drawn from.
+fn evidence(out: &mut String, a: &Kept, page_path: &Path) {
+    out.push_str("<p><b>Evidence:</b> ");
+    let links: Vec<String> = a
+        .files
+        .iter()
+        .map(|f| {
+            format!(
+                "<a href=\"{}\">{}</a>",
+                href(page_path, &a.dir.join(f)),
+                esc(f)
+            )
+        })
+        .collect();
+    out.push_str(&links.join(", "));
+    out.push_str("</p>");
+    let Ok(t) = quic_timeline::load(&a.dir).and_then(|e| Timeline::build(&e)) else {
+        return;
+    };
+    if t.datagrams.is_empty() {
+        return;
+    }
+    let summary = quic_timeline::story::summary(&t).unwrap_or_default();
+    let _ = write!(
+        out,
+        "<details class=\"timeline\" open><summary>Timeline: {}</summary><div class=\"timeline-scroll\">{}</div></details>",
+        esc(&summary),
+        quic_timeline::svg::render(&t)
+    );
 }

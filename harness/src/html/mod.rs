@@ -10,20 +10,7 @@ pub mod svg;
 use std::path::Path;
 
 /// `text` safe inside HTML elements and attribute values.
-pub fn esc(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
+pub use quic_timeline::svg::esc;
 
 /// A link from a page written at `page` to the file `target`: relative
 /// when `target` is under the page's folder (the page and its evidence
@@ -96,6 +83,8 @@ input#filter { font: inherit; padding: .4rem .6rem; width: min(30rem, 100%); box
 section.case { border: 1px solid #ddd; border-radius: 6px; padding: .5rem .8rem; margin: .8rem 0; }
 section.case:target { border-color: #2563eb; box-shadow: 0 0 0 2px #bfdbfe; }
 section.case h3 { margin-top: 0; }
+.timeline-scroll { overflow-x: auto; }
+svg.timeline { display: block; margin: .4rem 0; }
 .checks td { font-size: .9rem; word-break: break-word; }
 .checks td.verdict { white-space: nowrap; word-break: normal; }
 pre { background: #f7f7f7; padding: .5rem; overflow-x: auto; font-size: .85rem; }

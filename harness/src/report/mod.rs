@@ -271,6 +271,13 @@ impl Human {
                 a.dir.display(),
                 a.files.join(", ")
             )?;
+            if let Some(t) = &a.timeline {
+                writeln!(
+                    out,
+                    "      timeline: {t} (harness explain {})",
+                    a.dir.display()
+                )?;
+            }
         }
         let bad = matches!(r.status, Status::Fail | Status::Error);
         if bad || self.verbose {
