@@ -52,7 +52,7 @@ pub struct Packet {
     /// The frames, once decrypted.
     pub frames: Option<Vec<Frame>>,
     /// Why the frames are not known.
-    pub unread: Option<&'static str>,
+    pub unread: Option<String>,
 }
 
 /// Who sent a packet.
@@ -213,7 +213,7 @@ impl Decoder {
         sender: Sender,
         space: Space,
         raw: &Raw<'_>,
-    ) -> Result<(u64, Vec<Frame>), &'static str> {
+    ) -> Result<(u64, Vec<Frame>), String> {
         let c = self.conns.get_mut(&conn).expect("made by datagram");
         let largest = c.largest.get(&(sender, space)).copied();
         let version = Version::from_number(raw.version)
@@ -230,7 +230,8 @@ impl Decoder {
         }?;
         let l = c.largest.entry((sender, space)).or_insert(opened.pn);
         *l = (*l).max(opened.pn);
-        let frames = read_frames(&opened.payload).map_err(|_| "frames do not parse")?;
+        let frames = read_frames(&opened.payload)
+            .map_err(|e| format!("decrypted; frames do not parse: {e}"))?;
         Ok((opened.pn, frames))
     }
 }
@@ -263,10 +264,13 @@ fn open_initial(
     raw: &Raw<'_>,
     largest: Option<u64>,
 ) -> Result<quic_wire::Opened, &'static str> {
-    let candidates: Vec<&[u8]> = match sender {
-        Sender::Client => vec![raw.dcid],
-        Sender::Server => c.dcids.iter().rev().map(Vec::as_slice).collect(),
-    };
+    // The keys come from the DCID of the client's first Initial (or of its
+    // first after a Retry), not from the one it uses now: once the server
+    // has chosen its own connection ID, the client's Initials go to that.
+    let mut candidates: Vec<&[u8]> = c.dcids.iter().rev().map(Vec::as_slice).collect();
+    if sender == Sender::Client {
+        candidates.insert(0, raw.dcid);
+    }
     candidates
         .into_iter()
         .find_map(|dcid| {

@@ -16,7 +16,7 @@ pub fn packet(p: &Packet) -> String {
     if let Some(pn) = p.pn {
         write!(s, " {pn}").expect("writing to a String");
     }
-    match (&p.frames, p.unread) {
+    match (&p.frames, &p.unread) {
         (Some(frames), _) => {
             let shown: Vec<String> = frames
                 .iter()

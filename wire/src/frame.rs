@@ -1,5 +1,6 @@
-//! The frames of a decrypted packet payload (RFC 9000 §19), read into a
-//! summary: what each frame says, without the stream bytes it carries.
+//! The frames of a decrypted packet payload (RFC 9000 §19, RFC 9221's
+//! DATAGRAM, the ACK frequency extension's two), read into a summary: what
+//! each frame says, without the stream bytes it carries.
 
 use std::fmt;
 
@@ -71,6 +72,13 @@ pub enum Frame {
     Datagram {
         len: usize,
     },
+    /// ACK_FREQUENCY of the ACK frequency extension (draft-ietf-quic-ack-frequency).
+    AckFrequency {
+        threshold: u64,
+        max_delay_us: u64,
+    },
+    /// IMMEDIATE_ACK of the same extension.
+    ImmediateAck,
 }
 
 impl Frame {
@@ -157,6 +165,17 @@ pub fn read_frames(buf: &[u8]) -> Result<Vec<Frame>, String> {
                 };
                 r.bytes(len)?;
                 Frame::Datagram { len }
+            }
+            0x1f => Frame::ImmediateAck,
+            0xaf => {
+                r.varint()?; // sequence number
+                let threshold = r.varint()?;
+                let max_delay_us = r.varint()?;
+                r.varint()?; // reordering threshold
+                Frame::AckFrequency {
+                    threshold,
+                    max_delay_us,
+                }
             }
             other => return Err(format!("unknown frame type {other:#x}")),
         };
@@ -291,6 +310,11 @@ impl fmt::Display for Frame {
             }
             Frame::HandshakeDone => write!(f, "HANDSHAKE_DONE"),
             Frame::Datagram { len } => write!(f, "DATAGRAM {len} B"),
+            Frame::AckFrequency {
+                threshold,
+                max_delay_us,
+            } => write!(f, "ACK_FREQUENCY {threshold} {max_delay_us} us"),
+            Frame::ImmediateAck => write!(f, "IMMEDIATE_ACK"),
         }
     }
 }
@@ -348,6 +372,7 @@ mod tests {
         buf.extend_from_slice(&[0; 16]);
         buf.extend_from_slice(&bytes(&[0x1a]));
         buf.extend_from_slice(&[1; 8]);
+        buf.extend_from_slice(&bytes(&[0x1f, 0xaf, 0, 2, 25_000, 1]));
         buf.extend_from_slice(&bytes(&[0x1d, 0x100, 2]));
         buf.extend_from_slice(b"no");
         buf.extend_from_slice(&[0, 0, 0]);
@@ -366,6 +391,8 @@ mod tests {
                 "HANDSHAKE_DONE",
                 "NEW_CONNECTION_ID 1",
                 "PATH_CHALLENGE",
+                "IMMEDIATE_ACK",
+                "ACK_FREQUENCY 2 25000 us",
                 "CONNECTION_CLOSE application 0x100 \"no\"",
                 "PADDING 3",
             ]
