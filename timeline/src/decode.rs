@@ -354,3 +354,41 @@ fn open_one_rtt(
     }
     Err("does not decrypt with the key log's keys")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quic_wire::{seal_initial, Frame};
+
+    #[test]
+    fn a_client_initial_to_the_servers_new_id_keeps_the_first_ids_keys() {
+        let keys = Keys::initial(b"first-id", true);
+        let mut d = Decoder::new(HashMap::new());
+        let first = seal_initial(&keys, b"first-id", b"ccid", &[], 0, &[1], 1200);
+        // After the server's first Initial names its own ID (as quic-go's,
+        // aioquic's and msquic's do), the client writes to that ID, still
+        // under the first ID's keys (RFC 9001 §5.2).
+        let later = seal_initial(&keys, b"server-chosen", b"ccid", &[], 1, &[1], 1200);
+        for (dg, pn) in [(first, 0), (later, 1)] {
+            let p = &d.datagram(0, true, &dg)[0];
+            assert_eq!(p.pn, Some(pn), "{:?}", p.unread);
+            assert!(p.frames.as_ref().unwrap().contains(&Frame::Ping));
+        }
+    }
+
+    #[test]
+    fn a_packet_without_its_keys_says_so() {
+        let mut d = Decoder::new(HashMap::new());
+        let p = &d.datagram(
+            0,
+            false,
+            &[
+                0x40, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22,
+            ],
+        )[0];
+        assert_eq!(p.kind, Kind::OneRtt);
+        assert_eq!(p.unread.as_deref(), Some("no key in the key log"));
+        let zeros = d.datagram(0, true, &[0; 30]);
+        assert_eq!(zeros[0].kind, Kind::Padding);
+    }
+}
