@@ -20,6 +20,9 @@ use crate::{ClientConfig, ClientError};
 
 const SCID_LEN: usize = 16;
 
+/// The key-exchange groups the load generator offers.
+pub const LOAD_GROUPS: &str = "X25519";
+
 /// What to run.
 #[derive(Debug, Clone)]
 pub struct LoadPlan {
@@ -151,9 +154,17 @@ pub fn run_load(
     let mut poll = Poll::new()?;
     poll.registry()
         .register(&mut socket, Token(0), Interest::READABLE)?;
+    let mut config = quiche_config(cfg)?;
+    // One X25519 key share, which every server accepts: BoringSSL's default
+    // list starts with X25519MLKEM768, whose key generation and 1,216-byte
+    // share (a ClientHello over two datagrams) cost the load generator more
+    // than the server it measures, and the server then picks X25519 anyway.
+    config
+        .set_curves_list(LOAD_GROUPS)
+        .map_err(|e| ClientError::Config(format!("key-exchange groups {LOAD_GROUPS}: {e}")))?;
     let mut e = Engine {
         plan,
-        config: quiche_config(cfg)?,
+        config,
         socket,
         local,
         server,
