@@ -51,7 +51,30 @@ fn every_workload_runs_against_the_reference_server() {
         assert_eq!(r["errors"], 0, "{r}");
         let share = r["client_cpu_share"].as_f64().unwrap();
         assert!((0.0..=1.5).contains(&share), "{r}");
+        // Idle offers no load: nothing limits it.
+        let limits: &[&str] = match r["workload"].as_str() {
+            Some("idle") => &["unknown"],
+            _ => &["server", "load-generator", "neither"],
+        };
+        assert!(limits.contains(&r["limit"].as_str().unwrap()), "{r}");
     }
+    // On more than one CPU the sides run apart.
+    if std::thread::available_parallelism().unwrap().get() >= 2 {
+        let (s, c) = (
+            report["server_cpus"].as_str().unwrap(),
+            report["client_cpus"].as_str().unwrap(),
+        );
+        assert!(
+            s != "all" && c != "all" && s.split(',').all(|cpu| !c.split(',').any(|x| x == cpu))
+        );
+    }
+    let churn_row = rows.iter().find(|r| r["workload"] == "churn").unwrap();
+    assert!(
+        metric(churn_row, "load generator CPU per 1,000 connections")
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
     let churn = rows.iter().find(|r| r["workload"] == "churn").unwrap();
     assert!(metric(churn, "connections/s").as_f64().unwrap() > 0.0);
     assert!(churn["ok"].as_u64().unwrap() > 0);
@@ -97,7 +120,8 @@ fn several_servers_are_measured_side_by_side_with_ratios() {
         .unwrap();
     let table = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{table}");
-    let header = table.lines().nth(1).unwrap();
+    assert!(table.starts_with("server on CPUs "), "{table}");
+    let header = table.lines().nth(3).unwrap();
     assert!(
         header.contains("reference") && header.contains("other"),
         "{table}"
@@ -234,4 +258,22 @@ fn an_html_page_draws_the_figures_as_inline_svg() {
     assert!(!html.contains("<script src"));
     let namespaces = html.matches("xmlns=\"http://www.w3.org/2000/svg\"").count();
     assert_eq!(html.matches("http").count(), namespaces);
+}
+
+#[test]
+fn cpu_sets_that_overlap_or_do_not_parse_are_usage_errors() {
+    for (args, says) in [
+        (&["--server-cpus", "0", "--client-cpus", "0"][..], "overlap"),
+        (&["--server-cpus", "x"][..], "CPU lists look like"),
+    ] {
+        Command::cargo_bin("harness")
+            .unwrap()
+            .current_dir(root())
+            .args(["bench", "--quick"])
+            .args(args)
+            .timeout(std::time::Duration::from_secs(60))
+            .assert()
+            .code(2)
+            .stderr(predicates::str::contains(says));
+    }
 }

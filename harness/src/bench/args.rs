@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use clap::{Args, ValueEnum};
 
+use super::cpus::Cpus;
+
 /// Flags the reference server gets for benchmarks: warm latency needs
 /// `--keep-alive`, the scale workload needs room and patience.
 pub(super) const REFERENCE_BENCH_ARGS: &[&str] = &[
@@ -111,6 +113,19 @@ pub struct BenchArgs {
     /// How long a server may take to come up.
     #[arg(long, default_value = "20s", value_parser = server::cli::parse_duration)]
     pub(super) ready_timeout: Duration,
+
+    /// CPUs the server under test runs on (e.g. 0 or 0-1), apart from the
+    /// load generator's. Default: the lower half of this machine's.
+    #[arg(long, value_name = "LIST", value_parser = Cpus::parse, conflicts_with = "no_pin")]
+    pub(super) server_cpus: Option<Cpus>,
+
+    /// CPUs the load generator runs on. Default: the upper half.
+    #[arg(long, value_name = "LIST", value_parser = Cpus::parse, conflicts_with = "no_pin")]
+    pub(super) client_cpus: Option<Cpus>,
+
+    /// Let server and load generator share every CPU (no pinning).
+    #[arg(long)]
+    pub(super) no_pin: bool,
 }
 
 impl BenchArgs {
@@ -123,5 +138,35 @@ impl BenchArgs {
         self.goodput_clients = 4;
         self.scale = vec![50];
         self.idle = Duration::from_millis(300);
+    }
+}
+
+/// Where each side runs: `None` for a side left to the scheduler.
+#[derive(Debug, Clone, Default)]
+pub struct Pinning {
+    pub server: Option<Cpus>,
+    pub client: Option<Cpus>,
+}
+
+impl BenchArgs {
+    /// The CPU sets from the flags and the machine: disjoint, or an error.
+    pub(super) fn pinning(&self) -> Result<Pinning, String> {
+        if self.no_pin {
+            return Ok(Pinning::default());
+        }
+        let split = super::cpus::default_split();
+        let server = self
+            .server_cpus
+            .clone()
+            .or_else(|| split.as_ref().map(|s| s.0.clone()));
+        let client = self.client_cpus.clone().or_else(|| split.map(|s| s.1));
+        if let (Some(s), Some(c)) = (&server, &client) {
+            if s.0.iter().any(|cpu| c.0.contains(cpu)) {
+                return Err(format!(
+                    "--server-cpus {s} and --client-cpus {c} overlap: the sides must not share a CPU (or pass --no-pin)"
+                ));
+            }
+        }
+        Ok(Pinning { server, client })
     }
 }

@@ -7,6 +7,7 @@
 //! own CPU so a saturated client is never mistaken for a slow server.
 
 mod args;
+mod cpus;
 mod report;
 mod server;
 pub mod stats;
@@ -19,7 +20,7 @@ use clap::ValueEnum;
 use echo_client::ClientConfig;
 
 use crate::sut::{self, Certs, Launch, Running, ServerSpec};
-pub use args::{BenchArgs, Workload};
+pub use args::{BenchArgs, Pinning, Workload};
 pub use report::{BenchReport, Row};
 use server::{server_name, BenchServer, BLIND};
 use workloads::Bench;
@@ -51,26 +52,9 @@ impl BenchError {
     }
 }
 
-/// What `main` needs back: the report, or an error and its exit status.
-pub fn run(mut args: BenchArgs, certs_dir: PathBuf) -> Result<BenchReport, BenchError> {
-    if args.quick {
-        args.quick();
-    }
-    if args.clients.contains(&0)
-        || args.scale.contains(&0)
-        || args.goodput_clients == 0
-        || args.client_threads == 0
-    {
-        return Err(BenchError::Usage(
-            "client and connection counts must be at least 1".into(),
-        ));
-    }
-    let certs = Certs::in_dir(&certs_dir);
-    let workloads = if args.workload.is_empty() {
-        Workload::value_variants().to_vec()
-    } else {
-        args.workload.clone()
-    };
+/// The servers to measure (the reference when none is named), their
+/// certificates checked, the built-in ones given the bench's flags.
+fn server_specs(args: &BenchArgs, certs: &Certs) -> Result<Vec<ServerSpec>, BenchError> {
     let mut specs: Vec<ServerSpec> = args
         .servers
         .iter()
@@ -110,16 +94,51 @@ pub fn run(mut args: BenchArgs, certs_dir: PathBuf) -> Result<BenchReport, Bench
             s.name
         )));
     }
+    Ok(specs)
+}
+
+/// What `main` needs back: the report, or an error and its exit status.
+pub fn run(mut args: BenchArgs, certs_dir: PathBuf) -> Result<BenchReport, BenchError> {
+    if args.quick {
+        args.quick();
+    }
+    if args.clients.contains(&0)
+        || args.scale.contains(&0)
+        || args.goodput_clients == 0
+        || args.client_threads == 0
+    {
+        return Err(BenchError::Usage(
+            "client and connection counts must be at least 1".into(),
+        ));
+    }
+    let certs = Certs::in_dir(&certs_dir);
+    let workloads = if args.workload.is_empty() {
+        Workload::value_variants().to_vec()
+    } else {
+        args.workload.clone()
+    };
+    let specs = server_specs(&args, &certs)?;
+    let pinning = args.pinning().map_err(BenchError::Usage)?;
     let mut report = BenchReport::new(specs.iter().map(|s| s.name.clone()).collect());
+    let shown = |c: &Option<cpus::Cpus>| c.as_ref().map_or("all".into(), |c| c.to_string());
+    (report.server_cpus, report.client_cpus) = (shown(&pinning.server), shown(&pinning.client));
     for spec in &specs {
         for w in &workloads {
             // A fresh server per workload: one's leftovers (memory, timers)
             // must not weigh on the next.
             let server = BenchServer::up(spec, &certs, &args)?;
+            let pid = server.running.as_ref().map(Running::pid);
+            if let (Some(pid), Some(cpus)) = (pid, &pinning.server) {
+                cpus::pin_process(pid, cpus).map_err(|e| BenchError::NotStarted {
+                    name: spec.name.clone(),
+                    why: format!("cannot keep it on CPUs {cpus}: {e}"),
+                })?;
+            }
             let bench = Bench {
                 args: &args,
+                pinning: &pinning,
                 addr: server.addr,
-                pid: server.running.as_ref().map(Running::pid),
+                pid,
                 // The load generator does not verify the chain: that is the
                 // client's cost, not the server's, and it would halve the
                 // load one client thread can offer.

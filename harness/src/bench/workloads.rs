@@ -6,9 +6,14 @@ use std::time::{Duration, Instant};
 
 use echo_client::{ClientConfig, LoadPlan, LoadReport};
 
+use super::cpus::{self, limit};
 use super::server::BLIND;
 use super::stats::{process_cpu, process_rss, quantile, tail, thread_cpu, Spread};
-use super::{BenchArgs, BenchError, Row, Workload};
+use super::{BenchArgs, BenchError, Pinning, Row, Workload};
+
+fn machine_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
 
 /// How long the scale workload may take for `n` connections: generous,
 /// since opening 10,000 from one client thread takes a while on 2 cores.
@@ -20,6 +25,7 @@ fn scale_deadline(n: usize) -> Duration {
 /// generator's configuration.
 pub(super) struct Bench<'a> {
     pub(super) args: &'a BenchArgs,
+    pub(super) pinning: &'a Pinning,
     pub(super) addr: SocketAddr,
     /// The server's process, when the harness started it.
     pub(super) pid: Option<u32>,
@@ -41,6 +47,28 @@ struct Sample {
 impl Bench<'_> {
     fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// How many CPUs the server could keep busy: those it may run on, or
+    /// fewer when it has fewer threads.
+    fn server_usable(&self) -> usize {
+        let set = self
+            .pinning
+            .server
+            .as_ref()
+            .map_or_else(machine_cpus, |c| c.len());
+        let threads = self.pid.and_then(cpus::threads).unwrap_or(set);
+        set.min(threads)
+    }
+
+    /// The same for the load generator's `threads`.
+    fn client_usable(&self, threads: usize) -> usize {
+        let set = self
+            .pinning
+            .client
+            .as_ref()
+            .map_or_else(machine_cpus, |c| c.len());
+        set.min(threads)
     }
 
     /// One run of `plan`, on `threads` load generators at once, each with
@@ -69,8 +97,13 @@ impl Bench<'_> {
                     ..plan.clone()
                 };
                 let (addr, cfg) = (self.addr(), &self.cfg);
-                let rss = &rss;
+                let (rss, client_cpus) = (&rss, &self.pinning.client);
                 handles.push(scope.spawn(move || {
+                    if let Some(c) = client_cpus {
+                        cpus::pin_this_thread(c).map_err(|e| {
+                            format!("load generator: cannot keep it on CPUs {c}: {e}")
+                        })?;
+                    }
                     let cpu0 = thread_cpu();
                     let mut at_barrier = || *rss.lock().unwrap() = pid.and_then(process_rss);
                     let load = echo_client::run_load(addr, cfg, &part, &mut at_barrier)
@@ -234,10 +267,16 @@ impl Bench<'_> {
         let threads = samples.iter().map(|s| s.client_threads).max().unwrap_or(1);
         row.client_threads = threads;
         row.client_cpu_share = client / wall.max(1e-9);
-        if row.client_cpu_share > 0.9 * threads as f64 {
+        let server: f64 = samples.iter().map(|s| s.server_cpu).sum();
+        row.server_cpu_share = server.is_finite().then(|| server / wall.max(1e-9));
+        row.limit = limit(
+            row.server_cpu_share.map(|s| (s, self.server_usable())),
+            (row.client_cpu_share, self.client_usable(threads)),
+        );
+        if row.limit == cpus::Limit::LoadGenerator {
             row.notes.push(format!(
-                "the client's {threads} thread(s) used {:.0}% of a core each: the client may be the bottleneck, so these figures are a floor for the server",
-                row.client_cpu_share / threads as f64 * 100.0
+                "the load generator kept its CPUs busy ({:.0}% of a core over {threads} thread(s)) and the server did not: these figures are a floor for the server, not a ranking",
+                row.client_cpu_share * 100.0
             ));
         }
         for s in samples {
@@ -286,6 +325,12 @@ impl Bench<'_> {
             "server CPU per 1,000 connections",
             "s",
             (conns > 0 && cpu.is_finite()).then(|| cpu / conns as f64 * 1000.0),
+        );
+        let client: f64 = samples.iter().map(|s| s.client_cpu).sum();
+        row.point(
+            "load generator CPU per 1,000 connections",
+            "s",
+            (conns > 0).then(|| client / conns as f64 * 1000.0),
         );
         Ok(row)
     }

@@ -199,6 +199,14 @@ fn tables(report: &BenchReport) -> String {
             };
             let _ = write!(out, "<td>{}</td>", esc(&cell));
         }
+        out.push_str("</tr><tr><td>limit</td>");
+        for r in &rows {
+            let cell = match r {
+                Some(r) if r.skipped.is_none() => r.limit.to_string(),
+                _ => "-".into(),
+            };
+            let _ = write!(out, "<td>{}</td>", esc(&cell));
+        }
         out.push_str("</tr></tbody></table></div>");
         for r in rows.iter().flatten() {
             for n in r.skipped.iter().chain(&r.notes) {
