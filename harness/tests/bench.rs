@@ -44,7 +44,7 @@ fn every_workload_runs_against_the_reference_server() {
         .iter()
         .map(|r| r["workload"].as_str().unwrap())
         .collect();
-    for w in ["churn", "warm", "goodput", "scale", "idle"] {
+    for w in ["churn", "saturation", "warm", "goodput", "scale", "idle"] {
         assert!(workloads.contains(&w), "{w} missing: {workloads:?}");
     }
     for r in rows {
@@ -68,6 +68,13 @@ fn every_workload_runs_against_the_reference_server() {
             s != "all" && c != "all" && s.split(',').all(|cpu| !c.split(',').any(|x| x == cpu))
         );
     }
+    let saturation = rows.iter().find(|r| r["workload"] == "saturation").unwrap();
+    assert!(metric(saturation, "clients").as_f64().unwrap() >= 1.0);
+    let notes = saturation["notes"][0].as_str().unwrap();
+    assert!(
+        notes.starts_with("clients, connections/s (limit): 1: "),
+        "{notes}"
+    );
     let churn_row = rows.iter().find(|r| r["workload"] == "churn").unwrap();
     assert!(
         metric(churn_row, "load generator CPU per 1,000 connections")

@@ -21,6 +21,9 @@ pub(super) const REFERENCE_BENCH_ARGS: &[&str] = &[
 pub enum Workload {
     /// Connect, handshake, echo 64 bytes, close; closed loop per client count.
     Churn,
+    /// Churn with the clients doubled (1, 2, 4, ...) until the server's
+    /// CPUs are busy or connections fail: its connections/s there.
+    Saturation,
     /// One connection, one stream at a time (needs a --keep-alive server).
     Warm,
     /// Many clients echoing 8 KiB streams back to back.

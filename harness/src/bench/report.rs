@@ -193,7 +193,7 @@ impl BenchReport {
 
     /// One workload and parameters: a column per server.
     fn block(&self, out: &mut impl Write, workload: &str, params: &str) -> std::io::Result<()> {
-        let width = 34;
+        let width = 42;
         writeln!(out, "{workload} {params}")?;
         let rows: Vec<Option<&Row>> = self
             .servers

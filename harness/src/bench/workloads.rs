@@ -11,6 +11,9 @@ use super::server::BLIND;
 use super::stats::{process_cpu, process_rss, quantile, tail, thread_cpu, Spread};
 use super::{BenchArgs, BenchError, Pinning, Row, Workload};
 
+/// The saturation workload doubles its clients up to this many.
+const SATURATION_CLIENTS: usize = 256;
+
 fn machine_cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
@@ -172,6 +175,7 @@ impl Bench<'_> {
     pub(super) fn workload(&self, w: Workload) -> Result<Vec<Row>, BenchError> {
         match w {
             Workload::Churn => self.args.clients.iter().map(|&n| self.churn(n)).collect(),
+            Workload::Saturation => Ok(vec![self.saturation()?]),
             Workload::Warm => self.args.sizes.iter().map(|&s| self.warm(s)).collect(),
             Workload::Goodput => Ok(vec![self.goodput()?]),
             Workload::Scale => self.scale_rows(),
@@ -333,6 +337,37 @@ impl Bench<'_> {
             (conns > 0).then(|| client / conns as f64 * 1000.0),
         );
         Ok(row)
+    }
+
+    /// Churn at doubling client counts until the server limits it (its
+    /// CPUs busy) or connections fail, up to [`SATURATION_CLIENTS`].
+    fn saturation(&self) -> Result<Row, BenchError> {
+        let mut clients = 1;
+        let mut tried = Vec::new();
+        loop {
+            let plan = self.timed(clients, 64, Some(1));
+            let sample = self.measure(&plan, self.args.client_threads)?;
+            let rate = sample.load.ok as f64 / sample.wall.as_secs_f64();
+            let failed = sample.load.failed > 0;
+            let mut row = self.row("saturation", "churn, clients doubling".into(), &[sample]);
+            tried.push(format!("{clients}: {rate:.0}/s ({})", row.limit));
+            let done = row.limit == cpus::Limit::Server || failed;
+            if done || clients >= SATURATION_CLIENTS || row.limit == cpus::Limit::Unknown {
+                row.point("connections/s", "1/s", Some(rate));
+                row.point("clients", "", Some(clients as f64));
+                let end = match (row.limit, failed) {
+                    (_, true) => "connections failed",
+                    (cpus::Limit::Server, _) => "the server's CPUs were busy",
+                    _ => "the server's CPUs were never busy",
+                };
+                row.notes.push(format!(
+                    "clients, connections/s (limit): {}; stopped: {end}",
+                    tried.join(", ")
+                ));
+                return Ok(row);
+            }
+            clients *= 2;
+        }
     }
 
     fn warm(&self, size: usize) -> Result<Row, BenchError> {
