@@ -197,13 +197,7 @@ pub fn decode_pn(largest: Option<u64>, truncated: u64, bits: u32) -> u64 {
 mod tests {
     use super::*;
     use crate::keys::Suite;
-
-    fn hex(s: &str) -> Vec<u8> {
-        (0..s.len())
-            .step_by(2)
-            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
-            .collect()
-    }
+    use crate::tests::hex;
 
     #[test]
     fn packet_numbers_expand_as_rfc_9000_appendix_a3_shows() {
