@@ -42,6 +42,13 @@ fn tls_alert(code: u64) -> Option<&'static str> {
     })
 }
 
+/// How long a probe must go unanswered before its silence means a socket
+/// is bound there: an empty port's refusal (ICMP port unreachable) comes
+/// back on loopback within a millisecond, but a probe with less time left
+/// than this may end before it reads the refusal (seen under CPU load with
+/// under a millisecond left), so its silence says nothing.
+const HEARS_A_REFUSAL: Duration = Duration::from_millis(200);
+
 /// Probes `target` until it answers a handshake, at most until
 /// `deadline`. `gone` is asked before each try whether the server has
 /// already failed in a way no probe can mend (its process exited).
@@ -69,17 +76,20 @@ pub fn await_handshake(
                 false => NotReady::Unstartable(why),
             });
         }
-        match probe(target, left.min(Duration::from_secs(1))) {
+        let budget = left.min(Duration::from_secs(1));
+        match probe(target, budget) {
             Probe::Served | Probe::Answered(_) => return Ok(()),
             // Not bound yet: ECONNREFUSED comes back at once.
             Probe::Unreachable => {
                 last = Some("nothing listens there".to_string());
                 std::thread::sleep(Duration::from_millis(20));
             }
-            Probe::Silent(why) => {
+            Probe::Silent(why) if budget >= HEARS_A_REFUSAL => {
                 reached = true;
                 last = Some(why);
             }
+            // Too short to tell a bound socket from an empty port.
+            Probe::Silent(_) => {}
         }
     }
 }
@@ -225,5 +235,20 @@ mod tests {
         assert!(matches!(got, Err(NotReady::Unstartable(_))), "{got:?}");
         let exited = await_handshake(&target(port), deadline, || Some("exited".into()));
         assert_eq!(exited, Err(NotReady::Unstartable("exited".into())));
+    }
+
+    #[test]
+    fn a_last_probe_too_short_to_hear_a_refusal_reaches_nothing() {
+        let port = UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        // Each try has under a millisecond: too short to read the
+        // port-unreachable reply, so its silence says nothing.
+        for _ in 0..20 {
+            let deadline = Instant::now() + Duration::from_micros(500);
+            let got = await_handshake(&target(port), deadline, || None);
+            assert!(matches!(got, Err(NotReady::Unstartable(_))), "{got:?}");
+        }
     }
 }
