@@ -38,9 +38,11 @@ mkdir -p target/reports
 # run without --seed (or with HARNESS_SEED) to try other packet fates. Each
 # peer's expect file lists what it is known to fail, and why; any other
 # result (an unexpected pass included) fails the gate. The reference server
-# has none: it must pass everything.
+# has none: it must pass everything. Failed cases keep their evidence, so
+# the log's last lines give each unexpected result's timeline.
 cargo run --quiet -p harness -- scenarios/ --require-driver openssl --all-servers \
-    --seed "${HARNESS_SEED:-20261125}" --junit target/reports/conformance.xml \
+    --seed "${HARNESS_SEED:-20261125}" --artifacts target/reports/evidence \
+    --junit target/reports/conformance.xml \
     --json target/reports/conformance.json --markdown target/reports/conformance.md \
     | tee target/reports/conformance.txt
 step "reports as people see them: HTML in headless Chromium, captures decrypted by tshark"

@@ -214,3 +214,47 @@ fn a_failed_network_case_is_explained_datagram_by_datagram_as_the_relay_logged_i
     assert_eq!(html.matches("<g class=\"dg dropped\"").count(), drawn);
     assert!(html.contains("<svg class=\"timeline\""));
 }
+
+/// The report's last lines name each result that failed the gate, with
+/// what went wrong and the timeline's summary: a CI log's tail is often
+/// all a person sees.
+#[test]
+fn the_report_s_tail_says_why_each_unexpected_failure_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let known = dir.path().join("known.json");
+    std::fs::write(&known, r#"{"known": []}"#).unwrap();
+    let out = Command::cargo_bin("harness")
+        .unwrap()
+        .current_dir(root())
+        .args(["--seed", "5", "--driver", "native", "--artifacts"])
+        .arg(dir.path().join("evidence"))
+        .args(["--server", &reference_template("broken", "--fault reverse")])
+        .arg("--expect")
+        .arg(&known)
+        .arg("scenarios/network/burst-loss.json")
+        .timeout(std::time::Duration::from_secs(120))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let text = String::from_utf8(out.stdout).unwrap();
+    let tail: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("unexpected results: 1"))
+        .collect();
+    assert!(
+        tail.get(1).is_some_and(|l| l.starts_with(
+            "  unexpected FAIL: network/burst-loss [native] broken (no expect entry)"
+        )),
+        "{text}"
+    );
+    assert!(
+        tail.get(2)
+            .is_some_and(|l| l.starts_with("    got: ") && l.contains("echo")),
+        "{text}"
+    );
+    assert!(
+        tail.get(3)
+            .is_some_and(|l| l.starts_with("    timeline: ") && l.contains("dropped by the relay")),
+        "{text}"
+    );
+}

@@ -434,6 +434,14 @@ impl Human {
                 r.driver,
                 r.server
             )?;
+            if r.status != Status::Pass {
+                if let Some(why) = &r.reason {
+                    writeln!(out, "    got: {why}")?;
+                }
+            }
+            if let Some(t) = r.artifacts.as_ref().and_then(|a| a.timeline.as_ref()) {
+                writeln!(out, "    timeline: {t}")?;
+            }
         }
         for r in report.repeated.iter().filter(|r| r.too_often) {
             writeln!(
