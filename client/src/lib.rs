@@ -19,6 +19,7 @@ mod load;
 mod migrate;
 pub mod progress;
 mod raw;
+mod reset;
 mod session;
 mod verify;
 

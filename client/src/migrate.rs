@@ -28,6 +28,11 @@ impl Mover {
         }
     }
 
+    /// Whether the plan moves the connection to a new path.
+    pub(crate) fn planned(&self) -> bool {
+        self.when.is_some()
+    }
+
     /// Whether a second socket is open (its datagrams must be read too).
     pub(crate) fn probing(&self) -> bool {
         self.socket.is_some()

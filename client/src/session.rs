@@ -112,15 +112,25 @@ pub fn run(
     s.finish()
 }
 
-/// Every datagram in, seen by the recorder first.
+/// Every datagram in, seen by the recorder first; quiche is not handed a
+/// reset it would wrongly honour ([`crate::reset`]).
 fn feed(
     conn: &mut quiche::Connection,
     rec: Option<&dyn crate::Record>,
     data: &mut [u8],
     (from, to): (SocketAddr, SocketAddr),
+    migrates: bool,
 ) {
     if let Some(r) = rec {
         r.datagram(from, to, data);
+    }
+    if crate::reset::retired_token(conn, data, migrates) {
+        log::info!(
+            "ignored a {}-byte stateless reset with the token of a retired connection ID \
+             (RFC 9000 §10.3.1)",
+            data.len()
+        );
+        return;
     }
     let _ = conn.recv(data, quiche::RecvInfo { from, to });
 }
@@ -368,7 +378,7 @@ impl<'p> Session<'p> {
         }
         let (conn, rec, heard) = (&mut self.conn, self.rec, &mut self.sent_since_heard);
         self.mover.drain(&mut self.buf, |data, from, to| {
-            feed(conn, rec, data, (from, to));
+            feed(conn, rec, data, (from, to), true);
             *heard = 0;
         });
         self.mover.on_events(&mut self.conn, self.server);
@@ -402,6 +412,7 @@ impl<'p> Session<'p> {
             self.rec,
             &mut self.buf[..n],
             (from, self.local),
+            self.mover.planned(),
         );
         self.sent_since_heard = 0;
     }
