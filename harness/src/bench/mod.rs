@@ -8,6 +8,7 @@
 
 mod args;
 mod cpus;
+mod floor;
 mod report;
 mod server;
 pub mod stats;
@@ -122,6 +123,7 @@ pub fn run(mut args: BenchArgs, certs_dir: PathBuf) -> Result<BenchReport, Bench
     let mut report = BenchReport::new(specs.iter().map(|s| s.name.clone()).collect());
     let shown = |c: &Option<cpus::Cpus>| c.as_ref().map_or("all".into(), |c| c.to_string());
     (report.server_cpus, report.client_cpus) = (shown(&pinning.server), shown(&pinning.client));
+    floor_of(&args, &pinning, &mut report);
     for spec in &specs {
         for w in &workloads {
             // A fresh server per workload: one's leftovers (memory, timers)
@@ -150,6 +152,7 @@ pub fn run(mut args: BenchArgs, certs_dir: PathBuf) -> Result<BenchReport, Bench
                     ..ClientConfig::default()
                 },
                 name: &spec.name,
+                floor: report.floor,
             };
             let unfit = match w {
                 Workload::Warm | Workload::Goodput => bench.closes_after_echo()?,
@@ -170,6 +173,25 @@ pub fn run(mut args: BenchArgs, certs_dir: PathBuf) -> Result<BenchReport, Bench
         }
     }
     Ok(report)
+}
+
+/// The crypto floor on the server's CPUs, or why there is none.
+fn floor_of(args: &BenchArgs, pinning: &Pinning, report: &mut BenchReport) {
+    let measured = match floor::openssl() {
+        _ if args.quick => Err("--quick".to_string()),
+        None => Err("no openssl found".to_string()),
+        Some(bin) => floor::measure(&bin, pinning.server.as_ref()),
+    };
+    match measured {
+        Ok(f) => {
+            eprintln!("bench: crypto floor: {}", f.describe());
+            report.floor = Some(f);
+        }
+        Err(why) => {
+            eprintln!("bench: crypto floor not measured: {why}");
+            report.floor_missing = Some(why);
+        }
+    }
 }
 
 /// Ensures no server outlives a failed bench (used by `main` on errors).

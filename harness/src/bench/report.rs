@@ -6,6 +6,7 @@ use std::io::Write;
 use serde::Serialize;
 
 use super::cpus::Limit;
+use super::floor::Floor;
 
 use super::stats::Spread;
 
@@ -131,6 +132,11 @@ pub struct BenchReport {
     /// The CPUs each side ran on ("all" when not pinned).
     pub server_cpus: String,
     pub client_cpus: String,
+    /// The handshake's cryptography on the server's CPUs, measured before
+    /// the workloads; `floor_missing` says why not when it could not be.
+    pub floor: Option<Floor>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub floor_missing: Option<String>,
 }
 
 /// A rate compares servers only where both rows measured the server.
@@ -162,6 +168,8 @@ impl BenchReport {
             rows: Vec::new(),
             server_cpus: "all".into(),
             client_cpus: "all".into(),
+            floor: None,
+            floor_missing: None,
         }
     }
 
@@ -179,6 +187,11 @@ impl BenchReport {
              where both rows were limited by the server (\"limit\")\n",
             self.server_cpus, self.client_cpus
         )?;
+        match (&self.floor, &self.floor_missing) {
+            (Some(f), _) => writeln!(out, "crypto floor: {}\n", f.describe())?,
+            (None, Some(why)) => writeln!(out, "crypto floor: not measured ({why})\n")?,
+            (None, None) => {}
+        }
         let mut keys: Vec<(&str, &str)> = Vec::new();
         for r in &self.rows {
             if !keys.contains(&(r.workload.as_str(), r.params.as_str())) {
@@ -307,6 +320,29 @@ mod tests {
         let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
         assert_eq!(json["rows"][1]["metrics"][0]["value"], 50.0);
         assert!(json["rows"][0]["metrics"][1]["value"].is_null());
+    }
+
+    #[test]
+    fn the_crypto_floor_heads_the_table_or_says_why_it_is_missing() {
+        let mut report = BenchReport::new(vec!["a".into()]);
+        let text = |r: &BenchReport| {
+            let mut out = Vec::new();
+            r.human(&mut out).unwrap();
+            String::from_utf8(out).unwrap()
+        };
+        assert!(!text(&report).contains("crypto floor"));
+        report.floor_missing = Some("no openssl found".into());
+        assert!(text(&report).contains("crypto floor: not measured (no openssl found)"));
+        report.floor = Some(Floor {
+            ecdsa_p256_sign_us: 20.0,
+            ecdsa_p256_verify_us: 60.0,
+            x25519_us: 30.0,
+        });
+        assert!(
+            text(&report).contains("crypto floor: 80 us per handshake"),
+            "{}",
+            text(&report)
+        );
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub(super) struct Bench<'a> {
     pub(super) pid: Option<u32>,
     pub(super) cfg: ClientConfig,
     pub(super) name: &'a str,
+    /// The handshake's cryptography on one core, when it was measured.
+    pub(super) floor: Option<super::floor::Floor>,
 }
 
 /// One measured run: what the load generator saw and what it cost.
@@ -329,6 +331,13 @@ impl Bench<'_> {
             "server CPU per 1,000 connections",
             "s",
             (conns > 0 && cpu.is_finite()).then(|| cpu / conns as f64 * 1000.0),
+        );
+        row.point(
+            "server CPU per connection, in crypto floors",
+            "x",
+            self.floor
+                .filter(|_| conns > 0 && cpu.is_finite())
+                .map(|f| cpu / conns as f64 * 1e6 / f.handshake_us()),
         );
         let client: f64 = samples.iter().map(|s| s.client_cpu).sum();
         row.point(

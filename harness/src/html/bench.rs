@@ -14,6 +14,12 @@ pub fn render(report: &BenchReport) -> String {
         "<p class=\"muted\">Servers: {}. Medians over repetitions; latency percentiles over all samples. Hover a bar for its value.</p>",
         esc(&report.servers.join(", "))
     );
+    if let Some(f) = &report.floor {
+        body += &format!(
+            "<p class=\"muted\">Crypto floor: {}.</p>",
+            esc(&f.describe())
+        );
+    }
     body += "<h2>Charts</h2>";
     let per_workload: [(&str, &str, &str, f64, &str); 4] = [
         (
