@@ -41,6 +41,104 @@ pub(crate) fn retired_token(conn: &quiche::Connection, datagram: &[u8], migrates
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::net::SocketAddr;
+
+    const SERVER_TOKEN: u128 = 0x5e4e_0000_0000_0000_0000_0000_0000_0001;
+
+    fn configs() -> (quiche::Config, quiche::Config) {
+        let certs = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../certs");
+        let path = |f: &str| certs.join(f).to_string_lossy().into_owned();
+        let common = |c: &mut quiche::Config| {
+            c.set_application_protos(&[b"hq-interop"]).unwrap();
+            c.set_initial_max_data(1 << 16);
+            c.set_initial_max_streams_bidi(4);
+            c.set_initial_max_stream_data_bidi_local(1 << 16);
+            c.set_initial_max_stream_data_bidi_remote(1 << 16);
+        };
+        let mut server = quiche::Config::new(quiche::PROTOCOL_VERSION).unwrap();
+        server
+            .load_cert_chain_from_pem_file(&path("chain.pem"))
+            .unwrap();
+        server
+            .load_priv_key_from_pem_file(&path("key.pem"))
+            .unwrap();
+        server.set_stateless_reset_token(Some(SERVER_TOKEN));
+        common(&mut server);
+        let mut client = quiche::Config::new(quiche::PROTOCOL_VERSION).unwrap();
+        client.verify_peer(false);
+        common(&mut client);
+        (client, server)
+    }
+
+    /// Moves what `from` has to send to `to`; whether there was any.
+    fn flush(from: &mut quiche::Connection, to: &mut quiche::Connection) -> bool {
+        let mut buf = [0u8; 1500];
+        let mut moved = false;
+        while let Ok((n, info)) = from.send(&mut buf) {
+            let recv = quiche::RecvInfo {
+                from: info.from,
+                to: info.to,
+            };
+            let _ = to.recv(&mut buf[..n], recv);
+            moved = true;
+        }
+        moved
+    }
+
+    /// Moves datagrams both ways until neither side has any to send.
+    fn pump(a: &mut quiche::Connection, b: &mut quiche::Connection) {
+        for _ in 0..100 {
+            let there = flush(a, b);
+            let back = flush(b, a);
+            if !(there || back) {
+                return;
+            }
+        }
+        panic!("the pair never went quiet");
+    }
+
+    /// A client whose server asked it to retire its first connection ID
+    /// (NEW_CONNECTION_ID with Retire Prior To 1), which it did.
+    fn retired_client() -> quiche::Connection {
+        let (mut cc, mut sc) = configs();
+        let (c_addr, s_addr): (SocketAddr, SocketAddr) = (
+            "127.0.0.1:1000".parse().unwrap(),
+            "127.0.0.1:2000".parse().unwrap(),
+        );
+        let cid = |b: u8| quiche::ConnectionId::from_vec(vec![b; 16]);
+        let mut client = quiche::connect(None, &cid(1), c_addr, s_addr, &mut cc).unwrap();
+        let mut server = quiche::accept(&cid(2), None, s_addr, c_addr, &mut sc).unwrap();
+        pump(&mut client, &mut server);
+        assert!(client.is_established() && server.is_established());
+        server.new_scid(&cid(3), 3, true).unwrap();
+        server.new_scid(&cid(4), 4, true).unwrap();
+        pump(&mut client, &mut server);
+        assert_ne!(client.destination_id(), cid(2), "the first ID is retired");
+        client
+    }
+
+    #[test]
+    fn quiche_drops_a_live_connection_on_a_reset_for_a_retired_id_and_the_client_does_not() {
+        let mut reset = vec![0x41; 24];
+        reset.extend_from_slice(&SERVER_TOKEN.to_be_bytes());
+        let mut client = retired_client();
+        assert!(retired_token(&client, &reset, false));
+        assert!(
+            !retired_token(&client, &reset, true),
+            "may migrate: let quiche judge"
+        );
+        let mut other = reset.clone();
+        other[39] ^= 1;
+        assert!(!retired_token(&client, &other, false));
+        // Why the screen is there: quiche 0.30 itself takes it for a reset.
+        let to = "127.0.0.1:1000".parse().unwrap();
+        let from = "127.0.0.1:2000".parse().unwrap();
+        let _ = client.recv(&mut reset, quiche::RecvInfo { from, to });
+        assert!(
+            client.is_closed(),
+            "quiche now honours it (fixed upstream?)"
+        );
+    }
 
     const TOKEN: u128 = 0x31557cdd7ea7da2c547c31b3b6d216d6;
 
