@@ -468,6 +468,9 @@ pub struct Observation {
     /// Whether the server gave a stateless reset token in its transport
     /// parameters; `None` when the client cannot tell.
     pub reset_token_given: Option<bool>,
+    /// Why a stateless reset could have gone unseen by this client, when it
+    /// could (its stack then cannot tell "no reset" from "not recognised").
+    pub reset_unseen: Option<String>,
     /// The versions of the server's Version Negotiation packet, if it
     /// answered the version offered with one.
     pub version_negotiation: Option<Vec<u32>>,
@@ -493,6 +496,7 @@ impl Observation {
             migration: None,
             stateless_reset: false,
             reset_token_given: None,
+            reset_unseen: None,
             version_negotiation: None,
         }
     }

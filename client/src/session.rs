@@ -477,6 +477,9 @@ impl<'p> Session<'p> {
             .peer_transport_params()
             .filter(|_| self.handshake != Handshake::NotCompleted)
             .map(|p| p.stateless_reset_token.is_some());
+        let reset_unseen = (!stateless_reset)
+            .then(|| crate::reset::unseen(conn))
+            .flatten();
         let gone = self.unreachable || self.abandoned;
         // Our own goodbye is not an error worth reporting. Before the
         // handshake completes quiche sends it as a transport
@@ -508,6 +511,7 @@ impl<'p> Session<'p> {
             migration: self.mover.finish(),
             stateless_reset,
             reset_token_given,
+            reset_unseen,
             version_negotiation: None,
             handshake: self.handshake,
             started_at: Some(self.start),

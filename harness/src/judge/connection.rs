@@ -244,7 +244,8 @@ fn stateless_reset(j: &mut Judged, want: bool, obs: &Observation) {
          leaves resets optional)"
             .to_string()
     });
-    if j.blind_to("stateless_reset", &no_token) {
+    let blind = no_token.or_else(|| obs.reset_unseen.clone().filter(|_| want));
+    if j.blind_to("stateless_reset", &blind) {
         return;
     }
     j.check(
@@ -746,6 +747,16 @@ mod tests {
             },
             Observation {
                 reset_token_given: Some(false),
+                ..Observation::nothing()
+            }
+        ));
+        assert!(skipped(
+            Expect {
+                stateless_reset: Some(true),
+                ..Expect::default()
+            },
+            Observation {
+                reset_unseen: Some("moved to another connection ID".into()),
                 ..Observation::nothing()
             }
         ));
