@@ -225,7 +225,7 @@ impl Decoder {
             Space::Handshake | Space::ZeroRtt => {
                 let secret =
                     secret_of(c, &self.secrets, sender, space).ok_or("no key in the key log")?;
-                open_with(c.suite, version, &secret, raw, largest)
+                open_with(c.suite, version, (&secret, &secret), raw, largest)
             }
         }?;
         let l = c.largest.entry((sender, space)).or_insert(opened.pn);
@@ -301,14 +301,14 @@ fn secret_of(
 fn open_with(
     suite: Option<Suite>,
     version: Version,
-    secret: &[u8],
+    (first, secret): (&[u8], &[u8]),
     raw: &Raw<'_>,
     largest: Option<u64>,
 ) -> Result<quic_wire::Opened, &'static str> {
     let suites: Vec<Suite> = suite.map_or(Suite::ALL.to_vec(), |s| vec![s]);
     suites
         .into_iter()
-        .filter_map(|s| Keys::from_secret(version, s, secret))
+        .filter_map(|s| Keys::updated(version, s, first, secret))
         .find_map(|keys| unprotect(raw.bytes, raw.pn_offset, &keys, largest).ok())
         .ok_or("does not decrypt with the key log's keys")
 }
@@ -345,7 +345,8 @@ fn open_one_rtt(
             let next = Keys::next_secret(version, suite.unwrap_or(suite_of_len(last)), last);
             generations.push(next);
         }
-        if let Ok(opened) = open_with(suite, version, &generations[g], raw, largest) {
+        let secrets = (generations[0].as_slice(), generations[g].as_slice());
+        if let Ok(opened) = open_with(suite, version, secrets, raw, largest) {
             if g > current {
                 c.current.insert(sender, g);
             }

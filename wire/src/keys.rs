@@ -100,8 +100,15 @@ impl Keys {
     /// The keys of a traffic secret of `suite`; `None` when the secret's
     /// length is not the suite's.
     pub fn from_secret(version: Version, suite: Suite, secret: &[u8]) -> Option<Keys> {
+        Keys::updated(version, suite, secret, secret)
+    }
+
+    /// The keys of `secret`, a traffic secret after key updates, with the
+    /// header protection key of `first`, the secret before any: a key
+    /// update does not change header protection (RFC 9001 §6).
+    pub fn updated(version: Version, suite: Suite, first: &[u8], secret: &[u8]) -> Option<Keys> {
         let (hash, aead_alg, hp_alg) = suite.parts();
-        if secret.len() != hash.len() {
+        if secret.len() != hash.len() || first.len() != hash.len() {
             return None;
         }
         let prk = hkdf::Prk::new_less_safe(hash, secret);
@@ -109,7 +116,8 @@ impl Keys {
         let (mut iv, mut hp) = ([0u8; 12], vec![0u8; hp_alg.key_len()]);
         expand_label(&prk, &version.label("key"), &mut key);
         expand_label(&prk, &version.label("iv"), &mut iv);
-        expand_label(&prk, &version.label("hp"), &mut hp);
+        let first_prk = hkdf::Prk::new_less_safe(hash, first);
+        expand_label(&first_prk, &version.label("hp"), &mut hp);
         Some(Keys {
             aead: LessSafeKey::new(UnboundKey::new(aead_alg, &key).ok()?),
             iv,
@@ -138,5 +146,29 @@ impl Keys {
 
     pub(crate) fn mask(&self, sample: &[u8]) -> Option<[u8; 5]> {
         self.hp.new_mask(sample).ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tests::hex;
+
+    #[test]
+    fn a_key_update_keeps_the_first_header_protection_key() {
+        // RFC 9001 A.5's secret and its "quic ku" successor.
+        let first = hex("9ac312a7f877468ebe69422748ad00a15443f18203a07d6060f688f30f21632b");
+        let ku = Keys::next_secret(Version::V1, Suite::ChaCha20, &first);
+        let sample = [7u8; 16];
+        let mask = |k: Option<Keys>| k.unwrap().mask(&sample).unwrap();
+        let updated = mask(Keys::updated(Version::V1, Suite::ChaCha20, &first, &ku));
+        assert_eq!(
+            updated,
+            mask(Keys::from_secret(Version::V1, Suite::ChaCha20, &first))
+        );
+        assert_ne!(
+            updated,
+            mask(Keys::from_secret(Version::V1, Suite::ChaCha20, &ku))
+        );
     }
 }
