@@ -122,10 +122,12 @@ pub(crate) async fn run(
     (tls, verified): (rustls::ClientConfig, crate::tls::Verified),
     plan: &Plan,
 ) -> Result<Observation, String> {
+    let (endpoint, connecting) = connect(server, cfg, tls, plan)?;
+    // Timed from here, as the first datagram leaves: the endpoint's setup
+    // is the harness's, not the server's doing.
     let start = Instant::now();
     let mut progress = Progress::new(plan, start);
     let deadline = progress.deadline();
-    let (endpoint, connecting) = connect(server, cfg, tls, plan)?;
     let mut ticket = GateTicket::new(plan.fin_gate.clone());
     let mut observation = Observation {
         started_at: Some(start),
