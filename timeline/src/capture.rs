@@ -25,8 +25,14 @@ impl<W: Write> Pcap<W> {
 
     /// One datagram from `from` to `to`, timestamped now.
     pub fn datagram(&mut self, from: SocketAddr, to: SocketAddr, data: &[u8]) {
+        self.datagram_at(SystemTime::now(), from, to, data);
+    }
+
+    /// One datagram from `from` to `to`, seen `at` (written later by
+    /// another thread than the one that saw it).
+    pub fn datagram_at(&mut self, at: SystemTime, from: SocketAddr, to: SocketAddr, data: &[u8]) {
         let packet = ip_udp(from, to, data);
-        let ts = SystemTime::now()
+        let ts = at
             .duration_since(SystemTime::UNIX_EPOCH)
             .unwrap_or_default();
         let _ = self

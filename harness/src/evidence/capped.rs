@@ -80,24 +80,6 @@ impl Write for Capped {
     }
 }
 
-/// One [`Capped`] file written by several connections (the key log).
-pub struct Shared(pub Arc<Mutex<Capped>>);
-
-impl Write for Shared {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let mut f = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        f.write_all(buf)?;
-        // Each secret line is flushed whole: s_client appends to the same
-        // file between them.
-        f.flush()?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        self.0.lock().unwrap_or_else(|p| p.into_inner()).flush()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -6,6 +6,7 @@
 //! decrypts with the key log. A case's files are capped in size together.
 
 mod capped;
+mod writer;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ use serde::Serialize;
 
 use crate::scenario::{DriverKind, Scenario};
 use capped::{Budget, Capped};
-use quic_timeline::capture as pcap;
+use writer::{Capture, Writer};
 
 /// At most this many bytes of evidence per case.
 pub const CASE_CAP: u64 = 10 * 1024 * 1024;
@@ -52,10 +53,7 @@ pub struct Kept {
 pub struct CaseEvidence {
     pub dir: PathBuf,
     budget: Arc<Budget>,
-    keylog: Arc<Mutex<Capped>>,
-    pcap: Mutex<Option<pcap::Pcap<Capped>>>,
-    relay_pcap: Mutex<Option<pcap::Pcap<Capped>>>,
-    relay_log: Mutex<Option<Capped>>,
+    writer: Writer,
 }
 
 impl CaseEvidence {
@@ -81,12 +79,9 @@ impl CaseEvidence {
         std::fs::create_dir_all(&dir)?;
         let budget = Arc::new(Budget::new(CASE_CAP));
         let e = CaseEvidence {
-            keylog: Arc::new(Mutex::new(Capped::create(&dir, "keys.log", &budget)?)),
+            writer: Writer::start(dir.clone(), Arc::clone(&budget))?,
             dir,
             budget,
-            pcap: Mutex::new(None),
-            relay_pcap: Mutex::new(None),
-            relay_log: Mutex::new(None),
         };
         let scenario = serde_json::to_string_pretty(sc).unwrap_or_default();
         e.write("scenario.json", scenario.as_bytes());
@@ -125,65 +120,30 @@ impl CaseEvidence {
 
     /// One datagram into the capture, as the client saw it.
     pub fn datagram(&self, from: SocketAddr, to: SocketAddr, data: &[u8]) {
-        self.capture(&self.pcap, "client.pcap", (from, to), data);
+        self.writer.datagram(Capture::Client, from, to, data);
     }
 
     /// One datagram as it reached the relay, before the network model: the
     /// relay log's next line of a datagram (`to-server` or `to-client`) is
     /// its fate, so `relay.pcap` and `relay.log` pair up in order.
     pub fn relay_datagram(&self, from: SocketAddr, to: SocketAddr, data: &[u8]) {
-        self.capture(&self.relay_pcap, "relay.pcap", (from, to), data);
-    }
-
-    fn capture(
-        &self,
-        file: &Mutex<Option<pcap::Pcap<Capped>>>,
-        name: &str,
-        (from, to): (SocketAddr, SocketAddr),
-        data: &[u8],
-    ) {
-        let mut p = file.lock().unwrap_or_else(|p| p.into_inner());
-        if p.is_none() {
-            *p = Capped::create(&self.dir, name, &self.budget)
-                .ok()
-                .and_then(|f| pcap::Pcap::new(f).ok());
-        }
-        if let Some(p) = p.as_mut() {
-            p.datagram(from, to, data);
-        }
+        self.writer.datagram(Capture::Relay, from, to, data);
     }
 
     /// One line of the relay's log of datagram fates.
     pub fn relay_line(&self, line: &quic_timeline::relay_log::Line) {
-        let mut log = self.relay_log.lock().unwrap_or_else(|p| p.into_inner());
-        if log.is_none() {
-            *log = Capped::create(&self.dir, "relay.log", &self.budget).ok();
-            if let Some(f) = log.as_mut() {
-                let head = format!("{}\n", quic_timeline::relay_log::HEADER);
-                let _ = std::io::Write::write_all(f, head.as_bytes());
-            }
-        }
-        if let Some(f) = log.as_mut() {
-            let _ = std::io::Write::write_all(f, format!("{line}\n").as_bytes());
-        }
+        self.writer.relay_line(line.to_string());
     }
 
     /// Ends the case: its evidence is kept (and listed), or the folder is
     /// removed.
     pub fn finish(&self, keep: bool) -> Option<Kept> {
-        // Flush what is buffered before listing sizes.
-        for capture in [&self.pcap, &self.relay_pcap] {
-            if let Some(p) = capture.lock().unwrap_or_else(|p| p.into_inner()).take() {
-                p.finish();
-            }
-        }
-        if let Some(mut log) = self
-            .relay_log
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .take()
-        {
-            let _ = std::io::Write::flush(&mut log);
+        // Written out before listing sizes.
+        if !self.writer.flush() {
+            log::warn!(
+                "{}: the evidence was not all written in time",
+                self.dir.display()
+            );
         }
         if !keep {
             let _ = std::fs::remove_dir_all(&self.dir);
@@ -281,13 +241,13 @@ fn client_hello_random(datagram: &[u8]) -> Option<[u8; 32]> {
 /// is also written under the first random: the secrets themselves do not
 /// depend on it.
 struct Alias {
-    inner: capped::Shared,
+    case: Arc<CaseEvidence>,
     first: Arc<Mutex<Option<[u8; 32]>>>,
 }
 
 impl std::io::Write for Alias {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.inner.write_all(buf)?;
+        self.case.writer.key(buf);
         let first = *self.first.lock().unwrap_or_else(|p| p.into_inner());
         let line = String::from_utf8_lossy(buf);
         let mut words = line.split(' ');
@@ -296,15 +256,15 @@ impl std::io::Write for Alias {
         {
             let first: String = first.iter().map(|b| format!("{b:02x}")).collect();
             if !random.eq_ignore_ascii_case(&first) {
-                self.inner
-                    .write_all(format!("{label} {first} {secret}").as_bytes())?;
+                let alias = format!("{label} {first} {secret}");
+                self.case.writer.key(alias.as_bytes());
             }
         }
         Ok(buf.len())
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
-        self.inner.flush()
+        Ok(())
     }
 }
 
@@ -321,7 +281,7 @@ impl echo_client::Record for ConnRecorder {
 
     fn keylog(&self) -> Option<Box<dyn std::io::Write + Send + Sync>> {
         Some(Box::new(Alias {
-            inner: capped::Shared(Arc::clone(&self.case.keylog)),
+            case: Arc::clone(&self.case),
             first: Arc::clone(&self.first_random),
         }))
     }
