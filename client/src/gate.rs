@@ -70,3 +70,61 @@ impl Drop for GateTicket {
         self.arrive();
     }
 }
+
+/// Holds connections back until `n` of them are ready to send their first
+/// datagram, so that "at once" is true on the wire whatever the machine's
+/// load did to their setup; each waits at most a bound.
+#[derive(Debug, Clone)]
+pub struct StartGate(std::sync::Arc<(std::sync::Mutex<usize>, std::sync::Condvar)>);
+
+impl StartGate {
+    /// A gate for `n` connections.
+    pub fn new(n: usize) -> StartGate {
+        StartGate(std::sync::Arc::new((
+            std::sync::Mutex::new(n),
+            std::sync::Condvar::new(),
+        )))
+    }
+
+    /// One connection is ready: waits until all are, at most `within`.
+    /// Whether all were.
+    pub fn ready(&self, within: Duration) -> bool {
+        let (left, cv) = &*self.0;
+        let mut n = left.lock().unwrap_or_else(|p| p.into_inner());
+        *n = n.saturating_sub(1);
+        cv.notify_all();
+        let (n, _) = cv
+            .wait_timeout_while(n, within, |n| *n > 0)
+            .unwrap_or_else(|p| p.into_inner());
+        *n == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_start_gate_lets_no_one_go_before_the_last_is_ready() {
+        let gate = StartGate::new(3);
+        let (tx, rx) = std::sync::mpsc::channel();
+        for _ in 0..2 {
+            let (gate, tx) = (gate.clone(), tx.clone());
+            std::thread::spawn(move || tx.send(gate.ready(Duration::from_secs(10))));
+        }
+        assert!(
+            rx.recv_timeout(Duration::from_millis(200)).is_err(),
+            "went before the third was ready"
+        );
+        assert!(gate.ready(Duration::from_secs(10)));
+        for _ in 0..2 {
+            assert_eq!(rx.recv_timeout(Duration::from_secs(10)), Ok(true));
+        }
+    }
+
+    #[test]
+    fn a_start_gate_waits_no_longer_than_its_bound() {
+        let gate = StartGate::new(2);
+        assert!(!gate.ready(Duration::from_millis(10)));
+    }
+}

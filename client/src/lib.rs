@@ -11,7 +11,7 @@
 //! hand instead ([`initial`]) and observes only how the server answers it.
 
 /// Initial packets by hand (the `quic-wire` crate, shared with the server).
-pub use gate::{FinGate, GateTicket, GATE_CHECK, GATE_KEEPALIVE};
+pub use gate::{FinGate, GateTicket, StartGate, GATE_CHECK, GATE_KEEPALIVE};
 pub use quic_wire as initial;
 mod checkpoint;
 mod gate;
@@ -252,6 +252,9 @@ pub struct Plan {
     /// sends FIN: each writes its data, then holds its FIN until every
     /// connection of the gate has completed (or given up on) its handshake.
     pub fin_gate: Option<FinGate>,
+    /// Shared by connections that must leave together: each, set up, waits
+    /// there before its first datagram (bounded by [`START_WAIT`]).
+    pub start_gate: Option<StartGate>,
     /// Where the connection's evidence goes: qlog, TLS secrets, datagrams.
     pub recorder: Option<Recorder>,
     /// When the server's bytes are read (and credit returned).
@@ -353,6 +356,9 @@ pub type Cancel = std::sync::Arc<std::sync::atomic::AtomicBool>;
 /// waits for the network.
 pub const CANCEL_CHECK: Duration = Duration::from_millis(50);
 
+/// How long a connection waits at a [`StartGate`] for the others.
+pub const START_WAIT: Duration = Duration::from_secs(10);
+
 /// Whether the plan's [`Plan::cancel`] flag is set.
 pub fn cancelled(plan: &Plan) -> bool {
     plan.cancel
@@ -371,6 +377,7 @@ impl Default for Plan {
             notify_established: None,
             cancel: None,
             fin_gate: None,
+            start_gate: None,
             recorder: None,
             reads: Reads::AtOnce,
             key_updates: Vec::new(),

@@ -175,6 +175,9 @@ impl<'p> Session<'p> {
                 conn.set_qlog(w, "echo client".into(), format!("to {server}"));
             }
         }
+        if let Some(g) = &plan.start_gate {
+            g.ready(crate::START_WAIT);
+        }
         // Timed from here, just before the first datagram: what came before
         // is the harness's own setup, not the server's doing.
         let start = Instant::now();

@@ -122,6 +122,9 @@ pub(crate) async fn run(
     (tls, verified): (rustls::ClientConfig, crate::tls::Verified),
     plan: &Plan,
 ) -> Result<Observation, String> {
+    if let Some(g) = &plan.start_gate {
+        g.ready(echo_client::START_WAIT);
+    }
     let (endpoint, connecting) = connect(server, cfg, tls, plan)?;
     // Timed from here, as the first datagram leaves: the endpoint's setup
     // is the harness's, not the server's doing.

@@ -210,6 +210,26 @@ fn waiting_for(obs: &echo_client::Observation) -> &'static str {
     }
 }
 
+/// Whether a connection of a concurrent case leaves through its start
+/// gate: one timed (`within_ms`) that is started with the others (not
+/// `first`, no pacing of its own).
+fn leaves_together(c: &ConnectionSpec) -> bool {
+    !c.first && c.after_ms.is_none() && c.expect.within_ms.is_some()
+}
+
+/// The target for a concurrent case's gated connections ([`leaves_together`]): they
+/// leave together, so their time counts from a moment they share, whatever
+/// the load did to their setup.
+fn timed_together(sc: &Scenario, target: &Target) -> Target {
+    let timed: usize = (sc.connections.iter().filter(|c| leaves_together(c)))
+        .map(|c| c.repeat as usize)
+        .sum();
+    Target {
+        start_gate: (timed > 1).then(|| echo_client::StartGate::new(timed)),
+        ..target.clone()
+    }
+}
+
 /// Starts the `first` connections, waits for their handshakes, then starts
 /// every other connection at once.
 pub fn run_concurrent(
@@ -227,6 +247,7 @@ pub fn run_concurrent(
         ..target.clone()
     };
     let target = &gated;
+    let timed = timed_together(sc, target);
     std::thread::scope(|scope| {
         let mut handles = Vec::new();
         let mut waits = Vec::new();
@@ -249,6 +270,10 @@ pub fn run_concurrent(
         }
         if early.is_empty() {
             for (i, c) in sc.connections.iter().enumerate().filter(|(_, c)| !c.first) {
+                let target = match leaves_together(c) {
+                    true => &timed,
+                    false => target,
+                };
                 for n in 0..c.repeat {
                     let l = label(sc, i, n);
                     handles.push(scope.spawn(move || {

@@ -28,6 +28,9 @@ pub struct Target {
     /// Shared by a `together` case's connections: each holds its FIN until
     /// all of them are open. A driver that cannot hold FIN arrives at once.
     pub fin_gate: Option<echo_client::FinGate>,
+    /// Shared by a concurrent case's timed connections (`within_ms`): each
+    /// waits there, set up, so that they reach the server at once.
+    pub start_gate: Option<echo_client::StartGate>,
     /// How long a client whose streams are done waits for the server's
     /// CONNECTION_CLOSE (more when many clients are served at once).
     pub close_wait: Duration,
@@ -57,6 +60,7 @@ impl Target {
             trust,
             cancel: echo_client::Cancel::default(),
             fin_gate: None,
+            start_gate: None,
             close_wait: CLOSE_WAIT,
             evidence: None,
             relayed: false,

@@ -284,6 +284,9 @@ impl Driver for Openssl {
         if let Some(g) = &target.fin_gate {
             g.arrive();
         }
+        if let Some(g) = &target.start_gate {
+            g.ready(echo_client::START_WAIT);
+        }
         let start = Instant::now();
         let stream = &spec.streams[0];
         let data = stream.send.bytes(n);

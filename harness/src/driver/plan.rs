@@ -64,6 +64,7 @@ pub fn plan(spec: &ConnectionSpec, n: u32, deadline: Duration) -> (Plan, Vec<Vec
         notify_established: None,
         cancel: None,
         fin_gate: None,
+        start_gate: None,
         recorder: None,
         keep_alive: spec.keep_alive_ms.map(Duration::from_millis),
         sessions: None,
@@ -156,6 +157,7 @@ pub fn connection_plan(
     plan.notify_established = established;
     plan.cancel = Some(target.cancel.clone());
     plan.fin_gate = target.fin_gate.clone();
+    plan.start_gate = target.start_gate.clone();
     plan.linger = target.close_wait;
     plan.sessions = Some(target.sessions.clone());
     plan.checkpoint = spec
