@@ -16,6 +16,8 @@ pub use quic_wire as initial;
 mod checkpoint;
 mod gate;
 mod load;
+mod load_ending;
+mod load_loop;
 mod migrate;
 pub mod progress;
 mod raw;
@@ -24,7 +26,9 @@ mod session;
 mod verify;
 
 pub use checkpoint::Checkpoint;
-pub use load::{run_load, LoadPlan, LoadReport};
+pub use load::{echo_continues, pattern, run_load, LoadPlan, LoadReport, LOAD_GROUPS};
+pub use load_ending::{Ending, PeerClose};
+pub use load_loop::{drive, enlarge_buffers, open_socket, recv_all, LoadEngine, Timers};
 pub use raw::{offer_hello, offer_hello_with, TokenUse};
 pub use session::ClientError;
 

@@ -5,16 +5,16 @@
 //! connections that received packets or whose timer fired are visited, so
 //! the client's own cost per packet does not grow with the connection count.
 
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::HashMap;
 use std::io::ErrorKind;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
-use mio::{Events, Interest, Poll, Token};
 use ring::rand::{SecureRandom, SystemRandom};
 
+use crate::load_ending::{Ending, PeerClose};
+use crate::load_loop::{drive, open_socket, recv_all, LoadEngine, Timers};
 use crate::session::{quiche_config, MAX_DATAGRAM};
 use crate::{ClientConfig, ClientError};
 
@@ -113,8 +113,15 @@ struct Conn {
 }
 
 /// The byte at offset `i` of every payload.
-fn pattern(i: usize) -> u8 {
+pub fn pattern(i: usize) -> u8 {
     (i % 251) as u8
+}
+
+/// Whether `chunk`, arriving after `received` echoed bytes, is the next
+/// part of `payload`.
+pub fn echo_continues(payload: &[u8], received: usize, chunk: &[u8]) -> bool {
+    let end = received + chunk.len();
+    end <= payload.len() && chunk == &payload[received..end]
 }
 
 struct Engine<'a> {
@@ -126,7 +133,7 @@ struct Engine<'a> {
     server_name: String,
     rng: SystemRandom,
     conns: HashMap<Vec<u8>, Conn>,
-    timers: BinaryHeap<Reverse<(Instant, Vec<u8>)>>,
+    timers: Timers<Vec<u8>>,
     payload: Vec<u8>,
     report: LoadReport,
     started_total: u64,
@@ -145,15 +152,8 @@ pub fn run_load(
     plan: &LoadPlan,
     at_barrier: &mut dyn FnMut(),
 ) -> Result<LoadReport, ClientError> {
-    if plan.concurrency == 0 {
-        return Err(ClientError::Config("concurrency must be at least 1".into()));
-    }
-    let mut socket = UdpSocket::bind(crate::any_port_for(server))?;
-    enlarge_buffers(&socket);
+    let (socket, mut poll) = open_socket(server, plan)?;
     let local = socket.local_addr()?;
-    let mut poll = Poll::new()?;
-    poll.registry()
-        .register(&mut socket, Token(0), Interest::READABLE)?;
     let mut config = quiche_config(cfg)?;
     // One X25519 key share, which every server accepts: BoringSSL's default
     // list starts with X25519MLKEM768, whose key generation and 1,216-byte
@@ -171,7 +171,7 @@ pub fn run_load(
         server_name: cfg.server_name.clone(),
         rng: SystemRandom::new(),
         conns: HashMap::new(),
-        timers: BinaryHeap::new(),
+        timers: Timers::default(),
         payload: (0..plan.payload).map(pattern).collect(),
         report: LoadReport::default(),
         started_total: 0,
@@ -179,45 +179,85 @@ pub fn run_load(
         start: Instant::now(),
         barrier_open: !plan.barrier,
     };
-    e.top_up()?;
-    let mut events = Events::with_capacity(64);
-    let mut buf = vec![0u8; 65536];
-    let hard_end = e.start + plan.deadline;
-    while !e.conns.is_empty() {
-        let now = Instant::now();
-        if now >= hard_end {
-            e.give_up();
-            break;
-        }
-        let wake = e.next_timer().map_or(hard_end, |t| t.min(hard_end));
-        poll.poll(&mut events, Some(wake.saturating_duration_since(now)))?;
-        let mut touched = e.read_all(&mut buf)?;
-        touched.extend(e.fire_timers());
-        touched.sort_unstable();
-        touched.dedup();
-        for id in touched {
-            e.progress(&id)?;
-        }
-        e.top_up()?;
-        if !e.barrier_open && !e.may_start() && e.handshaking == 0 {
-            e.open_barrier(at_barrier)?;
-        }
+    let start = e.start;
+    drive(&mut e, &mut poll, plan, start, at_barrier)
+}
+
+impl LoadEngine for Engine<'_> {
+    type Key = Vec<u8>;
+
+    fn live(&self) -> bool {
+        !self.conns.is_empty()
     }
-    e.report.elapsed = e.start.elapsed();
-    Ok(e.report)
-}
 
-/// Asks for 4 MiB socket buffers; the kernel caps the request at its
-/// limits (net.core.rmem_max / wmem_max), which is fine.
-fn enlarge_buffers(socket: &UdpSocket) {
-    let s = socket2::SockRef::from(socket);
-    let _ = s.set_recv_buffer_size(4 << 20);
-    let _ = s.set_send_buffer_size(4 << 20);
-}
+    fn read_all(&mut self, buf: &mut [u8]) -> Result<Vec<Vec<u8>>, ClientError> {
+        let mut touched = Vec::new();
+        let to = self.local;
+        let conns = &mut self.conns;
+        recv_all(&self.socket, buf, |pkt, from| {
+            let Ok(hdr) = quiche::Header::from_slice(pkt, SCID_LEN) else {
+                return;
+            };
+            let id = hdr.dcid.to_vec();
+            if let Some(c) = conns.get_mut(&id) {
+                let _ = c.q.recv(pkt, quiche::RecvInfo { from, to });
+                touched.push(id);
+            }
+        })?;
+        Ok(touched)
+    }
 
-impl Engine<'_> {
-    /// The deadline came: every connection still running fails so, and
-    /// is closed.
+    fn fire_timers(&mut self, now: Instant) -> Vec<Vec<u8>> {
+        let mut touched = Vec::new();
+        let conns = &mut self.conns;
+        while let Some(id) = self
+            .timers
+            .pop_due(now, |id| conns.get(id).and_then(|c| c.timer))
+        {
+            if let Some(c) = conns.get_mut(&id) {
+                c.timer = None;
+                c.q.on_timeout();
+                touched.push(id);
+            }
+        }
+        touched
+    }
+
+    fn next_timer(&mut self) -> Option<Instant> {
+        let conns = &self.conns;
+        self.timers.next(|id| conns.get(id).and_then(|c| c.timer))
+    }
+
+    fn progress(&mut self, id: Vec<u8>) -> Result<(), ClientError> {
+        self.step(&id)
+    }
+
+    fn top_up(&mut self) -> Result<(), ClientError> {
+        while self.conns.len() < self.plan.concurrency
+            && self.handshaking < self.plan.max_handshakes.max(1)
+            && self.may_start()
+        {
+            self.connect()?;
+        }
+        Ok(())
+    }
+
+    fn barrier_due(&self) -> bool {
+        !self.barrier_open && !self.may_start() && self.handshaking == 0
+    }
+
+    fn open_barrier(&mut self, at_barrier: &mut dyn FnMut()) -> Result<(), ClientError> {
+        self.barrier_open = true;
+        at_barrier();
+        self.report.established_at_barrier =
+            self.conns.values().filter(|c| c.established).count() as u64;
+        let ids: Vec<Vec<u8>> = self.conns.keys().cloned().collect();
+        for id in ids {
+            self.step(&id)?;
+        }
+        Ok(())
+    }
+
     fn give_up(&mut self) {
         let ids: Vec<Vec<u8>> = self.conns.keys().cloned().collect();
         for id in ids {
@@ -230,93 +270,14 @@ impl Engine<'_> {
         }
     }
 
-    /// Every datagram queued on the socket, each to its connection; the
-    /// connections that got one.
-    fn read_all(&mut self, buf: &mut [u8]) -> Result<Vec<Vec<u8>>, ClientError> {
-        let mut touched = Vec::new();
-        loop {
-            let (n, from) = match self.socket.recv_from(buf) {
-                Ok(x) => x,
-                Err(err) if err.kind() == ErrorKind::WouldBlock => return Ok(touched),
-                Err(err) if err.kind() == ErrorKind::ConnectionRefused => continue,
-                Err(err) => return Err(err.into()),
-            };
-            let Ok(hdr) = quiche::Header::from_slice(&mut buf[..n], SCID_LEN) else {
-                continue;
-            };
-            let id = hdr.dcid.to_vec();
-            if let Some(c) = self.conns.get_mut(&id) {
-                let info = quiche::RecvInfo {
-                    from,
-                    to: self.local,
-                };
-                let _ = c.q.recv(&mut buf[..n], info);
-                touched.push(id);
-            }
-        }
+    fn report(&mut self) -> &mut LoadReport {
+        &mut self.report
     }
+}
 
-    /// Fires the connection timers that are due; the connections fired.
-    fn fire_timers(&mut self) -> Vec<Vec<u8>> {
-        let now = Instant::now();
-        let mut touched = Vec::new();
-        while let Some(Reverse((t, _))) = self.timers.peek() {
-            if *t > now {
-                break;
-            }
-            let Reverse((t, id)) = self.timers.pop().expect("peeked");
-            if let Some(c) = self.conns.get_mut(&id) {
-                if c.timer == Some(t) {
-                    c.timer = None;
-                    c.q.on_timeout();
-                    touched.push(id);
-                }
-            }
-        }
-        touched
-    }
-
-    /// Every connection is established (or failed): the caller measures,
-    /// then the streams start.
-    fn open_barrier(&mut self, at_barrier: &mut dyn FnMut()) -> Result<(), ClientError> {
-        self.barrier_open = true;
-        at_barrier();
-        self.report.established_at_barrier =
-            self.conns.values().filter(|c| c.established).count() as u64;
-        let ids: Vec<Vec<u8>> = self.conns.keys().cloned().collect();
-        for id in ids {
-            self.progress(&id)?;
-        }
-        Ok(())
-    }
-
+impl Engine<'_> {
     fn may_start(&self) -> bool {
-        self.start.elapsed() < self.plan.duration
-            && self
-                .plan
-                .max_connections
-                .is_none_or(|m| self.started_total < m)
-    }
-
-    fn next_timer(&mut self) -> Option<Instant> {
-        while let Some(Reverse((t, id))) = self.timers.peek() {
-            if self.conns.get(id).is_some_and(|c| c.timer == Some(*t)) {
-                return Some(*t);
-            }
-            self.timers.pop();
-        }
-        None
-    }
-
-    /// Starts connections while slots, time and the handshake limit allow.
-    fn top_up(&mut self) -> Result<(), ClientError> {
-        while self.conns.len() < self.plan.concurrency
-            && self.handshaking < self.plan.max_handshakes.max(1)
-            && self.may_start()
-        {
-            self.connect()?;
-        }
-        Ok(())
+        self.plan.may_start(self.start, self.started_total)
     }
 
     fn connect(&mut self) -> Result<(), ClientError> {
@@ -347,11 +308,11 @@ impl Engine<'_> {
                 want_more: true,
             },
         );
-        self.progress(&scid)
+        self.step(&scid)
     }
 
     /// Moves one connection along: streams, then its packets, then its timer.
-    fn progress(&mut self, id: &[u8]) -> Result<(), ClientError> {
+    fn step(&mut self, id: &[u8]) -> Result<(), ClientError> {
         let Some(c) = self.conns.get_mut(id) else {
             return Ok(());
         };
@@ -395,12 +356,7 @@ impl Engine<'_> {
             return Ok(());
         }
         let t = c.q.timeout_instant();
-        if t != c.timer {
-            c.timer = t;
-            if let Some(t) = t {
-                self.timers.push(Reverse((t, id.to_vec())));
-            }
-        }
+        self.timers.update(id.to_vec(), &mut c.timer, t);
         Ok(())
     }
 
@@ -412,48 +368,18 @@ impl Engine<'_> {
         if !c.established {
             self.handshaking -= 1;
         }
-        let r = &mut self.report;
-        let failure = c.failure.or_else(|| {
-            if !c.established {
-                return Some(match c.q.peer_error() {
-                    Some(e) => format!("handshake refused with {:#x}", e.error_code),
-                    None if c.q.is_timed_out() => "handshake timed out".into(),
-                    None => "handshake did not complete".into(),
-                });
-            }
-            if c.stream.is_some() {
-                return Some(match c.q.peer_error() {
-                    Some(e) => format!("closed with {:#x} during an echo", e.error_code),
-                    None if c.q.is_timed_out() => "timed out during an echo".into(),
-                    None => "ended during an echo".into(),
-                });
-            }
-            match c.q.peer_error() {
-                Some(e) if e.error_code != 0 => Some(format!(
-                    "server closed with {}{:#x}",
-                    if e.is_app { "application " } else { "" },
-                    e.error_code
-                )),
-                _ => None,
-            }
-        });
-        match failure {
-            // Time ran out before this connection's first stream: it neither
-            // echoed nor failed.
-            None if c.streams_done == 0 => r.unused += 1,
-            Some(why) => {
-                r.failed += 1;
-                if r.failures.len() < 5 {
-                    r.failures.push(why);
-                }
-            }
-            None => {
-                r.ok += 1;
-                if c.want_more && c.q.peer_error().is_some() {
-                    r.closed_by_server += 1;
-                }
-            }
-        }
+        let ending = Ending {
+            established: c.established,
+            mid_echo: c.stream.is_some(),
+            peer: c.q.peer_error().map(|e| PeerClose {
+                code: e.error_code,
+                app: e.is_app,
+            }),
+            timed_out: c.q.is_timed_out(),
+            streams_done: c.streams_done,
+            want_more: c.want_more,
+        };
+        self.report.record(c.failure, &ending);
     }
 }
 
@@ -470,9 +396,7 @@ fn step_streams(
     let mut buf = [0u8; 16384];
     loop {
         let Some(s) = &mut c.stream else {
-            let more = plan.streams_per_conn.is_none_or(|m| c.streams_done < m)
-                && start.elapsed() < plan.duration;
-            if !more {
+            if !plan.wants_stream(c.streams_done, start) {
                 c.want_more = false;
                 let _ = c.q.close(true, 0, b"bench done");
                 return;
@@ -504,13 +428,12 @@ fn step_streams(
         loop {
             match c.q.stream_recv(s.id, &mut buf) {
                 Ok((n, f)) => {
-                    let end = s.received + n;
-                    if end > payload.len() || buf[..n] != payload[s.received..end] {
+                    if !echo_continues(payload, s.received, &buf[..n]) {
                         c.failure = Some(format!("stream {}: echo differs", s.id));
                         let _ = c.q.close(true, 0x1, b"");
                         return;
                     }
-                    s.received = end;
+                    s.received += n;
                     if f {
                         fin = true;
                         break;
