@@ -6,6 +6,8 @@
 //! Each call runs one connection on a single-threaded tokio runtime of its
 //! own, so callers stay synchronous, like the native client's.
 
+mod load;
+mod load_streams;
 mod session;
 mod tls;
 
@@ -13,6 +15,7 @@ use std::net::SocketAddr;
 
 use echo_client::{ClientConfig, Observation, Plan};
 
+pub use load::run_load;
 pub use tls::{cipher_suites, Verified, KNOWN_SUITES};
 
 /// Connects to `server`, carries out `plan` and reports what happened.

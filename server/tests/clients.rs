@@ -92,3 +92,41 @@ fn the_same_plans_through_quiche_and_quinn_give_the_same_observations() {
         assert_eq!(native, quinn, "plan {i}");
     }
 }
+
+/// The bench's two load generators count alike: against the reference
+/// (which closes each connection after its echo, Retry on), every
+/// connection of a fixed number echoes exactly, none fails.
+#[test]
+fn both_load_generators_echo_every_connection() {
+    let server = Server::start(&[]);
+    let cfg = ClientConfig {
+        alpn: vec!["http/1.0".into()],
+        ..ClientConfig::default()
+    };
+    let plan = echo_client::LoadPlan {
+        concurrency: 4,
+        payload: 1000,
+        streams_per_conn: Some(1),
+        duration: Duration::from_secs(20),
+        max_connections: Some(40),
+        max_handshakes: 4,
+        barrier: false,
+        deadline: Duration::from_secs(30),
+    };
+    let runs = [
+        (
+            "quiche",
+            echo_client::run_load(server.addr, &cfg, &plan, &mut || {}),
+        ),
+        (
+            "quinn",
+            quinn_client::run_load(server.addr, &cfg, &plan, &mut || {}),
+        ),
+    ];
+    for (name, report) in runs {
+        let r = report.unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!((r.ok, r.failed), (40, 0), "{name}: {:?}", r.failures);
+        assert_eq!(r.bytes_echoed, 40_000, "{name}");
+        assert_eq!(r.handshakes.len(), 40, "{name}");
+    }
+}
