@@ -6,6 +6,7 @@ use std::time::Duration;
 use clap::{Args, ValueEnum};
 
 use super::cpus::Cpus;
+use super::generator::LoadGenerator;
 
 /// Flags the reference server gets for benchmarks: warm latency needs
 /// `--keep-alive`, the scale workload needs room and patience.
@@ -129,6 +130,10 @@ pub struct BenchArgs {
     /// Let server and load generator share every CPU (no pinning).
     #[arg(long)]
     pub(super) no_pin: bool,
+
+    /// The client stack that offers the load.
+    #[arg(long, value_enum, default_value = "quinn")]
+    pub(super) load_generator: LoadGenerator,
 }
 
 impl BenchArgs {

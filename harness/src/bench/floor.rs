@@ -17,6 +17,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use super::cpus::{self, Cpus};
+use super::generator::{ClientCrypto, LoadGenerator};
 
 /// How long `openssl speed` may take (three algorithms, a second each).
 const SPEED_TIMEOUT: Duration = Duration::from_secs(30);
@@ -27,6 +28,8 @@ pub struct Floor {
     pub ecdsa_p256_sign_us: f64,
     pub ecdsa_p256_verify_us: f64,
     pub x25519_us: f64,
+    /// What the load generator's handshakes take of these operations.
+    pub client: ClientCrypto,
 }
 
 impl Floor {
@@ -36,14 +39,23 @@ impl Floor {
         self.ecdsa_p256_sign_us + 2.0 * self.x25519_us
     }
 
-    /// The load generator's share: a verification (of the server's
-    /// CertificateVerify; the chain is not checked), a key generation and a
-    /// shared secret, and after a Retry one more key generation, as quiche's
-    /// client starts its TLS handshake again (`SSL_clear`) with a new key
-    /// share.
+    /// The load generator's share, by [`ClientCrypto`].
     pub fn client_handshake_us(&self, retry: bool) -> f64 {
-        let keys = if retry { 3.0 } else { 2.0 };
-        self.ecdsa_p256_verify_us + keys * self.x25519_us
+        let c = &self.client;
+        let keys = if retry {
+            c.x25519_after_retry
+        } else {
+            c.x25519
+        };
+        c.verifications * self.ecdsa_p256_verify_us + keys * self.x25519_us
+    }
+
+    /// The same floor, for `generator`'s handshakes.
+    pub fn for_generator(self, generator: LoadGenerator) -> Floor {
+        Floor {
+            client: generator.crypto(),
+            ..self
+        }
     }
 
     /// Reads `openssl speed -mr ecdsap256 ecdhx25519`: `+F4:i:256:sign/s:
@@ -62,6 +74,7 @@ impl Floor {
                 ecdsa_p256_sign_us: per_op(field(p, 3)).ok_or("bad ECDSA P-256 line")?,
                 ecdsa_p256_verify_us: per_op(field(p, 4)).ok_or("bad ECDSA P-256 line")?,
                 x25519_us: per_op(field(x, 3)).ok_or("bad X25519 line")?,
+                client: LoadGenerator::Quiche.crypto(),
             }),
             _ => Err("no ECDSA P-256 or X25519 figures in its output".into()),
         }
@@ -71,14 +84,18 @@ impl Floor {
     pub fn describe(&self) -> String {
         format!(
             "{:.0} us per handshake on one core for a server (openssl speed: ECDSA P-256 \
-             signature {:.1} us, X25519 {:.1} us x 2); the load generator's share {:.0} us, \
-             {:.0} us after a Retry (verification {:.1} us, X25519 x 2 or 3)",
+             signature {:.1} us, X25519 {:.1} us x 2); the load generator's ({}) share {:.0} us, \
+             {:.0} us after a Retry (verification {:.1} us x {}, X25519 x {} or {})",
             self.handshake_us(),
             self.ecdsa_p256_sign_us,
             self.x25519_us,
+            self.client.load_generator,
             self.client_handshake_us(false),
             self.client_handshake_us(true),
-            self.ecdsa_p256_verify_us
+            self.ecdsa_p256_verify_us,
+            self.client.verifications,
+            self.client.x25519,
+            self.client.x25519_after_retry,
         )
     }
 }
@@ -132,6 +149,15 @@ mod tests {
         assert!((f.handshake_us() - 127.6).abs() < 0.2, "{f:?}");
         assert!((f.client_handshake_us(true) - 253.0).abs() < 0.3, "{f:?}");
         assert!(f.client_handshake_us(false) < f.client_handshake_us(true));
+        // quinn-proto's client: two X25519 operations, Retry or not.
+        let q = f.for_generator(LoadGenerator::Quinn);
+        assert!((q.client_handshake_us(true) - 98.8).abs() < 0.3, "{q:?}");
+        assert_eq!(q.client_handshake_us(false), q.client_handshake_us(true));
+        assert!(
+            q.describe().contains("(quinn-proto) share 99 us"),
+            "{}",
+            q.describe()
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@
 mod args;
 mod cpus;
 mod floor;
+mod generator;
 mod report;
 mod server;
 pub mod stats;
@@ -180,7 +181,8 @@ fn floor_of(args: &BenchArgs, pinning: &Pinning, report: &mut BenchReport) {
     let measured = match floor::openssl() {
         _ if args.quick => Err("--quick".to_string()),
         None => Err("no openssl found".to_string()),
-        Some(bin) => floor::measure(&bin, pinning.server.as_ref()),
+        Some(bin) => floor::measure(&bin, pinning.server.as_ref())
+            .map(|f| f.for_generator(args.load_generator)),
     };
     match measured {
         Ok(f) => {

@@ -337,6 +337,7 @@ mod tests {
             ecdsa_p256_sign_us: 20.0,
             ecdsa_p256_verify_us: 60.0,
             x25519_us: 30.0,
+            client: super::super::generator::LoadGenerator::Quinn.crypto(),
         });
         assert!(
             text(&report).contains("crypto floor: 80 us per handshake"),

@@ -101,7 +101,7 @@ impl Bench<'_> {
                     max_connections: plan.max_connections.map(|m| m.div_ceil(threads as u64)),
                     ..plan.clone()
                 };
-                let (addr, cfg) = (self.addr(), &self.cfg);
+                let (addr, cfg, generator) = (self.addr(), &self.cfg, self.args.load_generator);
                 let (rss, client_cpus) = (&rss, &self.pinning.client);
                 handles.push(scope.spawn(move || {
                     if let Some(c) = client_cpus {
@@ -111,7 +111,8 @@ impl Bench<'_> {
                     }
                     let cpu0 = thread_cpu();
                     let mut at_barrier = || *rss.lock().unwrap() = pid.and_then(process_rss);
-                    let load = echo_client::run_load(addr, cfg, &part, &mut at_barrier)
+                    let load = generator
+                        .run(addr, cfg, &part, &mut at_barrier)
                         .map_err(|e| format!("load generator: {e}"))?;
                     Ok((load, thread_cpu() - cpu0))
                 }));
