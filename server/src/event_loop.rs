@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
 use mio::{Events, Interest, Poll, Token};
+use quinn_udp::UdpSocketState;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 
@@ -91,7 +92,10 @@ impl Listener {
                             .recv(&udp, &self.socket, |d, from| endpoint.recv(d, from, now))
                         {
                             Ok(0) => break,
-                            Ok(_) => {}
+                            // Answers go out after each batch, not after
+                            // the socket is empty: under load the clients
+                            // then work while the server reads on.
+                            Ok(_) => transmit(&mut endpoint, &mut sender, &udp, &self.socket),
                             Err(e) => {
                                 log::debug!("recv: {e}");
                                 break;
@@ -114,14 +118,7 @@ impl Listener {
                 }
             }
             endpoint.on_timeout(Instant::now());
-            loop {
-                let slot = sender.slot(&udp, &self.socket, MAX_DATAGRAM);
-                let Some((n, to)) = endpoint.poll_transmit(slot) else {
-                    break;
-                };
-                sender.push(&udp, &self.socket, n, to);
-            }
-            sender.flush(&udp, &self.socket);
+            transmit(&mut endpoint, &mut sender, &udp, &self.socket);
             if let Some(deadline) = shutdown_by {
                 // Once every connection has sent its CONNECTION_CLOSE, their
                 // draining periods are not waited out: leaving then only
@@ -133,4 +130,21 @@ impl Listener {
             }
         }
     }
+}
+
+/// Sends every datagram the endpoint has ready, batched.
+fn transmit(
+    endpoint: &mut Endpoint,
+    sender: &mut Sender,
+    udp: &UdpSocketState,
+    socket: &UdpSocket,
+) {
+    loop {
+        let slot = sender.slot(udp, socket, MAX_DATAGRAM);
+        let Some((n, to)) = endpoint.poll_transmit(slot) else {
+            break;
+        };
+        sender.push(udp, socket, n, to);
+    }
+    sender.flush(udp, socket);
 }
