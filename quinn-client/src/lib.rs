@@ -6,6 +6,7 @@
 //! Each call runs one connection on a single-threaded tokio runtime of its
 //! own, so callers stay synchronous, like the native client's.
 
+mod kx;
 mod load;
 mod load_streams;
 mod session;

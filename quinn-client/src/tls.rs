@@ -311,14 +311,20 @@ impl ServerCertVerifier for NoCheck {
     }
 }
 
+/// The load generator's one X25519 key pair, made once per process.
+fn kx_group() -> &'static dyn rustls::crypto::SupportedKxGroup {
+    static GROUP: std::sync::OnceLock<crate::kx::ReusedX25519> = std::sync::OnceLock::new();
+    GROUP.get_or_init(crate::kx::ReusedX25519::new)
+}
+
 /// The rustls configuration of the bench's load generator: `cfg`'s ALPN
-/// list, TLS 1.3 with one X25519 key share (rustls offers one share, of its
-/// first group), [`KNOWN_SUITES`], no resumption, and no certificate or signature check: the
+/// list, TLS 1.3 with one X25519 key share, the same on every connection
+/// ([`crate::kx`]), [`KNOWN_SUITES`], no resumption, and no certificate or signature check: the
 /// bench measures the server's handshake, and checking its signature would
 /// cost the client more than making it costs the server.
 pub fn load_config(cfg: &ClientConfig) -> Result<rustls::ClientConfig, String> {
     let mut provider = ring::default_provider();
-    provider.kx_groups = vec![ring::kx_group::X25519];
+    provider.kx_groups = vec![kx_group()];
     let default_suites = KNOWN_SUITES.map(String::from);
     provider.cipher_suites = cipher_suites(cfg.ciphers.as_deref().unwrap_or(&default_suites))?;
     let provider = Arc::new(provider);

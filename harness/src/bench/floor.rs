@@ -149,12 +149,12 @@ mod tests {
         assert!((f.handshake_us() - 127.6).abs() < 0.2, "{f:?}");
         assert!((f.client_handshake_us(true) - 253.0).abs() < 0.3, "{f:?}");
         assert!(f.client_handshake_us(false) < f.client_handshake_us(true));
-        // quinn-proto's client: two X25519 operations, Retry or not.
+        // quinn-proto's client: one X25519 shared secret, Retry or not.
         let q = f.for_generator(LoadGenerator::Quinn);
-        assert!((q.client_handshake_us(true) - 98.8).abs() < 0.3, "{q:?}");
+        assert!((q.client_handshake_us(true) - 49.4).abs() < 0.3, "{q:?}");
         assert_eq!(q.client_handshake_us(false), q.client_handshake_us(true));
         assert!(
-            q.describe().contains("(quinn-proto) share 99 us"),
+            q.describe().contains("(quinn-proto) share 49 us"),
             "{}",
             q.describe()
         );
