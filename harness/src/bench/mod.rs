@@ -121,6 +121,13 @@ pub fn run(mut args: BenchArgs, certs_dir: PathBuf) -> Result<BenchReport, Bench
     };
     let specs = server_specs(&args, &certs)?;
     let pinning = args.pinning().map_err(BenchError::Usage)?;
+    if let Some(c) = &pinning.client {
+        // The harness's own threads (the one reading a server's log lines
+        // among them) inherit this, so they take no time from the server's
+        // CPUs; a server started from here is moved to its own once up.
+        cpus::pin_this_thread(c)
+            .map_err(|e| BenchError::Usage(format!("cannot keep the harness on CPUs {c}: {e}")))?;
+    }
     let mut report = BenchReport::new(specs.iter().map(|s| s.name.clone()).collect());
     let shown = |c: &Option<cpus::Cpus>| c.as_ref().map_or("all".into(), |c| c.to_string());
     (report.server_cpus, report.client_cpus) = (shown(&pinning.server), shown(&pinning.client));
