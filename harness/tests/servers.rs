@@ -67,3 +67,16 @@ fn all_servers_means_every_known_one() {
             "build it with `bash ci/build-peers.sh openssl`",
         ));
 }
+
+#[test]
+fn bench_all_servers_means_every_known_one_too() {
+    // The first peer not built stops the bench before any load, named.
+    harness()
+        .args(["bench", "--quick", "--all-servers", "--workload", "idle"])
+        .env("HARNESS_PEERS_DIR", "/no/such/peers")
+        .assert()
+        .code(2)
+        .stderr(predicate::str::contains(
+            "build it with `bash ci/build-peers.sh openssl`",
+        ));
+}

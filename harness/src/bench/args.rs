@@ -42,6 +42,11 @@ pub struct BenchArgs {
     #[arg(long = "server", value_name = "[NAME=]TEMPLATE")]
     pub(super) servers: Vec<String>,
 
+    /// Every server known by name (see `harness servers`), after any
+    /// --server: the reference and each peer in one table.
+    #[arg(long)]
+    pub(super) all_servers: bool,
+
     /// A server already running, not started by the harness:
     /// [NAME=]HOST:PORT (after the --server ones). Its CPU and memory
     /// cannot be seen, so those figures are left out.

@@ -57,10 +57,15 @@ impl BenchError {
 /// The servers to measure (the reference when none is named), their
 /// certificates checked, the built-in ones given the bench's flags.
 fn server_specs(args: &BenchArgs, certs: &Certs) -> Result<Vec<ServerSpec>, BenchError> {
+    // --all-servers adds the known servers not already named.
+    let known = sut::known::KNOWN.iter().map(|k| k.name.to_string());
+    let all = known.filter(|k| args.all_servers && !args.servers.contains(k));
     let mut specs: Vec<ServerSpec> = args
         .servers
         .iter()
-        .map(|s| ServerSpec::parse(s))
+        .cloned()
+        .chain(all)
+        .map(|s| ServerSpec::parse(&s))
         .chain(args.connects.iter().map(|c| ServerSpec::connect(c)))
         .collect::<Result<_, _>>()
         .map_err(BenchError::Usage)?;
