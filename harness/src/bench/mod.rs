@@ -7,6 +7,7 @@
 //! own CPU so a saturated client is never mistaken for a slow server.
 
 mod args;
+mod climb;
 mod cpus;
 mod floor;
 mod generator;

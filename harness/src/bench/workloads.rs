@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use echo_client::{ClientConfig, LoadPlan, LoadReport};
 
+use super::climb::{Climb, Next, Step};
 use super::cpus::{self, limit};
 use super::server::BLIND;
 use super::stats::{process_cpu, process_rss, quantile, tail, thread_cpu, Spread};
@@ -349,34 +350,47 @@ impl Bench<'_> {
         Ok(row)
     }
 
-    /// Churn at doubling client counts until the server limits it (its
-    /// CPUs busy) or connections fail, up to [`SATURATION_CLIENTS`].
+    /// Churn at doubling client counts, up to [`SATURATION_CLIENTS`],
+    /// until connections fail or the server's busy rate stops rising
+    /// ([`Climb`]); the row of the best busy step, every step in its note.
     fn saturation(&self) -> Result<Row, BenchError> {
-        let mut clients = 1;
-        let mut tried = Vec::new();
+        let (mut clients, mut climb) = (1, Climb::default());
+        let (mut tried, mut best_row) = (Vec::new(), None);
         loop {
             let plan = self.timed(clients, 64, Some(1));
             let sample = self.measure(&plan, self.args.client_threads)?;
             let rate = sample.load.ok as f64 / sample.wall.as_secs_f64();
             let failed = sample.load.failed > 0;
-            let mut row = self.row("saturation", "churn, clients doubling".into(), &[sample]);
+            let row = self.row("saturation", "churn, clients doubling".into(), &[sample]);
             tried.push(format!("{clients}: {rate:.0}/s ({})", row.limit));
-            let done = row.limit == cpus::Limit::Server || failed;
-            if done || clients >= SATURATION_CLIENTS || row.limit == cpus::Limit::Unknown {
-                row.point("connections/s", "1/s", Some(rate));
-                row.point("clients", "", Some(clients as f64));
-                let end = match (row.limit, failed) {
-                    (_, true) => "connections failed",
-                    (cpus::Limit::Server, _) => "the server's CPUs were busy",
-                    _ => "the server's CPUs were never busy",
-                };
-                row.notes.push(format!(
-                    "clients, connections/s (limit): {}; stopped: {end}",
-                    tried.join(", ")
-                ));
-                return Ok(row);
+            let step = Step {
+                clients,
+                rate,
+                limit: row.limit,
+                failed,
+            };
+            let next = climb.step(step, clients >= SATURATION_CLIENTS);
+            if climb.best() == Some(step) {
+                best_row = Some(row.clone());
             }
-            clients *= 2;
+            let (mut row, step, end) = match next {
+                Next::Double => {
+                    clients *= 2;
+                    continue;
+                }
+                Next::ReportThis(end) => (row, step, end),
+                Next::ReportBest(end) => {
+                    let best = climb.best().expect("a best step to report");
+                    (best_row.take().expect("its row kept"), best, end)
+                }
+            };
+            row.point("connections/s", "1/s", Some(step.rate));
+            row.point("clients", "", Some(step.clients as f64));
+            row.notes.push(format!(
+                "clients, connections/s (limit): {}; stopped: {end}",
+                tried.join(", ")
+            ));
+            return Ok(row);
         }
     }
 
