@@ -26,7 +26,10 @@ status=0
 target/release/harness bench "${args[@]}" --json target/reports/bench.json \
     >target/reports/bench.txt 2>target/reports/bench.log || status=$?
 commit=$(git rev-parse --short HEAD)
-dirty=$(git status --porcelain --untracked-files=no | grep -q . && echo " (with uncommitted changes)" || true)
+# Uncommitted changes outside docs/ (the pages this script writes) make a
+# run of other code than the commit named.
+dirty=$(git status --porcelain --untracked-files=no -- . ':!docs' | grep -q . \
+    && echo " (with uncommitted changes)" || true)
 {
     echo "# $title"
     echo
