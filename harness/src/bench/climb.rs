@@ -2,13 +2,18 @@
 //! it reports: the highest rate measured with the server's CPUs busy. The
 //! first busy step is not always the peak (a server can get more done per
 //! wake-up as its queue grows), so the climb goes on while the busy rate
-//! still rises.
+//! still rises, and one step that does not (a 3 s sample can dip) does not
+//! end it: two in a row do.
 
 use super::cpus::Limit;
 
 /// A busy step must beat the best busy rate by this factor to be worth
 /// another doubling.
 const RISE: f64 = 1.05;
+
+/// Steps in a row that did not beat the best busy rate before the climb
+/// ends.
+const PATIENCE: u32 = 2;
 
 /// One step of the climb, as measured.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -23,6 +28,8 @@ pub struct Step {
 #[derive(Debug, Default)]
 pub struct Climb {
     best: Option<Step>,
+    /// Steps since the best busy rate last rose by [`RISE`].
+    flat: u32,
 }
 
 /// What to do after a step.
@@ -49,8 +56,10 @@ impl Climb {
         if s.limit == Limit::Server && before.is_none_or(|b| s.rate > b.rate) {
             self.best = Some(s);
         }
+        let rose = before.is_none_or(|b| s.rate >= b.rate * RISE);
+        self.flat = if rose { 0 } else { self.flat + 1 };
         match before {
-            Some(b) if s.rate < b.rate * RISE => {
+            Some(_) if self.flat >= PATIENCE => {
                 Next::ReportBest("the rate stopped rising with the server's CPUs busy")
             }
             _ if last && self.best.is_some() => {
@@ -86,18 +95,22 @@ mod tests {
         assert_eq!(c.step(step(1, 1000.0, Limit::Neither), false), Next::Double);
         assert_eq!(c.step(step(2, 3200.0, Limit::Server), false), Next::Double);
         assert_eq!(c.step(step(4, 4000.0, Limit::Server), false), Next::Double);
-        // Within 5% of the best: the peak is found.
-        let next = c.step(step(8, 4100.0, Limit::Server), false);
+        // Within 5% of the best, twice in a row: the peak is found.
+        assert_eq!(c.step(step(8, 4100.0, Limit::Server), false), Next::Double);
+        let next = c.step(step(16, 4000.0, Limit::Server), false);
         assert!(matches!(next, Next::ReportBest(_)), "{next:?}");
         assert_eq!(c.best().unwrap().clients, 8);
-        // A drop reports the earlier peak.
+        // One dip is not the end; a rise after it resets the count.
         let mut c = Climb::default();
         c.step(step(4, 4000.0, Limit::Server), false);
+        assert_eq!(c.step(step(8, 3000.0, Limit::Neither), false), Next::Double);
+        assert_eq!(c.step(step(16, 4400.0, Limit::Server), false), Next::Double);
+        assert_eq!(c.step(step(32, 3000.0, Limit::Server), false), Next::Double);
         assert!(matches!(
-            c.step(step(8, 3000.0, Limit::Server), false),
+            c.step(step(64, 3000.0, Limit::Server), false),
             Next::ReportBest(_)
         ));
-        assert_eq!(c.best().unwrap().clients, 4);
+        assert_eq!(c.best().unwrap().clients, 16);
     }
 
     #[test]
