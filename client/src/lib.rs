@@ -27,7 +27,7 @@ mod verify;
 
 pub use checkpoint::Checkpoint;
 pub use load::{echo_continues, pattern, run_load, LoadPlan, LoadReport, LOAD_GROUPS};
-pub use load_ending::{Ending, PeerClose};
+pub use load_ending::{at_deadline, Ending, PeerClose};
 pub use load_loop::{drive, enlarge_buffers, open_socket, recv_all, LoadEngine, Timers};
 pub use raw::{offer_hello, offer_hello_with, TokenUse};
 pub use session::ClientError;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use mio::net::UdpSocket;
 use ring::rand::{SecureRandom, SystemRandom};
 
-use crate::load_ending::{Ending, PeerClose};
+use crate::load_ending::{at_deadline, Ending, PeerClose};
 use crate::load_loop::{drive, open_socket, recv_all, LoadEngine, Timers};
 use crate::session::{quiche_config, MAX_DATAGRAM};
 use crate::{ClientConfig, ClientError};
@@ -262,8 +262,8 @@ impl LoadEngine for Engine<'_> {
         let ids: Vec<Vec<u8>> = self.conns.keys().cloned().collect();
         for id in ids {
             if let Some(c) = self.conns.get_mut(&id) {
-                c.failure
-                    .get_or_insert_with(|| "still running at the deadline".into());
+                let why = at_deadline(c.established, c.stream.is_some());
+                c.failure.get_or_insert(why);
                 let _ = c.q.close(true, 0, b"bench deadline");
             }
             self.finish(&id);

@@ -61,6 +61,17 @@ impl Ending {
     }
 }
 
+/// Why a connection still running when the load's deadline came failed:
+/// the step it had not finished.
+pub fn at_deadline(established: bool, mid_echo: bool) -> String {
+    match (established, mid_echo) {
+        (false, _) => "handshake not complete at the load's deadline",
+        (true, true) => "echo not complete at the load's deadline",
+        (true, false) => "still open at the load's deadline",
+    }
+    .into()
+}
+
 impl LoadReport {
     /// Counts one connection's end: ok, failed (with why), closed by the
     /// server, or unused.
@@ -94,5 +105,33 @@ impl LoadPlan {
     /// Whether a new connection may start, `started` having started.
     pub fn may_start(&self, start: Instant, started: u64) -> bool {
         start.elapsed() < self.duration && self.max_connections.is_none_or(|m| started < m)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_cut_at_the_deadline_fails_naming_the_step_it_was_in() {
+        let mut report = LoadReport::default();
+        let stalled = Ending {
+            established: false,
+            mid_echo: false,
+            peer: None,
+            timed_out: false,
+            streams_done: 0,
+            want_more: true,
+        };
+        report.record(Some(at_deadline(false, false)), &stalled);
+        let echoing = Ending {
+            established: true,
+            mid_echo: true,
+            ..stalled
+        };
+        report.record(Some(at_deadline(true, true)), &echoing);
+        assert_eq!((report.failed, report.ok), (2, 0));
+        assert!(report.failures[0].starts_with("handshake not complete"));
+        assert!(report.failures[1].starts_with("echo not complete"));
     }
 }

@@ -150,8 +150,8 @@ impl LoadEngine for Engine<'_> {
         let all: Vec<ConnectionHandle> = self.conns.keys().copied().collect();
         for ch in all {
             if let Some(c) = self.conns.get_mut(&ch).filter(|c| !c.counted) {
-                c.failure
-                    .get_or_insert_with(|| "still running at the deadline".into());
+                let why = echo_client::at_deadline(c.established, c.mid_echo());
+                c.failure.get_or_insert(why);
                 close(c, now, 0, b"bench deadline");
                 self.count(ch);
             }
