@@ -188,9 +188,10 @@ fn qlog_dir_and_sslkeylogfile_are_written() {
     let dir = tempfile::tempdir().unwrap();
     let qlogs = dir.path().join("qlogs");
     let keylog = dir.path().join("keys.log");
-    std::env::set_var("SSLKEYLOGFILE", &keylog);
-    let server = Server::start(&["--qlog-dir", qlogs.to_str().unwrap()]);
-    std::env::remove_var("SSLKEYLOGFILE");
+    let server = Server::start_with_env(
+        &["--qlog-dir", qlogs.to_str().unwrap()],
+        &[("SSLKEYLOGFILE", &keylog)],
+    );
     assert_echoed(&server.echo("http/1.0", b"logged"), b"logged");
     drop(server);
     let files: Vec<_> = std::fs::read_dir(&qlogs).unwrap().collect();

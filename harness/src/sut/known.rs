@@ -168,16 +168,25 @@ pub fn root() -> PathBuf {
 /// Where `ci/build-peers.sh` puts the peers it builds, unless
 /// `HARNESS_PEERS_DIR` names another folder.
 pub fn peers_dir() -> PathBuf {
-    std::env::var_os("HARNESS_PEERS_DIR")
-        .map(PathBuf::from)
+    peers_dir_from(std::env::var_os("HARNESS_PEERS_DIR"))
+}
+
+/// The peers' folder given `HARNESS_PEERS_DIR`'s value (tests pass one
+/// rather than change the process's environment under other threads).
+fn peers_dir_from(env: Option<std::ffi::OsString>) -> PathBuf {
+    env.map(PathBuf::from)
         .unwrap_or_else(|| root().join("target/peers"))
 }
 
 impl Known {
     /// The built program, for a peer that is one.
     pub fn program(&self) -> Option<PathBuf> {
+        self.program_in(&peers_dir())
+    }
+
+    fn program_in(&self, dir: &Path) -> Option<PathBuf> {
         match self.run {
-            Run::Program { file, .. } => Some(peers_dir().join(file)),
+            Run::Program { file, .. } => Some(dir.join(file)),
             Run::Builtin(_) => None,
         }
     }
@@ -190,13 +199,20 @@ impl Known {
 
     /// The command line the harness runs, as a template (`{port}` etc.).
     pub fn template(&self) -> String {
+        self.template_in(&peers_dir())
+    }
+
+    fn template_in(&self, dir: &Path) -> String {
         match self.run {
             Run::Builtin(b) => {
                 let exe = std::env::current_exe().unwrap_or_else(|_| "harness".into());
                 format!("{} {} {REFERENCE_FLAGS}", quote(&exe), b.subcommand())
             }
             Run::Program { args, .. } => {
-                format!("{} {args}", quote(&self.program().unwrap_or_default()))
+                format!(
+                    "{} {args}",
+                    quote(&self.program_in(dir).unwrap_or_default())
+                )
             }
         }
     }
@@ -204,7 +220,12 @@ impl Known {
     /// Why it cannot be run yet: not built, and the one command that
     /// builds it.
     pub fn not_built(&self) -> Option<String> {
-        if self.built() {
+        self.not_built_in(&peers_dir())
+    }
+
+    fn not_built_in(&self, dir: &Path) -> Option<String> {
+        let program = self.program_in(dir)?;
+        if program.is_file() {
             return None;
         }
         Some(format!(
@@ -212,7 +233,7 @@ impl Known {
              `bash ci/build-peers.sh {}`, or set HARNESS_PEERS_DIR to where it is",
             self.name,
             self.stack,
-            self.program().unwrap_or_default().display(),
+            program.display(),
             self.name
         ))
     }
@@ -348,14 +369,13 @@ mod tests {
     #[test]
     fn a_peer_not_built_says_the_command_that_builds_it() {
         let k = find("s2n-quic").unwrap();
-        std::env::set_var("HARNESS_PEERS_DIR", "/no/such/dir");
-        let why = k.not_built();
-        let template = k.template();
-        std::env::remove_var("HARNESS_PEERS_DIR");
-        let why = why.unwrap();
+        let dir = peers_dir_from(Some("/no/such/dir".into()));
+        let why = k.not_built_in(&dir).unwrap();
+        let template = k.template_in(&dir);
         assert!(why.contains("bash ci/build-peers.sh s2n-quic"), "{why}");
         assert!(why.contains("/no/such/dir/s2n-quic-echo"), "{why}");
         assert!(template.starts_with("/no/such/dir/s2n-quic-echo --listen {host}:{port}"));
         assert!(find("reference").unwrap().not_built().is_none());
+        assert!(peers_dir_from(None).ends_with("target/peers"));
     }
 }

@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead, BufReader};
+use std::io::{BufRead, BufReader, Read};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -25,7 +25,14 @@ impl Server {
     /// Starts the server on a free loopback port with `extra` flags and waits
     /// (at most 20 s) for its `listening on` line.
     pub fn start(extra: &[&str]) -> Server {
+        Server::start_with_env(extra, &[])
+    }
+
+    /// As `start`, with `env` set for the server alone: a test never changes
+    /// its own environment, which tests on other threads would inherit.
+    pub fn start_with_env(extra: &[&str], env: &[(&str, &Path)]) -> Server {
         let certs = certs();
+        let log = std::env::var("SERVER_TEST_LOG").ok();
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("quic-echo-server"))
             .arg("--listen")
             .arg("127.0.0.1:0")
@@ -34,16 +41,15 @@ impl Server {
             .arg("--key")
             .arg(certs.join("key.pem"))
             .args(extra)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            // SERVER_TEST_LOG=debug shows the server's log while debugging.
-            .env(
-                "RUST_LOG",
-                std::env::var("SERVER_TEST_LOG").unwrap_or_else(|_| "off".into()),
-            )
-            .stderr(if std::env::var_os("SERVER_TEST_LOG").is_some() {
-                Stdio::inherit()
-            } else {
-                Stdio::null()
+            // SERVER_TEST_LOG=debug shows the server's log while debugging;
+            // otherwise the log is off and stderr holds at most the error
+            // the server exits with, read if it never starts.
+            .env("RUST_LOG", log.as_deref().unwrap_or("off"))
+            .stderr(match log {
+                Some(_) => Stdio::inherit(),
+                None => Stdio::piped(),
             })
             .spawn()
             .expect("spawn quic-echo-server");
@@ -54,9 +60,15 @@ impl Server {
                 let _ = tx.send(line);
             }
         });
-        let line = rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("server printed no `listening on` line within 20 s");
+        let Ok(line) = rx.recv_timeout(Duration::from_secs(20)) else {
+            let _ = child.kill();
+            let status = child.wait().expect("wait for the server");
+            let mut stderr = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                let _ = e.read_to_string(&mut stderr);
+            }
+            panic!("server printed no `listening on` line within 20 s ({status}): {stderr}");
+        };
         let addr = line
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
