@@ -10,6 +10,7 @@
 //! measures throughput and latency. `src/main.rs`
 //! is the CLI.
 
+pub mod alloc;
 pub mod bench;
 pub mod case;
 pub mod cli;

@@ -13,6 +13,11 @@ use harness::scenario::{self, DriverKind};
 use harness::schedule::{self, Schedule};
 use harness::{bench, case, expect, html, report, sut};
 
+/// mimalloc for the harness, the system allocator for the built-in
+/// servers it starts (see `harness::alloc`).
+#[global_allocator]
+static ALLOC: harness::alloc::Chosen = harness::alloc::Chosen::new();
+
 fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
     eprintln!("harness: error: {msg}");
     ExitCode::from(code)

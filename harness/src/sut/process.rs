@@ -117,7 +117,9 @@ fn command(
             let exe = std::env::current_exe()
                 .map_err(|e| format!("cannot find the harness binary: {e}"))?;
             let mut cmd = Command::new(exe);
-            cmd.arg(b.subcommand())
+            // The server's allocator is its standalone program's.
+            cmd.env(crate::alloc::SYSTEM_ALLOCATOR_ENV, "1")
+                .arg(b.subcommand())
                 .arg("--listen")
                 .arg(at.to_string())
                 .arg("--cert")
@@ -491,5 +493,25 @@ mod tests {
             assert!(!seen.contains(&port), "{port} handed out twice");
             seen.push(port);
         }
+    }
+
+    #[test]
+    fn built_in_servers_get_the_system_allocator_and_templates_their_own_environment() {
+        let certs = Certs {
+            chain: "/c/chain.pem".into(),
+            key: "/c/key.pem".into(),
+            ca: "/c/ca.pem".into(),
+        };
+        let at = SocketAddr::from(([127, 0, 0, 1], 0));
+        let allocator = |spec: &str| {
+            let spec = ServerSpec::parse(spec).unwrap();
+            let (cmd, _) = command(&spec, &certs, (at, &[])).unwrap();
+            cmd.get_envs()
+                .find(|(k, _)| *k == crate::alloc::SYSTEM_ALLOCATOR_ENV)
+                .and_then(|(_, v)| v.map(|v| v.to_owned()))
+        };
+        assert_eq!(allocator("reference"), Some("1".into()));
+        assert_eq!(allocator("quinn"), Some("1".into()));
+        assert_eq!(allocator("other=/bin/server --port {port}"), None);
     }
 }
